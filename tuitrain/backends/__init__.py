@@ -1,0 +1,40 @@
+"""Framework backends, one module each, imported lazily by name so that nothing pulls in a
+framework until a run needs it."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+from tuitrain.core.catalog import FRAMEWORKS
+from tuitrain.core.errors import UserError, choices_error
+
+if TYPE_CHECKING:
+    from tuitrain.backends.base import Backend
+
+MODULES: dict[str, str] = {
+    "torch": "tuitrain.backends.torch_backend",
+    "tensorflow": "tuitrain.backends.tensorflow_backend",
+    "keras": "tuitrain.backends.keras_backend",
+}
+PACKAGES: dict[str, str] = {"torch": "torch", "tensorflow": "tensorflow", "keras": "keras"}
+INSTALL: dict[str, str] = {
+    "torch": "pip install 'tuitrain[torch]'  (CPU-only: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+    "tensorflow": "pip install 'tuitrain[tensorflow]'  (CPU-only: pip install tensorflow-cpu)",
+    "keras": "pip install 'tuitrain[tensorflow]'  (Keras 3 comes with TensorFlow)",
+}
+
+
+def is_installed(framework: str) -> bool:
+    """Whether the framework's package can be imported, without importing it."""
+    return importlib.util.find_spec(PACKAGES[framework]) is not None
+
+
+def load(framework: str) -> Backend:
+    """The backend for a framework, or a clear error with the pip command to install it."""
+    if framework not in MODULES:
+        raise choices_error("framework", framework, FRAMEWORKS)
+    if not is_installed(framework):
+        raise UserError(f"{framework} is not installed; install it with: {INSTALL[framework]}")
+    return importlib.import_module(MODULES[framework]).BACKEND

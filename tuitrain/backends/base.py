@@ -1,0 +1,79 @@
+"""The small interface every framework backend implements, and helpers they share."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import numpy as np
+
+from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.errors import UserError
+from tuitrain.core.spec import RunSpec
+from tuitrain.core.trainer import Split, Trainer
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One device a framework can use."""
+
+    framework: str
+    id: str  # "cpu", "cuda:0", "mps"
+    kind: Literal["cpu", "cuda", "mps"]
+    name: str
+    memory_total: int = 0  # bytes; 0 = unknown
+    memory_free: int = 0
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A checkpoint evaluated on one split: loss and metrics, and the raw model outputs."""
+
+    metrics: dict[str, float]
+    outputs: np.ndarray
+    targets: np.ndarray
+
+
+class Backend(ABC):
+    """Build, train, evaluate and checkpoint one framework's model from a RunSpec."""
+
+    framework: ClassVar[str]
+    checkpoint_suffix: ClassVar[str]
+    checkpoint_is_dir: ClassVar[bool] = False
+
+    @abstractmethod
+    def versions(self) -> dict[str, str]:
+        """Framework name -> version, for the run log."""
+
+    @abstractmethod
+    def devices(self) -> list[DeviceInfo]:
+        """Every device this framework sees."""
+
+    @abstractmethod
+    def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:
+        """Trainable parameters of the model the spec builds."""
+
+    @abstractmethod
+    def train(self, trainer: Trainer, splits: Splits, resume: Path | None) -> Literal["completed", "stopped"]:
+        """Build (or restore from `resume`) and train; `trainer` gets every event."""
+
+    @abstractmethod
+    def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
+        """Load a checkpoint (never running code from it) and evaluate one split."""
+
+    def resolve_device(self, requested: str) -> DeviceInfo:
+        """`auto` prefers CUDA, then MPS, then CPU; an unavailable device is a UserError."""
+        devices = self.devices()
+        if requested == "auto":
+            for kind in ("cuda", "mps", "cpu"):
+                for d in devices:
+                    if d.kind == kind:
+                        return d
+        want = "cuda:0" if requested == "cuda" else requested
+        for d in devices:
+            if d.id == want:
+                return d
+        seen = ", ".join(d.id for d in devices) or "none"
+        raise UserError(f"device {requested!r} is not available to {self.framework}; it sees: {seen}")

@@ -1,0 +1,319 @@
+"""The PyTorch backend: builds the preset's network as an `nn.Module`, trains it in its own
+loop with metrics kept on the device (read every log interval, never per step), and saves
+state dicts that load with `weights_only=True`."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.errors import UserError
+from tuitrain.core.shapes import summarize
+from tuitrain.core.spec import LayerSpec, RunSpec
+from tuitrain.core.trainer import Split, Trainer
+from tuitrain.core.validate import output_units
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "linear": nn.Identity, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh,
+    "sigmoid": nn.Sigmoid, "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "silu": nn.SiLU,
+}
+
+
+def _activation(name: str) -> nn.Module:
+    return nn.Softmax(dim=-1) if name == "softmax" else ACTIVATIONS[name]()
+
+
+class ChannelsLast(nn.Module):
+    """Runs a last-axis layer on NCHW images by moving channels last and back."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class SequenceBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the feature axis of (N, T, F) sequences."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Reshape(nn.Module):
+    """Reshape in channels-last terms (as the preset states shapes), keeping torch's NCHW."""
+
+    def __init__(self, shape: tuple[int, ...], from_image: bool) -> None:
+        super().__init__()
+        self.shape = shape
+        self.from_image = from_image
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.from_image:
+            x = x.permute(0, 2, 3, 1)
+        x = x.reshape(x.shape[0], *self.shape)
+        return x.permute(0, 3, 1, 2) if len(self.shape) == 3 else x
+
+
+class Recurrent(nn.Module):
+    """LSTM/GRU, batch first, returning the last step unless return_sequences."""
+
+    def __init__(self, cell: nn.Module, return_sequences: bool) -> None:
+        super().__init__()
+        self.cell = cell
+        self.return_sequences = return_sequences
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.cell(x)
+        return out if self.return_sequences else out[:, -1]
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+def _layer(layer: LayerSpec, shape: tuple[int, ...], units_auto: int) -> nn.Module:
+    """One neutral layer as torch modules; `shape` is its channels-last input shape."""
+    g, image = layer.get, len(shape) == 3
+    kind = layer.type
+    if kind == "dense":
+        units = units_auto if g("units") == "auto" else int(g("units"))
+        mod = nn.Sequential(nn.Linear(shape[-1], units, bias=g("bias")), _activation(g("activation")))
+        return ChannelsLast(mod) if image else mod
+    if kind == "conv2d":
+        pad = "same" if g("padding") == "same" else 0
+        conv = nn.Conv2d(shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
+        return nn.Sequential(conv, _activation(g("activation")))
+    if kind == "maxpool2d":
+        return nn.MaxPool2d(g("pool_size"), g("stride") or g("pool_size"))
+    if kind == "avgpool2d":
+        return nn.AvgPool2d(g("pool_size"), g("stride") or g("pool_size"))
+    if kind == "globalavgpool2d":
+        return GlobalAvgPool()
+    if kind == "flatten":
+        # Flatten channels-last so a following dense layer sees Keras' feature order.
+        return nn.Sequential(Reshape((int(np.prod(shape)),), from_image=True)) if image else nn.Flatten()
+    if kind == "reshape":
+        return Reshape(tuple(int(d) for d in g("shape")), from_image=image)
+    if kind == "dropout":
+        return nn.Dropout(g("rate"))
+    if kind == "activation":
+        return _activation(g("name"))
+    if kind == "batchnorm":
+        # Keras defaults (momentum 0.99, epsilon 1e-3) in torch's convention.
+        if image:
+            return nn.BatchNorm2d(shape[-1], eps=1e-3, momentum=0.01)
+        if len(shape) == 2:
+            return SequenceBatchNorm(shape[-1], eps=1e-3, momentum=0.01)
+        return nn.BatchNorm1d(shape[-1], eps=1e-3, momentum=0.01)
+    if kind in ("lstm", "gru"):
+        cls = nn.LSTM if kind == "lstm" else nn.GRU
+        return Recurrent(cls(shape[-1], g("units"), batch_first=True), g("return_sequences"))
+    if kind == "embedding":
+        return nn.Embedding(g("input_dim"), g("output_dim"))
+    raise UserError(f"layer type {kind!r} is not supported by the PyTorch backend")
+
+
+def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
+    """The preset's layer stack as an `nn.Sequential`."""
+    units = output_units(spec, info)
+    summary = summarize(spec.layers, info.input_shape, units)
+    shapes = [info.input_shape, *(row.output_shape for row in summary.rows)]
+    return nn.Sequential(*(_layer(layer, shapes[i], units) for i, layer in enumerate(spec.layers)))
+
+
+def build_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    o = spec.optimizer
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
+                               weight_decay=o.weight_decay)
+    if o.name in ("adam", "adamw"):
+        cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+        return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum,
+                                   weight_decay=o.weight_decay)
+    return torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
+                               initial_accumulator_value=0.1)
+
+
+def _loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if name == "cross_entropy":
+        return F.cross_entropy(out, y)
+    if name == "binary_cross_entropy":
+        return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
+    if name == "mse":
+        return F.mse_loss(out, y)
+    if name == "mae":
+        return F.l1_loss(out, y)
+    return F.huber_loss(out, y)
+
+
+def _metric(name: str, loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if name == "accuracy":
+        pred = (out[:, 0] > 0).long() if loss == "binary_cross_entropy" else out.argmax(dim=-1)
+        return (pred == y).float().mean()
+    if name == "mae":
+        return (out - y).abs().mean()
+    return ((out - y) ** 2).mean().sqrt()
+
+
+class TorchEngine:
+    """The model, optimizer and device-resident data of one run."""
+
+    def __init__(self, spec: RunSpec, splits: Splits, device: str) -> None:
+        self.spec = spec
+        self.device = torch.device(device)
+        torch.manual_seed(spec.run.seed)
+        random.seed(spec.run.seed)
+        self.model = build_model(spec, splits.info).to(self.device)
+        self.opt = build_optimizer(spec, [p for p in self.model.parameters() if p.requires_grad])
+        self.names = ["loss", *spec.train.metrics]
+        self.slots = torch.zeros(len(self.names), spec.train.log_every, device=self.device)
+        self.data = {
+            "train": self._tensors(splits.x_train, splits.y_train),
+            "val": self._tensors(splits.x_val, splits.y_val),
+            "test": self._tensors(splits.x_test, splits.y_test),
+        }
+        precision = spec.run.precision
+        self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16" and self.device.type == "cuda")
+
+    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        xt = torch.from_numpy(np.ascontiguousarray(x))
+        if xt.ndim == 4:  # channels-last images -> NCHW, once
+            xt = xt.permute(0, 3, 1, 2).contiguous()
+        return xt.to(self.device), torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
+
+    @property
+    def params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.autocast_dtype is None:
+            return self.model(x)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+            return self.model(x).float()
+
+    def train_step(self, indices: np.ndarray, slot: int) -> None:
+        x, y = self.data["train"]
+        idx = torch.from_numpy(indices).to(self.device, non_blocking=True)
+        xb, yb = x[idx], y[idx]
+        self.model.train()
+        out = self._forward(xb)
+        loss = _loss(self.spec.train.loss, out, yb)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.spec.train.grad_clip > 0:
+            self.scaler.unscale_(self.opt)
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        with torch.no_grad():
+            self.slots[0, slot] = loss.detach()
+            for i, name in enumerate(self.spec.train.metrics, 1):
+                self.slots[i, slot] = _metric(name, self.spec.train.loss, out.detach(), yb)
+
+    def read_slots(self, n: int) -> dict[str, np.ndarray]:
+        values = self.slots[:, :n].double().cpu().numpy()
+        return dict(zip(self.names, values, strict=True))
+
+    @torch.no_grad()
+    def predict(self, split: Split) -> tuple[dict[str, float], np.ndarray]:
+        x, y = self.data[split]
+        if len(x) == 0:
+            return {}, np.zeros((0,))
+        self.model.eval()
+        bs = max(self.spec.train.batch_size, 256)
+        outs = [self._forward(x[i:i + bs]) for i in range(0, len(x), bs)]
+        out = torch.cat(outs)
+        sums = torch.stack([_loss(self.spec.train.loss, out, y)] + [
+            _metric(m, self.spec.train.loss, out, y) for m in self.spec.train.metrics
+        ])
+        values = sums.double().cpu().numpy()
+        return dict(zip(self.names, map(float, values), strict=True)), out.float().cpu().numpy()
+
+    def evaluate(self, split: Split) -> dict[str, float]:
+        return self.predict(split)[0]
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = lr
+
+    def save(self, path: Path) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.opt.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+        }
+        torch.save(state, path)
+
+    def load(self, path: Path, with_optimizer: bool = True) -> None:
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as exc:  # any unpickling refusal or corrupt file
+            raise UserError(f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {exc})") from None
+        self.model.load_state_dict(state["model"])
+        if with_optimizer:
+            self.opt.load_state_dict(state["optimizer"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng_cpu"].cpu())
+            if state.get("rng_cuda"):
+                torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+class TorchBackend(Backend):
+    framework = "torch"
+    checkpoint_suffix = ".pt"
+
+    def versions(self) -> dict[str, str]:
+        return {"torch": torch.__version__}
+
+    def devices(self) -> list[DeviceInfo]:
+        found = []
+        if torch.cuda.is_available():
+            for i in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(i)
+                free, total = torch.cuda.mem_get_info(i)
+                found.append(DeviceInfo("torch", f"cuda:{i}", "cuda", props.name, total, free))
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            found.append(DeviceInfo("torch", "mps", "mps", "Apple Metal (MPS)"))
+        found.append(DeviceInfo("torch", "cpu", "cpu", f"CPU ({torch.get_num_threads()} threads)"))
+        return found
+
+    def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:
+        model = build_model(spec, info)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+    def train(self, trainer: Trainer, splits: Splits, resume: Path | None) -> Literal["completed", "stopped"]:
+        device = self.resolve_device(trainer.spec.run.device)
+        if trainer.spec.run.precision == "16" and device.kind == "cpu":
+            trainer.recorder.log("warning", "float16 on CPU is slow and unscaled; consider --precision bf16")
+        engine = TorchEngine(trainer.spec, splits, device.id)
+        if resume is not None:
+            engine.load(resume)
+        trainer.begin(engine, device.id, device.name, engine.params, self.versions())
+        return trainer.fit()
+
+    def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
+        device = self.resolve_device(spec.run.device)
+        engine = TorchEngine(spec, splits, device.id)
+        engine.load(checkpoint, with_optimizer=False)
+        metrics, outputs = engine.predict(split)
+        return Evaluation(metrics, outputs, getattr(splits, f"y_{split}"))
+
+
+BACKEND = TorchBackend()

@@ -1,0 +1,1 @@
+"""The command line: `tuitrain` and its subcommands. No training logic lives here."""

@@ -1,0 +1,42 @@
+"""`tuitrain eval RUN`: the best checkpoint on the test split, in this process (which then
+imports exactly one framework), written to `eval.json` in the run folder too."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict
+
+from tuitrain import backends
+from tuitrain.cli.options import runs_dir
+from tuitrain.core.checkpoints import CheckpointStore
+from tuitrain.core.data import load_splits
+from tuitrain.core.errors import UserError
+from tuitrain.core.evaluation import classification_report, regression_report, render
+from tuitrain.core.rundir import find_run
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run = find_run(args.run, runs_dir(args))
+    spec = run.read_spec()
+    if spec.run.framework == "keras":
+        os.environ.setdefault("KERAS_BACKEND", spec.run.keras_backend)
+    backend = backends.load(spec.run.framework)
+    store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix, spec.train.keep_checkpoints,
+                            backend.checkpoint_is_dir)
+    ckpt = store.best() or store.latest()
+    if ckpt is None:
+        raise UserError(f"{run.id}: no complete checkpoint to evaluate")
+    splits = load_splits(spec.data, spec.run.seed, task=spec.task)
+    split = "test" if len(splits.x_test) else "val"
+    result = backend.evaluate(spec, splits, ckpt.path, split)
+    if spec.task == "classification":
+        report = classification_report(result.outputs, result.targets, splits.info.class_names,
+                                       result.metrics, binary=spec.train.loss == "binary_cross_entropy")
+    else:
+        report = regression_report(result.outputs, result.targets, result.metrics)
+    (run.path / "eval.json").write_text(json.dumps({"checkpoint": ckpt.name, "split": split, **asdict(report)}, indent=2))
+    print(f"{run.id}: {ckpt.name} on the {split} split ({len(result.targets)} samples)")
+    print("\n".join(render(report)))
+    return 0

@@ -1,0 +1,109 @@
+"""Read-only commands: `tuitrain presets`, `runs`, `devices` and `summary`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from tuitrain import backends
+from tuitrain.cli.options import overrides, runs_dir
+from tuitrain.core import devices, validate
+from tuitrain.core.catalog import FRAMEWORKS
+from tuitrain.core.data import dataset_info
+from tuitrain.core.errors import UserError
+from tuitrain.core.presets import list_presets, load_spec
+from tuitrain.core.rundir import RunDir, list_runs
+from tuitrain.core.spec import DataSpec
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join([fmt.format(*header)] + [fmt.format(*r) for r in rows])
+
+
+def preset_rows() -> list[dict[str, Any]]:
+    out = []
+    for p in list_presets():
+        try:
+            needs = dataset_info(DataSpec(p.dataset), task=p.task).needs_download  # type: ignore[arg-type]
+        except UserError:
+            needs = False
+        out.append({"name": p.name, "task": p.task, "dataset": p.dataset, "needs_download": needs,
+                    "description": p.description, "path": str(p.path)})
+    return out
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    rows = preset_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(table(["name", "task", "dataset", "description"],
+                [[r["name"], r["task"], r["dataset"] + (" (download)" if r["needs_download"] else ""),
+                  r["description"]] for r in rows]))
+    return 0
+
+
+def run_row(run: RunDir) -> dict[str, Any]:
+    """One run for listings; a damaged folder is reported in its own row."""
+    try:
+        s = run.summary()
+        status = run.status()
+    except UserError as exc:
+        return {"id": run.id, "status": "damaged", "error": str(exc)}
+    best = s.get("best_value")
+    return {
+        "id": run.id, "preset": s.get("preset", "?"), "framework": s.get("framework", "?"),
+        "status": status, "epochs": f"{s.get('epochs_completed', 0)}/{s.get('epochs', '?')}",
+        "best": f"{s.get('monitor', '')} {best:.4f}" if isinstance(best, (int, float)) else "",
+        "device": s.get("device", ""),
+        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.get("started", 0))) if s.get("started") else "",
+    }
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    rows = [run_row(r) for r in list_runs(runs_dir(args))]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"no runs in {runs_dir(args)}")
+        return 0
+    keys = ["id", "preset", "framework", "status", "epochs", "best", "started"]
+    print(table(keys, [[str(r.get(k, r.get("error", ""))) for k in keys] for r in rows]))
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace) -> int:
+    installed = [f for f in FRAMEWORKS if backends.is_installed(f)]
+    results = devices.detect_all(tuple(installed)) if installed else []
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for f in FRAMEWORKS:
+        if f not in installed:
+            print(f"{f}: not installed ({backends.INSTALL[f]})")
+    for r in results:
+        if r.get("error"):
+            print(f"{r['framework']}: {r['error']}")
+            continue
+        version = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items())
+        print(f"{r['framework']} ({version}):")
+        for d in r["devices"]:
+            mem = f"  {d['memory_free'] / 2**30:.1f}/{d['memory_total'] / 2**30:.1f} GiB free" if d["memory_total"] else ""
+            print(f"  {d['id']:<8} {d['name']}{mem}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    if not args.preset:
+        raise UserError("summary needs --preset NAME or a .toml path")
+    spec = load_spec(args.preset, overrides(args))
+    info, summary = validate.check(spec)
+    print(f"{spec.name}: {spec.description}")
+    print(f"dataset {info.name}: {info.description} input {info.input_shape}, {info.num_outputs} outputs")
+    print("\n".join(summary.lines()))
+    return 0

@@ -1,0 +1,98 @@
+"""The `tuitrain` entry point: the dashboard by default, subcommands for headless work.
+User errors print one line and exit 2; nothing here imports an ML framework up front."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from tuitrain import __version__
+from tuitrain.cli.options import add_runs_dir, add_spec_options
+from tuitrain.core.errors import UserError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line (exit 2), like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _handler(module: str, name: str) -> Callable[[argparse.Namespace], int]:
+    def call(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(f"tuitrain.cli.{module}"), name)(args)
+
+    return call
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="tuitrain", description="Train neural networks from a terminal.")
+    p.add_argument("--version", action="version", version=f"tuitrain {__version__}")
+    p.add_argument("--preset", "-p", help="preset name or .toml path to pre-fill the setup screen")
+    p.add_argument("--start", action="store_true", help="start training at once and show the dashboard")
+    add_spec_options(p)
+    add_runs_dir(p)
+    p.set_defaults(func=_handler("app", "cmd_app"))
+    sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a preset headless with a progress bar")
+    t.add_argument("--preset", "-p", help="preset name or .toml path")
+    add_spec_options(t)
+    add_runs_dir(t)
+    t.set_defaults(func=_handler("train", "cmd_train"))
+
+    r = sub.add_parser("resume", help="continue a stopped run from its last checkpoint")
+    r.add_argument("run", help="run folder or run id")
+    r.add_argument("--epochs", type=int, help="new total number of epochs")
+    add_runs_dir(r)
+    r.set_defaults(func=_handler("train", "cmd_resume"))
+
+    e = sub.add_parser("eval", help="evaluate a run's best checkpoint on the test split")
+    e.add_argument("run", help="run folder or run id")
+    add_runs_dir(e)
+    e.set_defaults(func=_handler("evaluate", "cmd_eval"))
+
+    c = sub.add_parser("compare", help="train one preset in several frameworks and compare")
+    c.add_argument("--preset", "-p", required=True)
+    c.add_argument("--frameworks", default="torch,tensorflow,keras")
+    add_spec_options(c, framework=False)
+    add_runs_dir(c)
+    c.set_defaults(func=_handler("train", "cmd_compare"))
+
+    ls = sub.add_parser("runs", help="list runs")
+    ls.add_argument("--json", action="store_true")
+    add_runs_dir(ls)
+    ls.set_defaults(func=_handler("listing", "cmd_runs"))
+
+    pr = sub.add_parser("presets", help="list presets")
+    pr.add_argument("--json", action="store_true")
+    pr.set_defaults(func=_handler("listing", "cmd_presets"))
+
+    d = sub.add_parser("devices", help="list the devices each installed framework sees")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=_handler("listing", "cmd_devices"))
+
+    s = sub.add_parser("summary", help="print a preset's model summary (shapes, parameters)")
+    s.add_argument("--preset", "-p")
+    add_spec_options(s)
+    s.set_defaults(func=_handler("listing", "cmd_summary"))
+
+    w = sub.add_parser("watch", help="open the dashboard on a run, live or finished")
+    w.add_argument("run", help="run folder or run id")
+    add_runs_dir(w)
+    w.set_defaults(func=_handler("app", "cmd_watch"))
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"tuitrain: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,57 @@
+"""Command-line options shared by `train`, `compare` and the dashboard launcher, and their
+translation into preset overrides."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
+from tuitrain.core.errors import UserError
+from tuitrain.core.presets import OPTION_KEYS, parse_value
+from tuitrain.core.rundir import default_runs_dir
+
+
+def add_runs_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)")
+
+
+def runs_dir(args: argparse.Namespace) -> Path:
+    return args.runs_dir or default_runs_dir()
+
+
+def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) -> None:
+    """Options that override a preset's defaults."""
+    g = parser.add_argument_group("preset overrides")
+    if framework:
+        g.add_argument("--framework", "-f", choices=FRAMEWORKS, help="torch, tensorflow or keras")
+    g.add_argument("--epochs", type=int)
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="learning rate")
+    g.add_argument("--loss")
+    g.add_argument("--optimizer")
+    g.add_argument("--schedule")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--data", help="built-in dataset name, or a .csv/.npz file or image folder")
+    g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
+    g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price")
+
+
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Dotted document keys from the short options and every --set."""
+    out: dict[str, Any] = {}
+    for option, key in OPTION_KEYS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            out[key] = value
+    for item in getattr(args, "set", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
+        out[key.strip()] = parse_value(value.strip())
+    return out

@@ -1,0 +1,32 @@
+"""Device detection without importing a framework here: each installed framework is asked
+in its own child process (`tuitrain.backends.probe`), in parallel."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from tuitrain.core.catalog import FRAMEWORKS
+
+
+def probe(framework: str, timeout: float = 60.0) -> dict[str, Any]:
+    """{'framework', 'versions', 'devices': [...]} or {'error': ...} for one framework."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    if framework == "keras":
+        env.setdefault("KERAS_BACKEND", "tensorflow")
+    try:
+        out = subprocess.run([sys.executable, "-m", "tuitrain.backends.probe", framework],
+                             capture_output=True, text=True, timeout=timeout, env=env, check=False)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except (subprocess.TimeoutExpired, ValueError, IndexError) as exc:
+        return {"framework": framework, "error": f"device probe failed: {exc}", "devices": []}
+
+
+def detect_all(frameworks: tuple[str, ...] = FRAMEWORKS) -> list[dict[str, Any]]:
+    """Probe several frameworks at once."""
+    with ThreadPoolExecutor(len(frameworks)) as pool:
+        return list(pool.map(probe, frameworks))

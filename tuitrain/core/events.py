@@ -1,0 +1,124 @@
+"""Events a run writes to `metrics.jsonl`: typed, frozen, and one JSON object per line."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+Status = Literal["starting", "running", "paused", "completed", "stopped", "failed"]
+FINAL_STATUSES: tuple[str, ...] = ("completed", "stopped", "failed")
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base: every event has a wall-clock time."""
+
+    kind: ClassVar[str] = "event"
+    time: float = field(default_factory=time.time, kw_only=True)
+
+    def to_json(self) -> str:
+        return json.dumps({"event": self.kind, **asdict(self)}, default=_clean, allow_nan=True)
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    run_id: str
+    preset: str
+    framework: str
+    device: str
+    device_name: str
+    precision: str
+    params: int
+    epochs: int
+    steps_per_epoch: int
+    batch_size: int
+    start_epoch: int = 0
+    start_step: int = 0
+    resumed: bool = False
+    pid: int = 0
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BatchMetrics(Event):
+    """Mean training values over the last log interval, ending at `global_step`."""
+
+    kind: ClassVar[str] = "batch"
+    epoch: int
+    step: int
+    global_step: int
+    metrics: dict[str, float]
+    lr: float
+    samples_per_sec: float
+
+
+@dataclass(frozen=True)
+class EpochEnd(Event):
+    kind: ClassVar[str] = "epoch"
+    epoch: int
+    global_step: int
+    metrics: dict[str, float]
+    seconds: float
+    is_best: bool
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    kind: ClassVar[str] = "checkpoint"
+    epoch: int
+    global_step: int
+    path: str
+    best: bool
+
+
+@dataclass(frozen=True)
+class StatusChanged(Event):
+    kind: ClassVar[str] = "status"
+    status: Status
+
+
+@dataclass(frozen=True)
+class LogMessage(Event):
+    kind: ClassVar[str] = "log"
+    level: Literal["info", "warning", "error"]
+    text: str
+
+
+@dataclass(frozen=True)
+class RunEnded(Event):
+    kind: ClassVar[str] = "run_ended"
+    status: Status
+    epochs_completed: int
+    global_step: int
+    error: str = ""
+
+
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.kind: cls
+    for cls in (RunStarted, BatchMetrics, EpochEnd, CheckpointSaved, StatusChanged, LogMessage, RunEnded)
+}
+
+
+def _clean(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def parse_event(line: str) -> Event | None:
+    """One log line to an event; None for a cut or unknown line (a killed writer's last line)."""
+    try:
+        raw = json.loads(line)
+        cls = EVENT_TYPES[raw.pop("event")]
+        return cls(**raw)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def finite(values: dict[str, float]) -> bool:
+    """True when every value is a finite number."""
+    return all(math.isfinite(v) for v in values.values())

@@ -1,0 +1,130 @@
+"""The run's bookkeeping, shared by every backend: it turns plain floats into events in
+`metrics.jsonl`, tracks the best epoch, and keeps `summary.json` current."""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from typing import Any
+
+from tuitrain.core.checkpoints import Checkpoint
+from tuitrain.core.events import (
+    BatchMetrics,
+    CheckpointSaved,
+    EpochEnd,
+    LogMessage,
+    RunEnded,
+    RunStarted,
+    Status,
+    StatusChanged,
+)
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.spec import RunSpec
+
+HIGHER_IS_BETTER = ("accuracy",)
+
+
+def monitor_of(spec: RunSpec) -> tuple[str, str]:
+    """The value that picks the best checkpoint and whether it should go up or down."""
+    name = spec.main_metric
+    key = f"val_{name}" if spec.data.val_fraction > 0 else name
+    return key, ("max" if name in HIGHER_IS_BETTER else "min")
+
+
+class Recorder:
+    """Writes events and the summary for one run."""
+
+    def __init__(self, run: RunDir, spec: RunSpec) -> None:
+        self.run = run
+        self.spec = spec
+        self.monitor, self.mode = monitor_of(spec)
+        previous = run.summary()
+        self.best_value: float | None = previous.get("best_value")
+        self.summary: dict[str, Any] = {
+            "run_id": run.id,
+            "preset": spec.name,
+            "task": spec.task,
+            "framework": spec.run.framework,
+            "status": "starting",
+            "epochs_completed": previous.get("epochs_completed", 0),
+            "epochs": spec.train.epochs,
+            "global_step": previous.get("global_step", 0),
+            "metrics": previous.get("metrics", {}),
+            "monitor": self.monitor,
+            "best_value": self.best_value,
+            "best_epoch": previous.get("best_epoch"),
+            "best_checkpoint": previous.get("best_checkpoint"),
+            "last_checkpoint": previous.get("last_checkpoint"),
+            "started": previous.get("started", time.time()),
+            "train_seconds": previous.get("train_seconds", 0.0),
+            "train_samples": previous.get("train_samples", 0),
+            "error": "",
+        }
+
+    def _flush(self) -> None:
+        self.summary["updated"] = time.time()
+        self.run.write_summary(self.summary)
+
+    def started(self, event: RunStarted) -> None:
+        self.run.append(event)
+        self.summary.update(
+            status="running", device=event.device, device_name=event.device_name,
+            params=event.params, precision=event.precision, steps_per_epoch=event.steps_per_epoch,
+            versions=event.versions,
+        )
+        self._flush()
+
+    def log(self, level: str, text: str) -> None:
+        self.run.append(LogMessage(level=level, text=text))  # type: ignore[arg-type]
+
+    def status(self, status: Status) -> None:
+        self.run.append(StatusChanged(status=status))
+        self.summary["status"] = status
+        self._flush()
+
+    def batch(self, epoch: int, step: int, global_step: int, metrics: dict[str, float],
+              lr: float, samples_per_sec: float) -> None:
+        self.run.append(BatchMetrics(epoch=epoch, step=step, global_step=global_step,
+                                     metrics=metrics, lr=lr, samples_per_sec=samples_per_sec))
+
+    def is_improvement(self, metrics: dict[str, float]) -> bool:
+        value = metrics.get(self.monitor)
+        if value is None or not math.isfinite(value):
+            return False
+        if self.best_value is None:
+            return True
+        return value > self.best_value if self.mode == "max" else value < self.best_value
+
+    def epoch_end(self, epoch: int, global_step: int, metrics: dict[str, float], seconds: float,
+                  samples: int) -> bool:
+        """Record a finished epoch (0-based); returns whether it is the best so far."""
+        best = self.is_improvement(metrics)
+        if best:
+            self.best_value = metrics[self.monitor]
+            self.summary.update(best_value=self.best_value, best_epoch=epoch + 1)
+        self.run.append(EpochEnd(epoch=epoch, global_step=global_step, metrics=metrics,
+                                 seconds=seconds, is_best=best))
+        self.summary.update(
+            epochs_completed=epoch + 1, global_step=global_step, metrics=metrics,
+            train_seconds=self.summary["train_seconds"] + seconds,
+            train_samples=self.summary["train_samples"] + samples,
+        )
+        self._flush()
+        return best
+
+    def checkpoint(self, ckpt: Checkpoint, best: bool) -> None:
+        rel = str(ckpt.path.relative_to(self.run.path))
+        self.run.append(CheckpointSaved(epoch=ckpt.epoch, global_step=ckpt.global_step, path=rel, best=best))
+        self.summary["last_checkpoint"] = rel
+        if best:
+            self.summary["best_checkpoint"] = rel
+        self._flush()
+
+    def ended(self, status: Status, global_step: int, error: str = "") -> None:
+        self.run.append(RunEnded(status=status, epochs_completed=self.summary["epochs_completed"],
+                                 global_step=global_step, error=error))
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+        self.summary.update(status=status, error=error, global_step=global_step, ended=time.time(),
+                            peak_memory_mb=max(peak_mb, self.summary.get("peak_memory_mb", 0)))
+        self._flush()

@@ -1,0 +1,195 @@
+"""The run folder, the source of truth for every run: `config.toml`, `metrics.jsonl`,
+`summary.json`, `checkpoints/`, and the control file. Creating, reading and listing runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuitrain.core import tomlwrite
+from tuitrain.core.atomic import fsync_dir, write_atomic
+from tuitrain.core.errors import UserError
+from tuitrain.core.events import FINAL_STATUSES, Event, parse_event
+from tuitrain.core.spec import RunSpec
+
+CONFIG = "config.toml"
+METRICS = "metrics.jsonl"
+SUMMARY = "summary.json"
+CONTROL = "control.jsonl"
+PIDFILE = "runner.pid"
+
+
+def default_runs_dir() -> Path:
+    """`$TUITRAIN_RUNS_DIR`, else `./runs`."""
+    return Path(os.environ.get("TUITRAIN_RUNS_DIR") or "runs")
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-") or "run"
+
+
+@dataclass
+class RunDir:
+    """Paths and readers for one run folder."""
+
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def metrics(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / SUMMARY
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def control(self) -> Path:
+        return self.path / CONTROL
+
+    @property
+    def pidfile(self) -> Path:
+        return self.path / PIDFILE
+
+    @classmethod
+    def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
+        """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively."""
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}-{_slug(spec.name)}-{spec.run.framework}"
+        for n in range(1, 10_000):
+            path = runs_dir / (base if n == 1 else f"{base}-{n}")
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            run = cls(path)
+            run.checkpoints.mkdir()
+            run.write_spec(spec)
+            fsync_dir(runs_dir)
+            return run
+        raise UserError(f"{runs_dir}: could not create a new run folder")
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunDir:
+        """An existing run folder, or a clear error."""
+        p = Path(path)
+        if not (p / CONFIG).is_file():
+            raise UserError(f"{p}: not a run folder (no {CONFIG}); see `tuitrain runs`")
+        return cls(p)
+
+    def write_spec(self, spec: RunSpec) -> None:
+        write_atomic(self.config, tomlwrite.dumps(spec.to_document()))
+
+    def read_spec(self) -> RunSpec:
+        from tuitrain.core.presets import read_document, spec_from_document
+
+        text = self.config.read_text(encoding="utf-8")
+        return spec_from_document(read_document(self.config), source=str(self.config), text=text)
+
+    def append(self, event: Event) -> None:
+        """Append one event line and flush it to the OS (readers tail the file)."""
+        with open(self.metrics, "a", encoding="utf-8") as f:
+            f.write(event.to_json() + "\n")
+
+    def events(self) -> list[Event]:
+        """Every complete, parseable event so far."""
+        return list(EventTail(self.metrics).read())
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        write_atomic(self.summary_path, json.dumps(summary, indent=2, allow_nan=True))
+
+    def summary(self) -> dict[str, Any]:
+        """The summary, `{}` if there is none yet; a corrupt one raises UserError."""
+        try:
+            return json.loads(self.summary_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (ValueError, OSError) as exc:
+            raise UserError(f"{self.summary_path}: unreadable summary ({exc})") from None
+
+    def runner_pid(self) -> int | None:
+        try:
+            return int(self.pidfile.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+    def is_alive(self) -> bool:
+        """Whether the runner process recorded in the folder is still running."""
+        pid = self.runner_pid()
+        if pid is None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def status(self) -> str:
+        """The summary's status, corrected to `interrupted` when its runner died unannounced."""
+        status = self.summary().get("status", "starting")
+        if status not in FINAL_STATUSES and not self.is_alive():
+            return "interrupted"
+        return status
+
+
+@dataclass
+class EventTail:
+    """Reads new complete lines of a growing log; a cut last line waits for its end."""
+
+    path: Path
+    offset: int = 0
+    _partial: bytes = field(default=b"", repr=False)
+
+    def read(self) -> Iterator[Event]:
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            return
+        self.offset += len(chunk)
+        data = self._partial + chunk
+        *lines, self._partial = data.split(b"\n")
+        for line in lines:
+            event = parse_event(line.decode("utf-8", errors="replace"))
+            if event is not None:
+                yield event
+
+
+def list_runs(runs_dir: Path) -> list[RunDir]:
+    """Run folders under `runs_dir`, oldest first."""
+    if not runs_dir.is_dir():
+        return []
+    return sorted((RunDir(p) for p in runs_dir.iterdir() if (p / CONFIG).is_file()), key=lambda r: r.id)
+
+
+def find_run(ref: str, runs_dir: Path) -> RunDir:
+    """A run by path, by id in the runs folder, or by a unique id prefix/suffix."""
+    if Path(ref).is_dir():
+        return RunDir.open(ref)
+    runs = list_runs(runs_dir)
+    matches = [r for r in runs if r.id == ref] or [r for r in runs if ref in r.id]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UserError(f"no run {ref!r} in {runs_dir}; see `tuitrain runs`")
+    raise UserError(f"{ref!r} matches {len(matches)} runs: " + ", ".join(r.id for r in matches[:5]))

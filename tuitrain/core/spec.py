@@ -1,0 +1,144 @@
+"""The run specification: frozen dataclasses for everything a run needs, and their
+round trip to a plain TOML-shaped document (what presets and `config.toml` contain)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from tuitrain.core.catalog import LAYERS, Task
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One framework-neutral layer: its type and its keys (defaults filled in)."""
+
+    type: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def get(self, key: str) -> Any:
+        for name, value in self.params:
+            if name == key:
+                return value
+        return LAYERS[self.type][key].default
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **{k: v for k, v in self.params}}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Which data to train on and how to split it."""
+
+    dataset: str
+    target: str | None = None
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    samples: int = 0  # synthetic datasets: how many samples (0 = the dataset's default)
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """Optimizer name and hyper-parameters; each framework reads the keys its optimizer has."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0
+    nesterov: bool = False
+    beta1: float = 0.9
+    beta2: float = 0.999
+    eps: float = 1e-7
+    rho: float = 0.9
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """Learning-rate schedule, stepped per epoch (one-cycle per batch)."""
+
+    name: str = "constant"
+    step_size: int = 10
+    gamma: float = 0.1
+    min_lr: float = 0.0
+    pct_start: float = 0.3
+    factor: float = 0.5
+    patience: int = 3
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """Loss, length and bookkeeping of the training loop."""
+
+    loss: str
+    epochs: int = 10
+    batch_size: int = 32
+    metrics: tuple[str, ...] = ()
+    log_every: int = 20
+    checkpoint_every: int = 1
+    keep_checkpoints: int = 3
+    grad_clip: float = 0.0  # 0 = off
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where and how to run: framework, device, precision, seed."""
+
+    framework: str = "torch"
+    device: str = "auto"
+    precision: str = "32"
+    seed: int = 0
+    keras_backend: str = "tensorflow"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything needed to reproduce a run."""
+
+    name: str
+    description: str
+    task: Task
+    data: DataSpec
+    layers: tuple[LayerSpec, ...]
+    train: TrainSpec
+    optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
+    schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
+    run: RunSettings = field(default_factory=RunSettings)
+
+    @property
+    def main_metric(self) -> str:
+        """The metric the run is judged by: the first listed, else the loss."""
+        return self.train.metrics[0] if self.train.metrics else "loss"
+
+    def with_run(self, **changes: Any) -> RunSpec:
+        return replace(self, run=replace(self.run, **changes))
+
+    def to_document(self) -> dict[str, Any]:
+        """The spec as a TOML-shaped dict; `presets.spec_from_document` reads it back."""
+        train = asdict(self.train)
+        train["metrics"] = list(self.train.metrics)
+        data = {k: v for k, v in asdict(self.data).items() if v is not None}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "task": self.task,
+            "data": data,
+            "model": {"layers": [layer.to_dict() for layer in self.layers]},
+            "train": train,
+            "optimizer": asdict(self.optimizer),
+            "schedule": asdict(self.schedule),
+            "run": asdict(self.run),
+        }
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataSpec,
+    "train": TrainSpec,
+    "optimizer": OptimizerSpec,
+    "schedule": ScheduleSpec,
+    "run": RunSettings,
+}
+
+
+def section_keys(section: str) -> list[str]:
+    """The keys a document section accepts."""
+    return [f.name for f in fields(SECTIONS[section])]

@@ -1,0 +1,270 @@
+"""The framework-agnostic training driver. A backend supplies an `Engine` (build, one
+train step, evaluate, save, load); the driver owns everything else: batch order, the
+learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
+commands, best tracking, checkpoints and the summary. Keras drives its own `fit` and calls
+the same `step_done` / `epoch_done` hooks from its callbacks."""
+
+from __future__ import annotations
+
+import math
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import numpy as np
+
+from tuitrain.core import control
+from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
+from tuitrain.core.events import RunStarted
+from tuitrain.core.recorder import Recorder
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.schedule import LrSchedule
+from tuitrain.core.spec import RunSpec
+
+Split = Literal["val", "test"]
+
+
+class Engine(Protocol):
+    """What a backend implements for the shared loop."""
+
+    def train_step(self, indices: np.ndarray, slot: int) -> None:
+        """Train on x_train[indices]; store the step's mean loss/metrics in `slot` on device."""
+
+    def read_slots(self, n: int) -> dict[str, np.ndarray]:
+        """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
+
+    def evaluate(self, split: Split) -> dict[str, float]:
+        """Loss and metrics over a whole split."""
+
+    def set_lr(self, lr: float) -> None: ...
+
+    def save(self, path: Path) -> None:
+        """Write model, optimizer and RNG state to `path` (a temp path; the store renames it)."""
+
+
+class NonFiniteLoss(Exception):
+    """Raised by the driver when the loss is NaN or infinite."""
+
+
+@dataclass
+class Position:
+    """Where training is: epochs done, step within the current epoch, global step."""
+
+    epoch: int = 0
+    step: int = 0
+    global_step: int = 0
+
+
+class Trainer:
+    """Drives one run (fresh or resumed) and writes everything into its run folder."""
+
+    def __init__(self, spec: RunSpec, run: RunDir, n_train: int, store: CheckpointStore,
+                 resume: Checkpoint | None = None) -> None:
+        self.spec = spec
+        self.run = run
+        self.n_train = n_train
+        self.store = store
+        self.recorder = Recorder(run, spec)
+        bs = spec.train.batch_size
+        self.steps_per_epoch = max(1, math.ceil(n_train / bs))
+        self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs, self.steps_per_epoch)
+        self.pos = Position()
+        if resume is not None:
+            self.pos = Position(resume.epoch, resume.step_in_epoch, resume.global_step)
+            state = resume.metrics.get("_schedule")
+            if isinstance(state, dict):
+                self.schedule.state.update(state)
+        self.resumed = resume is not None
+        self.inbox = control.Inbox(run.control)
+        self.engine: Engine | None = None
+        self.stop_requested = False
+        self.paused = False
+        self._next_poll = 0.0
+        self._interval = 0  # steps since the last log point
+        self._interval_sizes: list[int] = []
+        self._epoch_values: dict[str, float] = {}
+        self._epoch_count = 0
+        self._lr = -1.0
+        self._t_interval = time.perf_counter()
+        self._t_epoch = time.perf_counter()
+        self._last_ckpt_step = self.pos.global_step
+
+    # ----- lifecycle -------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        """SIGTERM / SIGINT ask for a graceful stop; SIGHUP is ignored (keep training)."""
+        def request_stop(signum: int, frame: object) -> None:
+            self.stop_requested = True
+
+        signal.signal(signal.SIGTERM, request_stop)
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def begin(self, engine: Engine, device: str, device_name: str, params: int,
+              versions: dict[str, str]) -> None:
+        self.engine = engine
+        self.recorder.started(RunStarted(
+            run_id=self.run.id, preset=self.spec.name, framework=self.spec.run.framework,
+            device=device, device_name=device_name, precision=self.spec.run.precision,
+            params=params, epochs=self.spec.train.epochs, steps_per_epoch=self.steps_per_epoch,
+            batch_size=self.spec.train.batch_size, start_epoch=self.pos.epoch,
+            start_step=self.pos.global_step, resumed=self.resumed, versions=versions,
+        ))
+        self._apply_lr(self.pos.epoch, self.pos.step)
+
+    def finish(self, status: Literal["completed", "stopped", "failed"], error: str = "") -> None:
+        self.recorder.ended(status, self.pos.global_step, error)
+
+    @property
+    def done(self) -> bool:
+        return self.pos.epoch >= self.spec.train.epochs
+
+    # ----- batches -----------------------------------------------------------------------
+    def order(self, epoch: int) -> np.ndarray:
+        """The epoch's shuffled sample order: a pure function of (seed, epoch), so a resumed
+        run continues mid-epoch on exactly the batches it had not seen."""
+        return np.random.default_rng([self.spec.run.seed, epoch]).permutation(self.n_train)
+
+    def batches(self) -> Iterator[np.ndarray]:
+        """Index arrays for the rest of the current epoch."""
+        bs = self.spec.train.batch_size
+        order = self.order(self.pos.epoch)
+        for step in range(self.pos.step, self.steps_per_epoch):
+            yield order[step * bs:(step + 1) * bs]
+
+    def batch_size_at(self, step: int) -> int:
+        bs = self.spec.train.batch_size
+        return min(bs, self.n_train - step * bs)
+
+    # ----- hooks -------------------------------------------------------------------------
+    @property
+    def slot(self) -> int:
+        """Where the engine stores the current step's values."""
+        return self._interval
+
+    def _apply_lr(self, epoch: int, step: int) -> None:
+        lr = self.schedule.lr_at(epoch, step)
+        if lr != self._lr and self.engine is not None:
+            self.engine.set_lr(lr)
+            self._lr = lr
+
+    def step_done(self) -> bool:
+        """Call after every train step. Returns False when training should stop now."""
+        self._interval_sizes.append(self.batch_size_at(self.pos.step))
+        self._interval += 1
+        self.pos.step += 1
+        self.pos.global_step += 1
+        if self._interval >= self.spec.train.log_every or self.pos.step >= self.steps_per_epoch:
+            self._log_interval()
+        if self.schedule.per_step:
+            self._apply_lr(self.pos.epoch, self.pos.step)
+        now = time.monotonic()
+        if now >= self._next_poll or self.stop_requested:
+            self._next_poll = now + 0.2
+            return self._handle_commands()
+        return True
+
+    def _log_interval(self) -> None:
+        assert self.engine is not None
+        n = self._interval
+        values = self.engine.read_slots(n)
+        sizes = np.asarray(self._interval_sizes[:n], dtype=np.float64)
+        first_step = self.pos.global_step - n + 1
+        for name, arr in values.items():
+            bad = np.flatnonzero(~np.isfinite(arr))
+            if name == "loss" and bad.size:
+                raise NonFiniteLoss(
+                    f"loss became {arr[bad[0]]} at step {first_step + int(bad[0])} "
+                    f"(epoch {self.pos.epoch + 1})"
+                )
+        means = {k: float(np.dot(v, sizes) / sizes.sum()) for k, v in values.items()}
+        for k, v in values.items():
+            self._epoch_values[k] = self._epoch_values.get(k, 0.0) + float(np.dot(v, sizes))
+        self._epoch_count += int(sizes.sum())
+        elapsed = time.perf_counter() - self._t_interval
+        self._t_interval = time.perf_counter()
+        self.recorder.batch(self.pos.epoch, self.pos.step, self.pos.global_step, means,
+                            self._lr, float(sizes.sum() / max(elapsed, 1e-9)))
+        self._interval = 0
+        self._interval_sizes.clear()
+
+    def _handle_commands(self) -> bool:
+        for cmd in self.inbox.poll():
+            if cmd == "stop":
+                self.stop_requested = True
+            elif cmd == "pause" and not self.paused:
+                self.paused = True
+                self.recorder.status("paused")
+            elif cmd == "resume" and self.paused:
+                self.paused = False
+                self.recorder.status("running")
+            elif cmd == "checkpoint":
+                self.save_checkpoint(best=False)
+        if self.stop_requested:
+            return False
+        if self.paused:
+            paused_at = time.perf_counter()
+            while self.paused and not self.stop_requested:
+                time.sleep(0.1)
+                self._handle_commands()
+            self._t_interval += time.perf_counter() - paused_at
+            self._t_epoch += time.perf_counter() - paused_at
+            return not self.stop_requested
+        return True
+
+    def epoch_done(self, val: dict[str, float]) -> bool:
+        """Call after the epoch's last step with validation values; False = stop now."""
+        if self._interval:
+            self._log_interval()
+        count = max(1, self._epoch_count)
+        metrics = {k: v / count for k, v in self._epoch_values.items()}
+        metrics.update({f"val_{k}": v for k, v in val.items()})
+        metrics["lr"] = self._lr
+        seconds = time.perf_counter() - self._t_epoch
+        epoch = self.pos.epoch
+        best = self.recorder.epoch_end(epoch, self.pos.global_step, metrics, seconds, self._epoch_count)
+        self.schedule.epoch_end(metrics.get(self.recorder.monitor), self.recorder.mode)
+        self.pos = Position(epoch + 1, 0, self.pos.global_step)
+        self._epoch_values, self._epoch_count = {}, 0
+        self._t_epoch = time.perf_counter()
+        last = self.done
+        if best or last or (epoch + 1) % self.spec.train.checkpoint_every == 0:
+            self.save_checkpoint(best=best, metrics=metrics)
+        self._apply_lr(self.pos.epoch, 0)
+        return not self.stop_requested and not last
+
+    def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> Checkpoint | None:
+        """Write a checkpoint at the current position (mid-epoch when a stop or command asks)."""
+        assert self.engine is not None
+        if self.pos.global_step == self._last_ckpt_step and not best and self.store.latest():
+            return None
+        state = dict(metrics or self.recorder.summary.get("metrics", {}))
+        state["_schedule"] = dict(self.schedule.state)  # type: ignore[assignment]
+        ckpt = self.store.save(self.engine.save, self.pos.epoch, self.pos.global_step, state,
+                               best=best, step_in_epoch=self.pos.step)
+        self._last_ckpt_step = self.pos.global_step
+        self.recorder.checkpoint(ckpt, best)
+        return ckpt
+
+    # ----- the loop for engines that do not drive themselves -----------------------------
+    def fit(self) -> Literal["completed", "stopped"]:
+        """Train to the end or until stopped; the caller reports failures."""
+        assert self.engine is not None
+        if self.done:
+            return "completed"
+        while True:
+            for indices in self.batches():
+                self.engine.train_step(indices, self.slot)
+                if not self.step_done():
+                    return self.stop()
+            if not self.epoch_done(self.engine.evaluate("val")):
+                return "completed" if self.done else self.stop()
+
+    def stop(self) -> Literal["stopped"]:
+        """Graceful stop: flush the interval, save where we are."""
+        if self._interval:
+            self._log_interval()
+        self.save_checkpoint(best=False)
+        return "stopped"

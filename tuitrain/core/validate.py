@@ -1,0 +1,33 @@
+"""Whole-spec checks before anything trains: the data exists and fits the task, the layers
+connect, and the model ends in the shape the loss needs."""
+
+from __future__ import annotations
+
+from tuitrain.core.data import DatasetInfo, dataset_info
+from tuitrain.core.errors import UserError
+from tuitrain.core.shapes import Summary, check_output, summarize
+from tuitrain.core.spec import RunSpec
+
+
+def output_units(spec: RunSpec, info: DatasetInfo) -> int:
+    """What `units = "auto"` means: 1 logit for binary cross-entropy, else the dataset's outputs."""
+    return 1 if spec.train.loss == "binary_cross_entropy" else info.num_outputs
+
+
+def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
+    """Validate a spec against its dataset; returns the dataset info and the model summary."""
+    info = dataset_info(spec.data, task=spec.task)
+    if info.task != spec.task:
+        raise UserError(
+            f"dataset {spec.data.dataset!r} is a {info.task} dataset but the preset's task is "
+            f"{spec.task}; pick a {spec.task} dataset or preset"
+        )
+    if spec.train.loss == "binary_cross_entropy" and info.num_outputs != 2:
+        raise UserError(
+            f"loss 'binary_cross_entropy' needs 2 classes; {spec.data.dataset!r} has "
+            f"{info.num_outputs}; use cross_entropy"
+        )
+    units = output_units(spec, info)
+    summary = summarize(spec.layers, info.input_shape, units)
+    check_output(summary, units, spec.train.loss)
+    return info, summary

@@ -1,0 +1,82 @@
+"""The runner: the child process that trains one run and writes its run folder.
+
+Started by the CLI or the dashboard as `python -m tuitrain.runner RUN_DIR [--resume]` in its
+own session, so a closed terminal or a crashed dashboard never stops training. Every outcome,
+including a framework crash, ends in `summary.json` with a status and the error text."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from tuitrain.core.errors import UserError
+from tuitrain.core.rundir import RunDir
+
+OOM_NAMES = ("OutOfMemoryError", "ResourceExhaustedError")
+
+
+def _oom_message(exc: BaseException, batch_size: int) -> str:
+    return (f"out of memory ({type(exc).__name__}); try a smaller batch, "
+            f"e.g. --batch-size {max(1, batch_size // 2)}")
+
+
+def run(run_dir: Path, resume: bool) -> int:
+    """Train the run in `run_dir`; returns the process exit code."""
+    run = RunDir.open(run_dir)
+    run.pidfile.write_text(str(os.getpid()))
+    spec = run.read_spec()
+    if spec.run.framework == "keras":
+        os.environ["KERAS_BACKEND"] = spec.run.keras_backend
+    from tuitrain import backends
+    from tuitrain.core.checkpoints import CheckpointStore
+    from tuitrain.core.data import load_splits
+    from tuitrain.core.recorder import Recorder
+    from tuitrain.core.trainer import NonFiniteLoss, Trainer
+
+    trainer: Trainer | None = None
+    try:
+        backend = backends.load(spec.run.framework)
+        splits = load_splits(spec.data, spec.run.seed, task=spec.task)
+        store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix,
+                                spec.train.keep_checkpoints, backend.checkpoint_is_dir)
+        store.clean_partials()
+        latest = store.latest() if resume else None
+        if resume and latest is None:
+            raise UserError(f"{run.path}: no complete checkpoint to resume from")
+        trainer = Trainer(spec, run, len(splits.x_train), store, latest)
+        trainer.install_signal_handlers()
+        status = backend.train(trainer, splits, latest.path if latest else None)
+        trainer.finish(status)
+        return 0
+    except NonFiniteLoss as exc:
+        assert trainer is not None
+        trainer.recorder.log("error", str(exc))
+        trainer.finish("failed", str(exc))
+        return 1
+    except BaseException as exc:  # the runner must always leave a final status behind
+        if isinstance(exc, UserError):
+            message = str(exc)
+        elif type(exc).__name__ in OOM_NAMES or isinstance(exc, MemoryError):
+            message = _oom_message(exc, spec.train.batch_size)
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+        recorder = trainer.recorder if trainer is not None else Recorder(run, spec)
+        if not isinstance(exc, UserError):
+            recorder.log("error", traceback.format_exc())
+        recorder.ended("failed", trainer.pos.global_step if trainer else 0, message)
+        return 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tuitrain.runner")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true")
+    args = parser.parse_args(argv)
+    return run(args.run_dir, args.resume)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
