@@ -8,8 +8,9 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tuitrain.core.atomic import remove_path, write_atomic, write_with
 
@@ -28,6 +29,7 @@ class Checkpoint:
     sha256: str
     created: float
     folder: str
+    state: dict[str, Any] = field(default_factory=dict)  # the driver's loop state (schedule, sums)
 
     @property
     def path(self) -> Path:
@@ -78,14 +80,14 @@ class CheckpointStore:
         metrics: dict[str, float],
         best: bool,
         step_in_epoch: int = 0,
+        state: dict[str, Any] | None = None,
     ) -> Checkpoint:
         """Write via `writer(tmp_path)`, then the manifest; prune; update the best pointer."""
         name = f"ckpt-e{epoch:04d}-s{global_step:09d}{self.suffix}"
         path = self.folder / name
         write_with(path, writer, is_dir=self.is_dir)
-        ckpt = Checkpoint(
-            name, epoch, global_step, step_in_epoch, dict(metrics), digest(path), time.time(), str(self.folder)
-        )
+        ckpt = Checkpoint(name, epoch, global_step, step_in_epoch, dict(metrics), digest(path),
+                          time.time(), str(self.folder), dict(state or {}))
         write_atomic(self._manifest(name), json.dumps(asdict(ckpt), allow_nan=True))
         if best:
             write_atomic(self.folder / BEST, json.dumps({"name": name}))

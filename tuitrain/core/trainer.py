@@ -72,11 +72,13 @@ class Trainer:
         self.steps_per_epoch = max(1, math.ceil(n_train / bs))
         self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs, self.steps_per_epoch)
         self.pos = Position()
+        self._epoch_values: dict[str, float] = {}
+        self._epoch_count = 0
         if resume is not None:
             self.pos = Position(resume.epoch, resume.step_in_epoch, resume.global_step)
-            state = resume.metrics.get("_schedule")
-            if isinstance(state, dict):
-                self.schedule.state.update(state)
+            self.schedule.state.update(resume.state.get("schedule", {}))
+            self._epoch_values = dict(resume.state.get("epoch_sums", {}))
+            self._epoch_count = int(resume.state.get("epoch_count", 0))
         self.resumed = resume is not None
         self.inbox = control.Inbox(run.control)
         self.engine: Engine | None = None
@@ -85,12 +87,10 @@ class Trainer:
         self._next_poll = 0.0
         self._interval = 0  # steps since the last log point
         self._interval_sizes: list[int] = []
-        self._epoch_values: dict[str, float] = {}
-        self._epoch_count = 0
         self._lr = -1.0
         self._t_interval = time.perf_counter()
         self._t_epoch = time.perf_counter()
-        self._last_ckpt_step = self.pos.global_step
+        self._last_ckpt_step = self.pos.global_step if resume is not None else -1
 
     # ----- lifecycle -------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -236,14 +236,23 @@ class Trainer:
         return not self.stop_requested and not last
 
     def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> Checkpoint | None:
-        """Write a checkpoint at the current position (mid-epoch when a stop or command asks)."""
+        """Write a checkpoint at the current position (mid-epoch when a stop or command asks).
+
+        The loop state (schedule, the epoch's running sums) goes into the manifest so that a
+        resumed run continues exactly where this one was."""
         assert self.engine is not None
-        if self.pos.global_step == self._last_ckpt_step and not best and self.store.latest():
+        if self.pos.global_step == self._last_ckpt_step and not best:
             return None
-        state = dict(metrics or self.recorder.summary.get("metrics", {}))
-        state["_schedule"] = dict(self.schedule.state)  # type: ignore[assignment]
-        ckpt = self.store.save(self.engine.save, self.pos.epoch, self.pos.global_step, state,
-                               best=best, step_in_epoch=self.pos.step)
+        if self._interval:
+            self._log_interval()
+        state = {
+            "schedule": dict(self.schedule.state),
+            "epoch_sums": dict(self._epoch_values),
+            "epoch_count": self._epoch_count,
+        }
+        ckpt = self.store.save(self.engine.save, self.pos.epoch, self.pos.global_step,
+                               metrics or self.recorder.summary.get("metrics", {}), best=best,
+                               step_in_epoch=self.pos.step, state=state)
         self._last_ckpt_step = self.pos.global_step
         self.recorder.checkpoint(ckpt, best)
         return ckpt
@@ -263,8 +272,6 @@ class Trainer:
                 return "completed" if self.done else self.stop()
 
     def stop(self) -> Literal["stopped"]:
-        """Graceful stop: flush the interval, save where we are."""
-        if self._interval:
-            self._log_interval()
+        """Graceful stop: save where we are."""
         self.save_checkpoint(best=False)
         return "stopped"

@@ -1,0 +1,625 @@
+"""The dataset catalogue and loaders.
+
+Built-in sets (synthetic ones made here, small ones bundled with scikit-learn), the public sets
+Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, NPZ and
+image folders all come back the same way: numpy arrays split deterministically from a seed.
+
+Only numpy is imported at module level; scikit-learn, Pillow and the download machinery load
+when a dataset needs them, and no ML framework is ever imported here.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import os
+import pickle
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from tuitrain.core.catalog import Task
+from tuitrain.core.errors import UserError, choices_error
+from tuitrain.core.spec import DataSpec
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset before seeing it."""
+
+    name: str  # "digits", or the file path for user data
+    task: Task
+    input_shape: tuple[int, ...]  # per sample, no batch dim; images channels-last (H, W, C)
+    num_outputs: int  # classes for classification, target columns for regression
+    class_names: tuple[str, ...]  # () for regression
+    input_dtype: str  # "float32" or "int64" (token ids)
+    needs_download: bool  # a public set that is not in the cache yet
+    description: str
+    size: int  # samples in total
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Train, validation and test arrays, with the dataset they came from."""
+
+    info: DatasetInfo
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+Arrays = tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A catalogue entry: the dataset's info and how to make all of its (x, y) arrays."""
+
+    info: DatasetInfo
+    load: Callable[[int], Arrays]  # sample count -> x (float32, scaled), y (labels or targets)
+    default_samples: int = 0  # synthetic sets: the count `DataSpec.samples = 0` means
+    cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
+
+
+# Synthetic sets are fixed data; the run's seed only shuffles and splits them.
+_DATA_SEED = 20240601
+_KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+_CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR_DIR = "cifar-10-batches-py"
+_CIFAR_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+_MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
+_FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+SINE_STEPS = 40
+
+
+def cache_dir() -> Path:
+    """Where downloads go: Keras's cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`."""
+    home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
+    return Path(home) / "datasets"
+
+
+# --- built-in data -------------------------------------------------------------------------
+
+
+def _moons(n: int) -> Arrays:
+    from sklearn.datasets import make_moons
+
+    return make_moons(n_samples=n, noise=0.2, random_state=_DATA_SEED)
+
+
+def _spirals(n: int) -> Arrays:
+    """Three interleaved spiral arms with angular noise (the CS231n toy set)."""
+    rng = np.random.default_rng(_DATA_SEED)
+    y = np.arange(n) % 3
+    radius = rng.uniform(0.0, 1.0, n)
+    theta = y * (2 * np.pi / 3) + 4.0 * radius + rng.normal(0.0, 0.2, n)
+    return np.stack([radius * np.sin(theta), radius * np.cos(theta)], axis=1), y
+
+
+def _sine(n: int) -> Arrays:
+    """Windows of a noisy sum of two sines (random frequency and phase); target: next value."""
+    rng = np.random.default_rng(_DATA_SEED)
+    t = np.arange(SINE_STEPS + 1)
+    freq = rng.uniform([0.1, 0.3], [0.3, 0.6], (n, 2))[..., None]
+    phase = rng.uniform(0.0, 2 * np.pi, (n, 2))[..., None]
+    amp = np.array([1.0, 0.5])[None, :, None]
+    signal = (amp * np.sin(freq * t + phase)).sum(axis=1)
+    signal += rng.normal(0.0, 0.03, signal.shape)
+    return signal[:, :SINE_STEPS, None], signal[:, SINE_STEPS:]
+
+
+def _digits(_n: int) -> Arrays:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    return bunch.images[..., None] / 16.0, bunch.target
+
+
+def _sklearn(name: str) -> Callable[[int], Arrays]:
+    def load(_n: int) -> Arrays:
+        import sklearn.datasets
+
+        return getattr(sklearn.datasets, f"load_{name}")(return_X_y=True)
+
+    return load
+
+
+# --- downloads (Keras's files and cache layout) ----------------------------------------------
+
+
+def _one_line(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return " ".join(str(reason).split()) or type(exc).__name__
+
+
+@contextmanager
+def _reading(path: Path, hint: str = "") -> Iterator[None]:
+    """Turn any failure while parsing `path` into a one-line UserError."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as exc:
+        raise UserError(f"{path}: cannot read it ({_one_line(exc)}){hint}") from None
+
+
+def _download(url: str, dest: Path, sha256: str = "") -> None:
+    """Fetch `url` into `dest` through a temp file, so `dest` is never a partial file."""
+    import http.client
+    import urllib.request
+
+    tmp: str | None = None
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        digest = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+                digest.update(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        if sha256 and digest.hexdigest() != sha256:
+            raise OSError("the file's checksum does not match")
+        os.replace(tmp, dest)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
+        raise UserError(
+            f"could not download {url} ({_one_line(exc)}); download it yourself and save it "
+            f"as {dest}"
+        ) from None
+
+
+def _fetch(url: str, dest: Path, sha256: str = "") -> Path:
+    """The cached file at `dest`, downloading it first if it is not there."""
+    if not dest.is_file():
+        _download(url, dest, sha256)
+    return dest
+
+
+def _pixels(x: np.ndarray) -> np.ndarray:
+    """8-bit pixels as float32 in [0, 1]."""
+    return x.astype(np.float32) / 255
+
+
+def _mnist(_n: int) -> Arrays:
+    path = _fetch(_KERAS_URL + "mnist.npz", cache_dir() / "mnist.npz", _MNIST_SHA256)
+    with _reading(path, "; delete it to download it again"), np.load(path, allow_pickle=False) as f:
+        x = np.concatenate([f["x_train"], f["x_test"]])
+        y = np.concatenate([f["y_train"], f["y_test"]])
+    return _pixels(x[..., None]), y
+
+
+def _idx_gz(path: Path, offset: int) -> np.ndarray:
+    with _reading(path, "; delete it to download it again"), gzip.open(path, "rb") as f:
+        return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+
+def _fashion_mnist(_n: int) -> Arrays:
+    folder = cache_dir() / "fashion-mnist"
+    x_tr, y_tr, x_te, y_te = (_fetch(_KERAS_URL + f, folder / f) for f in _FASHION_FILES)
+    y = np.concatenate([_idx_gz(y_tr, 8), _idx_gz(y_te, 8)])
+    with _reading(folder, "; delete it to download it again"):
+        x = np.concatenate([_idx_gz(x_tr, 16), _idx_gz(x_te, 16)]).reshape(len(y), 28, 28, 1)
+    return _pixels(x), y
+
+
+def _numpy_globals() -> dict[tuple[str, str], object]:
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy < 2
+        from numpy.core.multiarray import _reconstruct
+    return {
+        ("numpy", "ndarray"): np.ndarray,
+        ("numpy", "dtype"): np.dtype,
+        ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+        ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    }
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles builtin containers and numpy arrays; refuses every other global, so a
+    tampered file cannot run code."""
+
+    def find_class(self, module: str, name: str) -> object:
+        """Resolve only the globals numpy arrays need; refuse everything else."""
+        allowed = _numpy_globals()
+        if (module, name) in allowed:
+            return allowed[(module, name)]
+        raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
+
+
+def _cifar_folder() -> Path | None:
+    """The extracted batches: our (and tf.keras's) layout, or Keras 3's."""
+    root = cache_dir()
+    for folder in (root / _CIFAR_DIR, root / f"{_CIFAR_DIR}-target" / _CIFAR_DIR):
+        if (folder / "test_batch").is_file():
+            return folder
+    return None
+
+
+def _untar_cifar(archive: Path) -> Path:
+    """Extract the CIFAR archive next to itself (only plain files and folders)."""
+    import tarfile
+
+    root = archive.parent
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
+    try:
+        with _reading(archive, "; delete it to download it again"), tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name:
+                    raise UserError(f"{archive}: refusing to extract {m.name!r}")
+            safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+            tar.extractall(tmp, members=members, **safe)
+            shutil.rmtree(root / _CIFAR_DIR, ignore_errors=True)  # a partial earlier copy
+            os.replace(tmp / _CIFAR_DIR, root / _CIFAR_DIR)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return root / _CIFAR_DIR
+
+
+def _cifar10(_n: int) -> Arrays:
+    folder = _cifar_folder()
+    if folder is None:
+        archive = cache_dir() / f"{_CIFAR_DIR}.tar.gz"
+        folder = _untar_cifar(_fetch(_CIFAR_URL, archive, _CIFAR_SHA256))
+    xs, ys = [], []
+    for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
+        path = folder / name
+        with _reading(path, f"; delete {folder} to download it again"), open(path, "rb") as f:
+            batch = RestrictedUnpickler(f, encoding="bytes").load()
+            xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[b"labels"], np.int64))
+    return _pixels(np.concatenate(xs).transpose(0, 2, 3, 1)), np.concatenate(ys)
+
+
+def _all_files(*relative: str) -> Callable[[], bool]:
+    return lambda: all((cache_dir() / p).is_file() for p in relative)
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+def _entry(
+    name: str,
+    task: Task,
+    shape: tuple[int, ...],
+    classes: tuple[str, ...] | int,
+    description: str,
+    size: int,
+    load: Callable[[int], Arrays],
+    synthetic: bool = False,
+    cached: Callable[[], bool] | None = None,
+) -> Builtin:
+    """One catalogue entry; `classes` is the class names, or their count (0 for regression)."""
+    names = tuple(str(i) for i in range(classes)) if isinstance(classes, int) else classes
+    outputs = len(names) if task == "classification" else 1
+    class_names = names if task == "classification" else ()
+    info = DatasetInfo(
+        name, task, shape, outputs, class_names, "float32", cached is not None, description, size
+    )
+    return Builtin(info, load, size if synthetic else 0, cached)
+
+
+_FASHION_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_CIFAR_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+BUILTIN: dict[str, Builtin] = {
+    entry.info.name: entry
+    for entry in (
+        _entry("moons", "classification", (2,), 2, "two interleaving half circles (noise 0.2)",
+               2000, _moons, synthetic=True),
+        _entry("spirals", "classification", (2,), 3, "three interleaved spiral arms",
+               1500, _spirals, synthetic=True),
+        _entry("sine", "regression", (SINE_STEPS, 1), 0,
+               f"noisy sums of two sines: predict the next value from {SINE_STEPS} steps",
+               4000, _sine, synthetic=True),
+        _entry("digits", "classification", (8, 8, 1), 10,
+               "8x8 handwritten digits (scikit-learn)", 1797, _digits),
+        _entry("diabetes", "regression", (10,), 0,
+               "disease progression from 10 measurements (scikit-learn)", 442,
+               _sklearn("diabetes")),
+        _entry("iris", "classification", (4,), ("setosa", "versicolor", "virginica"),
+               "iris species from 4 flower measurements (scikit-learn)", 150,
+               _sklearn("iris")),
+        _entry("wine", "classification", (13,), ("class_0", "class_1", "class_2"),
+               "wine cultivar from 13 chemical measurements (scikit-learn)", 178,
+               _sklearn("wine")),
+        _entry("breast_cancer", "classification", (30,), ("malignant", "benign"),
+               "tumour diagnosis from 30 cell-nucleus features (scikit-learn)", 569,
+               _sklearn("breast_cancer")),
+        _entry("mnist", "classification", (28, 28, 1), 10,
+               "28x28 handwritten digits (11 MB download)", 70000, _mnist,
+               cached=_all_files("mnist.npz")),
+        _entry("fashion-mnist", "classification", (28, 28, 1), _FASHION_NAMES,
+               "28x28 clothing images (30 MB download)", 70000, _fashion_mnist,
+               cached=_all_files(*(f"fashion-mnist/{f}" for f in _FASHION_FILES))),
+        _entry("cifar10", "classification", (32, 32, 3), _CIFAR_NAMES,
+               "32x32 colour images of 10 classes (170 MB download)", 60000, _cifar10,
+               cached=lambda: _cifar_folder() is not None),
+    )
+}  # fmt: skip
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in datasets, in catalogue order."""
+    return list(BUILTIN)
+
+
+# --- a person's own data -------------------------------------------------------------------
+
+
+def _column(cells: list[str]) -> np.ndarray | None:
+    """The cells as int64, else float64, else None when some cell is not a number."""
+    for dtype in (np.int64, np.float64):
+        try:
+            return np.array(cells, dtype=dtype)
+        except (ValueError, OverflowError):
+            continue
+    return None
+
+
+def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Numeric feature columns and the target column(s) of a CSV file with a header row."""
+    with _reading(path), open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f)
+        lines = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
+    if len(lines) < 2:
+        raise UserError(f"{path}: needs a header row and at least one row of data")
+    header = [h.strip() for h in lines[0][1]]
+    for line, row in lines[1:]:
+        if len(row) != len(header):
+            raise UserError(
+                f"{path}: line {line} has {len(row)} fields; the header has {len(header)}"
+            )
+    wanted = [t.strip() for t in target.split(",")] if target else [header[-1]]
+    for name in wanted:
+        if name not in header:
+            raise UserError(f"{path}: no column {name!r}; columns: {', '.join(header)}")
+    columns = {name: [row[i].strip() for _, row in lines[1:]] for i, name in enumerate(header)}
+    features = []
+    for name in header:
+        if name in wanted:
+            continue
+        values = _column(columns[name])
+        if values is None:
+            bad = next(c for c in columns[name] if _column([c]) is None)
+            example = repr(bad) if bad else "an empty cell"
+            raise UserError(
+                f"{path}: feature column {name!r} is not numeric ({example}); "
+                "use numbers, or make it the target"
+            )
+        features.append(values.astype(np.float32))
+    if not features:
+        raise UserError(f"{path}: no feature columns besides the target")
+    targets = [_column(columns[n]) for n in wanted]
+    if len(wanted) == 1:
+        y = targets[0] if targets[0] is not None else np.array(columns[wanted[0]])
+    elif any(t is None for t in targets):
+        raise UserError(f"{path}: several target columns need numbers (regression)")
+    else:
+        y = np.stack(targets, axis=1)
+    return np.stack(features, axis=1), y, f"column {', '.join(wanted)!r}"
+
+
+def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Arrays `x` and `y` of an .npz file (never unpickling anything)."""
+    with _reading(path), np.load(path, allow_pickle=False) as arrays:
+        for key in ("x", "y"):
+            if key not in arrays.files:
+                found = ", ".join(arrays.files) or "none"
+                raise UserError(f"{path}: no array {key!r}; arrays found: {found}")
+        return arrays["x"], arrays["y"], "array 'y'"
+
+
+def _read_images(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """An image folder: one subfolder per class; a common size (else 32x32), gray or RGB."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UserError("reading an image folder needs Pillow: pip install pillow") from None
+    files = [
+        (f, d.name)
+        for d in sorted(path.iterdir())
+        if d.is_dir() and not d.name.startswith(".")
+        for f in sorted(d.iterdir())
+        if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+    ]
+    if not files:
+        raise UserError(
+            f"{path}: no images found; an image folder needs one subfolder per "
+            f"class holding {', '.join(_IMAGE_SUFFIXES)} files"
+        )
+    heads = []
+    for f, _ in files:
+        with _reading(f), Image.open(f) as im:
+            heads.append((im.size, im.mode))
+    size = heads[0][0] if len({s for s, _ in heads}) == 1 else (32, 32)
+    mode = "L" if all(m in _GRAY_MODES for _, m in heads) else "RGB"
+    pixels = []
+    for f, _ in files:
+        with _reading(f), Image.open(f) as im:
+            im = im.convert(mode)
+            im = im if im.size == size else im.resize(size, Image.Resampling.BILINEAR)
+            pixels.append(np.asarray(im, dtype=np.float32) / 255)
+    x = np.stack(pixels)
+    return (x[..., None] if mode == "L" else x), np.array([c for _, c in files]), "class"
+
+
+def _label_names(values: np.ndarray) -> tuple[str, ...]:
+    return tuple(
+        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values.tolist()
+    )
+
+
+def _prepare(
+    name: str, x: np.ndarray, y: np.ndarray, task: Task | None, what: str, kind: str
+) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+    """Check and convert user arrays to the conventions; infer the task if not given."""
+    if x.ndim == 1:
+        x = x[:, None]
+    if len(x) != len(y) or len(x) == 0:
+        raise UserError(f"{name}: x has {len(x)} samples and y has {len(y)}; they must match")
+    if x.dtype == np.uint8:  # pixels
+        x, input_dtype = _pixels(x), "float32"
+    elif x.dtype.kind in "iu":  # token ids
+        x, input_dtype = x.astype(np.int64), "int64"
+    elif x.dtype.kind in "fb":
+        x, input_dtype = x.astype(np.float32), "float32"
+    else:
+        raise UserError(f"{name}: inputs must be numbers, not {x.dtype}")
+    if input_dtype == "float32" and not np.isfinite(x).all():
+        raise UserError(f"{name}: inputs contain NaN or infinite values")
+    numeric = y.dtype.kind in "iufb"
+    task = task or ("regression" if y.dtype.kind == "f" else "classification")
+    if task == "regression":
+        if not numeric:
+            raise UserError(f"{name}: regression needs a numeric target, but {what} holds text")
+        y = y.reshape(len(y), -1).astype(np.float32)
+        if not np.isfinite(y).all():
+            raise UserError(f"{name}: {what} contains NaN or infinite values")
+        outputs, classes = y.shape[1], ()
+    else:
+        if y.ndim > 1 and y.size != len(y):
+            raise UserError(
+                f"{name}: classification needs one label per sample; {what} has shape {y.shape}"
+            )
+        values, y = np.unique(y.reshape(-1), return_inverse=True)
+        classes = _label_names(values)
+        outputs = len(classes)
+    info = DatasetInfo(
+        name, task, tuple(x.shape[1:]), outputs, classes, input_dtype, False,
+        f"{kind}, {len(x)} samples", len(x),
+    )  # fmt: skip
+    return info, x, y.astype(np.int64 if task == "classification" else np.float32)
+
+
+@lru_cache(maxsize=1)
+def _read_user(
+    path: Path, _stamp: int, target: str | None, task: Task | None
+) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+    if path.is_dir():
+        x, y, what = _read_images(path)
+        kind = "image folder"
+    elif path.suffix.lower() == ".csv":
+        x, y, what = _read_csv(path, target)
+        kind = "CSV file"
+    elif path.suffix.lower() == ".npz":
+        x, y, what = _read_npz(path)
+        kind = "NPZ file"
+    else:
+        raise UserError(
+            f"{path}: unsupported data file; use a .csv or .npz file or an image folder"
+        )
+    return _prepare(str(path), x, y, task, what, kind)
+
+
+def _user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+    path = Path(data.dataset).expanduser()
+    if not path.exists():
+        if path.suffix or any(c in data.dataset for c in ("/", os.sep, "~")):
+            raise UserError(f"data file not found: {path}")
+        raise UserError(
+            f"{choices_error('dataset', data.dataset, builtin_names())}; or give "
+            "a path to a .csv or .npz file or an image folder"
+        )
+    return _read_user(path, _stamp(path), data.target, task)
+
+
+def _stamp(path: Path) -> int:
+    """Changes when the file (or any file of an image folder) changes; keys the read cache."""
+    files = sorted(path.glob("*/*")) if path.is_dir() else [path]
+    return hash(tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+# --- the public entry points ---------------------------------------------------------------
+
+
+def _builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
+    info = entry.info
+    if task is not None and task != info.task:
+        raise UserError(f"dataset {info.name!r} is for {info.task}, but the task is {task}")
+    if entry.default_samples and data.samples > 0:
+        info = replace(info, size=data.samples)
+    if entry.cached is not None:
+        info = replace(info, needs_download=not entry.cached())
+    return info
+
+
+def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
+    """What `data` holds, cheaply: built-ins load nothing; user files are read (and cached)."""
+    entry = BUILTIN.get(data.dataset)
+    if entry is not None:
+        return _builtin_info(entry, data, task)
+    return _user_data(data, task)[0]
+
+
+def _count(n: int, fraction: float) -> int:
+    return max(1, round(n * fraction)) if fraction > 0 else 0
+
+
+def _standardize(parts: list[np.ndarray], axes: tuple[int, ...]) -> list[np.ndarray]:
+    """Scale every part by the first (train) part's mean and standard deviation."""
+    mean = parts[0].mean(axis=axes, keepdims=True, dtype=np.float64)
+    std = parts[0].std(axis=axes, keepdims=True, dtype=np.float64)
+    std[std < 1e-8] = 1.0
+    return [((p - mean) / std).astype(np.float32) for p in parts]
+
+
+def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
+    """Load `data` and split it into train/val/test, the same way for the same seed.
+
+    Float inputs of tabular or sequence shape are standardized per feature, and regression
+    targets per column, with the train split's statistics; image pixels are in [0, 1].
+    """
+    entry = BUILTIN.get(data.dataset)
+    if entry is not None:
+        info = _builtin_info(entry, data, task)
+        x, y = entry.load(info.size)
+        info = replace(info, needs_download=False)
+        x = np.asarray(x, np.float32)
+        y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
+    else:
+        info, x, y = _user_data(data, task)
+    val, test = data.val_fraction, data.test_fraction
+    n_test, n_val = _count(len(x), test), _count(len(x), val)
+    if not (0 <= val < 1 and 0 <= test < 1) or n_test + n_val >= len(x):
+        raise UserError(
+            f"{info.name}: val_fraction {val} and test_fraction {test} leave no "
+            f"training samples out of {len(x)}"
+        )
+    order = np.random.default_rng(seed).permutation(len(x))
+    test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
+    xs = [x[i] for i in (train_idx, val_idx, test_idx)]
+    ys = [y[i] for i in (train_idx, val_idx, test_idx)]
+    if info.input_dtype == "float32" and x.ndim <= 3:
+        xs = _standardize(xs, axes=tuple(range(x.ndim - 1)))
+    if info.task == "regression":
+        ys = _standardize(ys, axes=(0,))
+    else:
+        ys = [part.astype(np.int64) for part in ys]
+    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2])
