@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
 
+from tuitrain.core.control import Inbox
 from tuitrain.core.errors import UserError
+from tuitrain.core.launch import STOP_SIGNALS
 from tuitrain.core.rundir import RunDir
 
 OOM_NAMES = ("OutOfMemoryError", "ResourceExhaustedError")
@@ -23,10 +26,21 @@ def _oom_message(exc: BaseException, batch_size: int) -> str:
             f"e.g. --batch-size {max(1, batch_size // 2)}")
 
 
-def run(run_dir: Path, resume: bool) -> int:
-    """Train the run in `run_dir`; returns the process exit code."""
+def run(run_dir: Path, resume: bool, control_offset: int | None = None) -> int:
+    """Train the run in `run_dir`; returns the process exit code. Control commands are read
+    from byte `control_offset` of the control file (default: those sent from now on)."""
+    # Importing a framework takes seconds; a stop asked for meanwhile (SIGTERM, or the control
+    # file) must not be lost, so both are watched from the start.
+    early_stop: list[int] = []
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, lambda signum, frame: early_stop.append(signum))
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # the launcher blocked them
     run = RunDir.open(run_dir)
     run.pidfile.write_text(str(os.getpid()))
+    inbox = Inbox(run.control)
+    if control_offset is not None:
+        inbox.offset = control_offset
     spec = run.read_spec()
     if spec.run.framework == "keras":
         os.environ["KERAS_BACKEND"] = spec.run.keras_backend
@@ -47,7 +61,10 @@ def run(run_dir: Path, resume: bool) -> int:
         if resume and latest is None:
             raise UserError(f"{run.path}: no complete checkpoint to resume from")
         trainer = Trainer(spec, run, len(splits.x_train), store, latest)
+        trainer.inbox = inbox
         trainer.install_signal_handlers()
+        if early_stop:
+            trainer.stop_requested = True
         status = backend.train(trainer, splits, latest.path if latest else None)
         trainer.finish(status)
         return 0
@@ -66,7 +83,8 @@ def run(run_dir: Path, resume: bool) -> int:
         recorder = trainer.recorder if trainer is not None else Recorder(run, spec)
         if not isinstance(exc, UserError):
             recorder.log("error", traceback.format_exc())
-        recorder.ended("failed", trainer.pos.global_step if trainer else 0, message)
+        step = trainer.pos.global_step if trainer else recorder.summary.get("global_step", 0)
+        recorder.ended("failed", step, message)
         return 1
 
 
@@ -74,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuitrain.runner")
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--control-offset", type=int, default=None)
     args = parser.parse_args(argv)
-    return run(args.run_dir, args.resume)
+    return run(args.run_dir, args.resume, args.control_offset)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,8 @@ class Backend(ABC):
         """Trainable parameters of the model the spec builds."""
 
     @abstractmethod
-    def train(self, trainer: Trainer, splits: Splits, resume: Path | None) -> Literal["completed", "stopped"]:
+    def train(self, trainer: Trainer, splits: Splits,
+              resume: Path | None) -> Literal["completed", "stopped"]:
         """Build (or restore from `resume`) and train; `trainer` gets every event."""
 
     @abstractmethod
@@ -76,4 +77,6 @@ class Backend(ABC):
             if d.id == want:
                 return d
         seen = ", ".join(d.id for d in devices) or "none"
-        raise UserError(f"device {requested!r} is not available to {self.framework}; it sees: {seen}")
+        raise UserError(
+            f"device {requested!r} is not available to {self.framework}; it sees: {seen}"
+        )

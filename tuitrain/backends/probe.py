@@ -9,6 +9,9 @@ from dataclasses import asdict
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) != 1:
+        print("usage: python -m tuitrain.backends.probe FRAMEWORK", file=sys.stderr)
+        return 2
     from tuitrain import backends
     from tuitrain.core.errors import UserError
 

@@ -88,7 +88,8 @@ def _layer(layer: LayerSpec, shape: tuple[int, ...], units_auto: int) -> nn.Modu
     kind = layer.type
     if kind == "dense":
         units = units_auto if g("units") == "auto" else int(g("units"))
-        mod = nn.Sequential(nn.Linear(shape[-1], units, bias=g("bias")), _activation(g("activation")))
+        linear = nn.Linear(shape[-1], units, bias=g("bias"))
+        mod = nn.Sequential(linear, _activation(g("activation")))
         return ChannelsLast(mod) if image else mod
     if kind == "conv2d":
         pad = "same" if g("padding") == "same" else 0
@@ -102,7 +103,9 @@ def _layer(layer: LayerSpec, shape: tuple[int, ...], units_auto: int) -> nn.Modu
         return GlobalAvgPool()
     if kind == "flatten":
         # Flatten channels-last so a following dense layer sees Keras' feature order.
-        return nn.Sequential(Reshape((int(np.prod(shape)),), from_image=True)) if image else nn.Flatten()
+        if image:
+            return nn.Sequential(Reshape((int(np.prod(shape)),), from_image=True))
+        return nn.Flatten()
     if kind == "reshape":
         return Reshape(tuple(int(d) for d in g("shape")), from_image=image)
     if kind == "dropout":
@@ -135,11 +138,12 @@ def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
 def build_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
     o = spec.optimizer
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0,
-                               weight_decay=o.weight_decay)
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum,
+                               nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
     if o.name in ("adam", "adamw"):
         cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps, weight_decay=o.weight_decay)
+        return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
+                   weight_decay=o.weight_decay)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum,
                                    weight_decay=o.weight_decay)
@@ -186,8 +190,11 @@ class TorchEngine:
         self.model = build_model(spec, splits.info).to(self.device)
         self.opt = build_optimizer(spec, [p for p in self.model.parameters() if p.requires_grad])
         self.names = ["loss", *spec.train.metrics]
-        self.slots = torch.zeros(len(self.names), spec.train.log_every, device=self.device)
-        self.sizes = np.zeros(spec.train.log_every)
+        # One slot per step of a log interval; an interval never spans two epochs.
+        steps_per_epoch = -(-len(splits.x_train) // spec.train.batch_size)
+        n_slots = max(1, min(spec.train.log_every, steps_per_epoch))
+        self.slots = torch.zeros(len(self.names), n_slots, device=self.device)
+        self.sizes = np.zeros(n_slots)
         self.data = {
             "train": self._tensors(splits.x_train, splits.y_train),
             "val": self._tensors(splits.x_val, splits.y_val),
@@ -195,7 +202,8 @@ class TorchEngine:
         }
         precision = spec.run.precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
-        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "16" and self.device.type == "cuda")
+        scaled = precision == "16" and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaled)
 
     def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xt = torch.from_numpy(np.ascontiguousarray(x))
@@ -262,7 +270,8 @@ class TorchEngine:
         outs = [self._forward(x[i:i + bs]) for i in range(0, len(x), bs)]
         out = torch.cat(outs)
         loss = self.spec.train.loss
-        sums = torch.stack([_loss(loss, out, y)] + [_metric_sum(m, loss, out, y) for m in self.spec.train.metrics])
+        metric_sums = [_metric_sum(m, loss, out, y) for m in self.spec.train.metrics]
+        sums = torch.stack([_loss(loss, out, y), *metric_sums])
         values = sums.double().cpu().numpy()
         metrics = {"loss": float(values[0])}
         for i, name in enumerate(self.spec.train.metrics, 1):
@@ -290,7 +299,9 @@ class TorchEngine:
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
         except Exception as exc:  # any unpickling refusal or corrupt file
-            raise UserError(f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {exc})") from None
+            raise UserError(
+                f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {exc})"
+            ) from None
         self.model.load_state_dict(state["model"])
         if with_optimizer:
             self.opt.load_state_dict(state["optimizer"])
@@ -324,10 +335,12 @@ class TorchBackend(Backend):
         model = build_model(spec, info)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-    def train(self, trainer: Trainer, splits: Splits, resume: Path | None) -> Literal["completed", "stopped"]:
+    def train(self, trainer: Trainer, splits: Splits,
+              resume: Path | None) -> Literal["completed", "stopped"]:
         device = self.resolve_device(trainer.spec.run.device)
         if trainer.spec.run.precision == "16" and device.kind == "cpu":
-            trainer.recorder.log("warning", "float16 on CPU is slow and unscaled; consider --precision bf16")
+            trainer.recorder.log("warning",
+                                 "float16 on CPU is slow and unscaled; consider --precision bf16")
         engine = TorchEngine(trainer.spec, splits, device.id)
         if resume is not None:
             engine.load(resume)

@@ -10,6 +10,7 @@ from dataclasses import asdict
 
 from tuitrain import backends
 from tuitrain.cli.options import runs_dir
+from tuitrain.core.atomic import write_atomic
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.data import load_splits
 from tuitrain.core.errors import UserError
@@ -22,21 +23,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
     spec = run.read_spec()
     if spec.run.framework == "keras":
         os.environ.setdefault("KERAS_BACKEND", spec.run.keras_backend)
-    backend = backends.load(spec.run.framework)
-    store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix, spec.train.keep_checkpoints,
-                            backend.checkpoint_is_dir)
+    store = CheckpointStore(run.checkpoints, "", spec.train.keep_checkpoints)  # read only
     ckpt = store.best() or store.latest()
-    if ckpt is None:
+    if ckpt is None:  # said before the seconds a framework import takes
         raise UserError(f"{run.id}: no complete checkpoint to evaluate")
+    backend = backends.load(spec.run.framework)
     splits = load_splits(spec.data, spec.run.seed, task=spec.task)
     split = "test" if len(splits.x_test) else "val"
+    if not len(splits.x_val) and split == "val":
+        raise UserError(f"{run.id}: nothing to evaluate on; the run has no test or validation "
+                        "samples (data.test_fraction and data.val_fraction are 0)")
     result = backend.evaluate(spec, splits, ckpt.path, split)
     if spec.task == "classification":
+        binary = spec.train.loss == "binary_cross_entropy"
         report = classification_report(result.outputs, result.targets, splits.info.class_names,
-                                       result.metrics, binary=spec.train.loss == "binary_cross_entropy")
+                                       result.metrics, binary=binary)
     else:
         report = regression_report(result.outputs, result.targets, result.metrics)
-    (run.path / "eval.json").write_text(json.dumps({"checkpoint": ckpt.name, "split": split, **asdict(report)}, indent=2))
+    result_doc = {"checkpoint": ckpt.name, "split": split, **asdict(report)}
+    write_atomic(run.path / "eval.json", json.dumps(result_doc, indent=2, allow_nan=True))
     print(f"{run.id}: {ckpt.name} on the {split} split ({len(result.targets)} samples)")
     print("\n".join(render(report)))
     return 0

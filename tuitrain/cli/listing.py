@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from typing import Any
 
 from tuitrain import backends
@@ -14,7 +13,8 @@ from tuitrain.core.catalog import FRAMEWORKS
 from tuitrain.core.data import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import list_presets, load_spec
-from tuitrain.core.rundir import RunDir, list_runs
+from tuitrain.core.rundir import list_runs
+from tuitrain.core.runs_index import run_row
 from tuitrain.core.spec import DataSpec
 
 
@@ -42,26 +42,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     print(table(["name", "task", "dataset", "description"],
-                [[r["name"], r["task"], r["dataset"] + (" (download)" if r["needs_download"] else ""),
+                [[r["name"], r["task"],
+                  r["dataset"] + (" (download)" if r["needs_download"] else ""),
                   r["description"]] for r in rows]))
     return 0
-
-
-def run_row(run: RunDir) -> dict[str, Any]:
-    """One run for listings; a damaged folder is reported in its own row."""
-    try:
-        s = run.summary()
-        status = run.status()
-    except UserError as exc:
-        return {"id": run.id, "status": "damaged", "error": str(exc)}
-    best = s.get("best_value")
-    return {
-        "id": run.id, "preset": s.get("preset", "?"), "framework": s.get("framework", "?"),
-        "status": status, "epochs": f"{s.get('epochs_completed', 0)}/{s.get('epochs', '?')}",
-        "best": f"{s.get('monitor', '')} {best:.4f}" if isinstance(best, (int, float)) else "",
-        "device": s.get("device", ""),
-        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(s.get("started", 0))) if s.get("started") else "",
-    }
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -73,7 +57,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {runs_dir(args)}")
         return 0
     keys = ["id", "preset", "framework", "status", "epochs", "best", "started"]
-    print(table(keys, [[str(r.get(k, r.get("error", ""))) for k in keys] for r in rows]))
+    print(table(keys, [[str(r.get(k, "")) for k in keys] for r in rows]))
+    for r in rows:
+        if r["status"] == "damaged":
+            print(f"{r['id']}: {r['error']}")
     return 0
 
 
@@ -93,7 +80,9 @@ def cmd_devices(args: argparse.Namespace) -> int:
         version = ", ".join(f"{k} {v}" for k, v in r.get("versions", {}).items())
         print(f"{r['framework']} ({version}):")
         for d in r["devices"]:
-            mem = f"  {d['memory_free'] / 2**30:.1f}/{d['memory_total'] / 2**30:.1f} GiB free" if d["memory_total"] else ""
+            mem = ""
+            if d["memory_total"]:
+                mem = f"  {d['memory_free'] / 2**30:.1f}/{d['memory_total'] / 2**30:.1f} GiB free"
             print(f"  {d['id']:<8} {d['name']}{mem}")
     return 0
 
@@ -104,6 +93,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     spec = load_spec(args.preset, overrides(args))
     info, summary = validate.check(spec)
     print(f"{spec.name}: {spec.description}")
-    print(f"dataset {info.name}: {info.description} input {info.input_shape}, {info.num_outputs} outputs")
+    print(f"dataset {info.name}: {info.description} input {info.input_shape}, "
+          f"{info.num_outputs} outputs")
     print("\n".join(summary.lines()))
     return 0

@@ -32,7 +32,8 @@ def build_parser() -> Parser:
     p = Parser(prog="tuitrain", description="Train neural networks from a terminal.")
     p.add_argument("--version", action="version", version=f"tuitrain {__version__}")
     p.add_argument("--preset", "-p", help="preset name or .toml path to pre-fill the setup screen")
-    p.add_argument("--start", action="store_true", help="start training at once and show the dashboard")
+    p.add_argument("--start", action="store_true",
+                   help="start training at once and show the dashboard")
     add_spec_options(p)
     add_runs_dir(p)
     p.set_defaults(func=_handler("app", "cmd_app"))

@@ -7,7 +7,14 @@ import sys
 import time
 from typing import TextIO
 
-from tuitrain.core.events import BatchMetrics, CheckpointSaved, EpochEnd, Event, LogMessage, RunEnded, RunStarted
+from tuitrain.core.events import (
+    BatchMetrics,
+    EpochEnd,
+    Event,
+    LogMessage,
+    RunEnded,
+    RunStarted,
+)
 
 
 def fmt_duration(seconds: float) -> str:
@@ -23,7 +30,7 @@ def fmt_metrics(metrics: dict[str, float], keys: list[str] | None = None) -> str
 
 
 def bar(fraction: float, width: int = 20) -> str:
-    filled = int(round(max(0.0, min(1.0, fraction)) * width))
+    filled = round(max(0.0, min(1.0, fraction)) * width)
     return "█" * filled + "░" * (width - filled)
 
 
@@ -52,7 +59,8 @@ class Progress:
             self.t0, self.step0 = time.monotonic(), event.start_step
             verb = "resuming" if event.resumed else "training"
             self._print(
-                f"{verb} {event.preset} with {event.framework} on {event.device} ({event.device_name}), "
+                f"{verb} {event.preset} with {event.framework} on {event.device} "
+                f"({event.device_name}), "
                 f"{event.params:,} params, {event.epochs} epochs x {event.steps_per_epoch} steps"
             )
         elif isinstance(event, BatchMetrics) and self.live and self.started:
@@ -66,12 +74,12 @@ class Progress:
                 f"epoch {event.epoch + 1}/{self.started.epochs}  {fmt_metrics(event.metrics)}  "
                 f"({event.seconds:.1f}s){mark}"
             )
-        elif isinstance(event, CheckpointSaved) and not self.live:
-            pass
         elif isinstance(event, LogMessage) and event.level != "info":
-            self._print(f"{event.level}: {event.text.strip().splitlines()[-1]}")
+            last = (event.text.strip().splitlines() or [""])[-1]  # a traceback's last line
+            self._print(f"{event.level}: {last}")
         elif isinstance(event, RunEnded):
-            text = f"run {event.status} after {event.epochs_completed} epochs, {event.global_step} steps"
+            text = (f"run {event.status} after {event.epochs_completed} epochs, "
+                    f"{event.global_step} steps")
             self._print(text + (f": {event.error}" if event.error else ""))
 
     def _draw(self, event: BatchMetrics, now: float) -> None:

@@ -6,16 +6,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from dataclasses import replace
 
 from tuitrain import backends
 from tuitrain.cli.options import overrides, runs_dir
 from tuitrain.cli.progress import Progress
-from tuitrain.core import launch, validate
-from tuitrain.core.errors import UserError
+from tuitrain.core import devices, launch, validate
+from tuitrain.core.checkpoints import CheckpointStore
+from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import EventTail, RunDir, find_run
+from tuitrain.core.runs_index import compare_table, resume_spec
 from tuitrain.core.spec import RunSpec
 
 EXIT = {"completed": 0, "stopped": 130, "failed": 1}
@@ -27,6 +28,7 @@ def prepare(spec: RunSpec) -> RunSpec:
     if not backends.is_installed(spec.run.framework):
         raise UserError(f"{spec.run.framework} is not installed; install it with: "
                         f"{backends.INSTALL[spec.run.framework]}")
+    devices.check_available(spec.run.framework, spec.run.device)
     return spec
 
 
@@ -76,27 +78,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
-    if run.is_alive():
-        raise UserError(f"{run.id} is still running; watch it with `tuitrain watch {run.id}`")
-    spec = run.read_spec()
-    done = run.summary().get("epochs_completed", 0)
-    if args.epochs is not None:
-        if args.epochs <= done:
-            raise UserError(f"--epochs must be more than the {done} epochs already completed")
-        spec = replace(spec, train=replace(spec.train, epochs=args.epochs))
-        run.write_spec(spec)
-    elif done >= spec.train.epochs and run.summary().get("status") == "completed":
-        raise UserError(f"{run.id} already completed {done} epochs; pass --epochs N to train longer")
-    prepare(spec)
+    # Checked here: a runner started without a checkpoint would overwrite the run's status.
+    if CheckpointStore(run.checkpoints, "").latest() is None:
+        raise UserError(f"{run.id}: no complete checkpoint to resume from; "
+                        "start it again with `tuitrain train`")
+    prepare(resume_spec(run, args.epochs))
     print(f"resuming {run.path}")
     return EXIT.get(follow(run, resume=True), 1)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    if not frameworks:
+        raise UserError("--frameworks needs one or more of: torch, tensorflow, keras")
     for fw in frameworks:
         if fw not in backends.MODULES:
-            raise UserError(f"unknown framework {fw!r} in --frameworks; valid: torch, tensorflow, keras")
+            raise choices_error("framework", fw, backends.MODULES, where="--frameworks")
     specs = []
     for fw in frameworks:
         args.framework = fw
@@ -112,26 +109,3 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print()
     print(compare_table([r for r, _ in rows]))
     return 0 if all(s == "completed" for _, s in rows) else 1
-
-
-def compare_table(runs: list[RunDir]) -> str:
-    """The comparison a person reads to choose a framework on this machine."""
-    header = ["framework", "device", "params", "s/epoch", "samples/s", "val_loss", "metric", "peak MB", "status"]
-    lines = []
-    for run in runs:
-        s = run.summary()
-        m = s.get("metrics", {})
-        epochs = max(1, s.get("epochs_completed", 0))
-        per_epoch = s.get("train_seconds", 0.0) / epochs
-        rate = s.get("train_samples", 0) / max(s.get("train_seconds", 0.0), 1e-9)
-        monitor = s.get("monitor", "")
-        lines.append([
-            s.get("framework", "?"), s.get("device", "?"), f"{s.get('params', 0):,}",
-            f"{per_epoch:.2f}", f"{rate:,.0f}", f"{m.get('val_loss', float('nan')):.4f}",
-            f"{monitor} {m.get(monitor, float('nan')):.4f}", f"{s.get('peak_memory_mb', 0):,.0f}",
-            s.get("status", "?"),
-        ])
-    widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(header)]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    return "\n".join([fmt.format(*header), fmt.format(*("-" * w for w in widths))] + [fmt.format(*r) for r in lines])
-

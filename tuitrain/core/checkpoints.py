@@ -63,7 +63,8 @@ class CheckpointStore:
         removed = []
         for p in self.folder.iterdir():
             is_tmp = p.name.startswith(".") and p.name.endswith((".tmp", ".old"))
-            orphan = p.name.startswith("ckpt-") and p.suffix != ".json" and not self._manifest(p.name).exists()
+            orphan = (p.name.startswith("ckpt-") and p.suffix != ".json"
+                      and not self._manifest(p.name).exists())
             if is_tmp or orphan:
                 remove_path(p)
                 removed.append(p)
@@ -118,8 +119,8 @@ class CheckpointStore:
 
     def best(self) -> Checkpoint | None:
         try:
-            name = json.loads((self.folder / BEST).read_text())["name"]
-        except (OSError, ValueError, KeyError):
+            name = str(json.loads((self.folder / BEST).read_text())["name"])
+        except (OSError, ValueError, KeyError, TypeError):  # TypeError: not a JSON object
             return None
         return self._load(self._manifest(name), verify=True)
 

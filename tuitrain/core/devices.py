@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tuitrain.core.catalog import FRAMEWORKS
+from tuitrain.core.errors import UserError
 
 
 def probe(framework: str, timeout: float = 60.0) -> dict[str, Any]:
@@ -30,3 +31,17 @@ def detect_all(frameworks: tuple[str, ...] = FRAMEWORKS) -> list[dict[str, Any]]
     """Probe several frameworks at once."""
     with ThreadPoolExecutor(len(frameworks)) as pool:
         return list(pool.map(probe, frameworks))
+
+
+def check_available(framework: str, device: str) -> None:
+    """Refuse an explicit accelerator (`cuda`, `cuda:N`, `mps`) the framework does not see,
+    before a run folder is made; `auto` and `cpu` always work. Asks in a child process."""
+    if device in ("auto", "cpu"):
+        return
+    found = probe(framework)
+    if found.get("error"):
+        return  # the framework itself is broken or missing: the runner reports that
+    ids = [d["id"] for d in found.get("devices", [])]
+    if ("cuda:0" if device == "cuda" else device) not in ids:
+        raise UserError(f"device {device!r} is not available to {framework}; it sees: "
+                        + (", ".join(ids) or "no devices"))

@@ -39,9 +39,11 @@ def classification_report(outputs: np.ndarray, targets: np.ndarray, class_names:
                   tuple(tuple(int(v) for v in row) for row in confusion))
 
 
-def regression_report(outputs: np.ndarray, targets: np.ndarray, metrics: dict[str, float]) -> Report:
+def regression_report(outputs: np.ndarray, targets: np.ndarray,
+                      metrics: dict[str, float]) -> Report:
     err = outputs.reshape(targets.shape) - targets
-    return Report({**metrics, "mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))})
+    return Report({**metrics, "mae": float(np.abs(err).mean()),
+                   "rmse": float(np.sqrt((err**2).mean()))})
 
 
 def render(report: Report) -> list[str]:
@@ -54,7 +56,8 @@ def render(report: Report) -> list[str]:
             lines.append(f"{name:<{width}}  {p:9.3f}  {r:6.3f}")
         cell = max(4, *(len(str(v)) for row in report.confusion for v in row)) + 1
         lines += ["", "confusion (rows: true, columns: predicted)"]
-        lines.append(" " * (width + 1) + "".join(f"{n[:cell - 1]:>{cell}}" for n in report.class_names))
+        heads = "".join(f"{n[:cell - 1]:>{cell}}" for n in report.class_names)
+        lines.append(" " * (width + 1) + heads)
         for name, row in zip(report.class_names, report.confusion, strict=True):
             lines.append(f"{name:<{width}} " + "".join(f"{v:>{cell}}" for v in row))
     return lines

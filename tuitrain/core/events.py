@@ -99,7 +99,8 @@ class RunEnded(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
-    for cls in (RunStarted, BatchMetrics, EpochEnd, CheckpointSaved, StatusChanged, LogMessage, RunEnded)
+    for cls in (RunStarted, BatchMetrics, EpochEnd, CheckpointSaved, StatusChanged, LogMessage,
+                RunEnded)
 }
 
 
@@ -115,7 +116,7 @@ def parse_event(line: str) -> Event | None:
         raw = json.loads(line)
         cls = EVENT_TYPES[raw.pop("event")]
         return cls(**raw)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # AttributeError: not an object
         return None
 
 

@@ -5,9 +5,11 @@ found), the key, and the valid choices."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -17,16 +19,17 @@ from tuitrain.core.catalog import (
     KERAS_BACKENDS,
     LAYERS,
     LOSSES,
-    METRICS,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
     TASKS,
+    losses_for,
+    metrics_for,
 )
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
 
-TOP_KEYS = ("name", "description", "task", "data", "model", *SECTIONS.keys())
+TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 # Short CLI options and the document keys they set.
@@ -96,14 +99,20 @@ def resolve_path(name_or_path: str) -> Path:
     return known[name_or_path]
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """Parse a TOML file; a syntax error names the file and line."""
+def read_source(path: Path) -> str:
+    """A preset's text; an unreadable or non-UTF-8 file is a UserError naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: TOML syntax error: {exc}") from None
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot read preset: {exc}") from None
+
+
+def read_document(path: Path, text: str | None = None) -> dict[str, Any]:
+    """Parse a TOML file (or its already-read `text`); a syntax error names the file and line."""
+    try:
+        return tomllib.loads(read_source(path) if text is None else text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: TOML syntax error: {exc}") from None
 
 
 def list_presets() -> list[PresetFile]:
@@ -158,19 +167,50 @@ def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
 
 
 class _Where:
-    """Locates a key or value in the source text so errors can name a line."""
+    """Locates a key or value in the source text so errors can name a line: a section's
+    keys are looked for inside its `[table]`, a layer's keys inside that layer."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
+    _TYPE = re.compile(r"(^|[\s{,])type\s*=")
 
     def __init__(self, source: str, text: str | None) -> None:
         self.source = source
         self.lines = text.splitlines() if text else []
 
-    def at(self, *needles: str) -> str:
+    def _region(self, section: str | None) -> range:
+        """Line indexes of `[section]`'s body; the top-level keys when `section` is None."""
+        headers = [(i, m.group(1)) for i, line in enumerate(self.lines)
+                   if (m := self._HEADER.match(line))]
+        if section is None:
+            return range(headers[0][0] if headers else len(self.lines))
+        for n, (i, name) in enumerate(headers):
+            if name == section:
+                end = headers[n + 1][0] if n + 1 < len(headers) else len(self.lines)
+                return range(i + 1, end)
+        return range(0)
+
+    def _find(self, needles: tuple[str, ...], lines: range) -> str | None:
         for needle in needles:
-            pattern = re.compile(rf"(^|[\s{{,\[]){re.escape(needle)}\s*=|[\"']{re.escape(needle)}[\"']")
-            for number, line in enumerate(self.lines, 1):
-                if pattern.search(line):
-                    return f"{self.source}:{number}"
-        return self.source
+            n = re.escape(needle)
+            pattern = re.compile(rf"(^|[\s{{,\[]){n}\s*=|[\"']{n}[\"']|^\s*\[\[?\s*{n}\s*\]")
+            for i in lines:
+                if pattern.search(self.lines[i]):
+                    return f"{self.source}:{i + 1}"
+        return None
+
+    def at(self, *needles: str, section: str | None = None) -> str:
+        """`file:line` of the first needle found (in `section` first), else just the file."""
+        return (self._find(needles, self._region(section))
+                or self._find(needles, range(len(self.lines))) or self.source)
+
+    def layer(self, index: int, *needles: str) -> str:
+        """`file:line` of a key of layer `index` (the index-th `type =`), else of the layer."""
+        starts = [i for i, line in enumerate(self.lines) if self._TYPE.search(line)]
+        if index >= len(starts):
+            return self.at(*needles)
+        end = starts[index + 1] if index + 1 < len(starts) else len(self.lines)
+        found = self._find(needles, range(starts[index], end))
+        return found or f"{self.source}:{starts[index] + 1}"
 
 
 def _coerce(value: Any, kind: type, where: str, key: str) -> Any:
@@ -206,13 +246,13 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in valid:
-            raise choices_error(f"key in [{name}]", key, valid, where=where.at(key))
+            raise choices_error(f"key in [{name}]", key, valid, where=where.at(key, section=name))
         kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
             str(valid[key].type).split(" | ")[0], object
         )
         if key == "metrics":
             kind = list
-        kwargs[key] = _coerce(value, kind, where.at(key), f"{name}.{key}")
+        kwargs[key] = _coerce(value, kind, where.at(key, section=name), f"{name}.{key}")
     for key in required:
         if key not in kwargs:
             raise UserError(f"{where.source}: [{name}] needs {key!r}")
@@ -224,36 +264,73 @@ def _layer(raw: Any, index: int, where: _Where) -> LayerSpec:
     if not isinstance(raw, dict) or "type" not in raw:
         raise UserError(f"{where.source}: {label} must be a table with a 'type' key")
     kind = raw["type"]
-    if kind not in LAYERS:
-        raise choices_error("layer type", kind, LAYERS, where=f"{where.at(kind)} {label}")
+    if not isinstance(kind, str) or kind not in LAYERS:
+        raise choices_error("layer type", kind, LAYERS, where=f"{where.layer(index)} {label}")
     schema = LAYERS[kind]
     params = []
     for key, value in raw.items():
         if key == "type":
             continue
+        at = f"{where.layer(index, key)} {label}"
         if key not in schema:
-            valid = list(schema) or ["(none)"]
-            raise choices_error(f"key for {kind}", key, valid, where=f"{where.at(key)} {label}")
+            raise choices_error(f"key for {kind}", key, list(schema) or ["(none)"], where=at)
         p = schema[key]
         if kind == "dense" and key == "units":
-            if not (value == "auto" or (isinstance(value, int) and value > 0)):
-                raise UserError(f"{where.at(key)} {label}: dense units must be > 0 or \"auto\"")
+            if not (value == "auto" or _positive_int(value)):
+                raise UserError(f"{at}: dense units must be > 0 or \"auto\", got {value!r}")
         else:
-            value = _coerce(value, p.kind, f"{where.at(key)} {label}", key)
+            value = _coerce(value, p.kind, at, key)
         if p.choices and value not in p.choices:
-            raise choices_error(f"{key} for {kind}", value, p.choices, where=f"{where.at(key)} {label}")
-        if p.kind is int and p.default != 0 and key != "stride" and value < 1:
-            raise UserError(f"{where.at(key)} {label}: {key} must be >= 1, got {value}")
+            raise choices_error(f"{key} for {kind}", value, p.choices, where=at)
+        low = 0 if p.default == 0 else 1  # a pooling stride of 0 means "the pool size"
+        if p.kind is int and value < low:
+            raise UserError(f"{at}: {key} must be >= {low}, got {value}")
+        if kind == "reshape" and not (value and all(_positive_int(d) for d in value)):
+            raise UserError(f"{at}: reshape shape must be whole numbers > 0, got {list(value)}")
         if kind == "dropout" and not 0 <= value < 1:
-            raise UserError(f"{where.at(key)} {label}: rate must be in [0, 1), got {value}")
-        params.append((key, list(value) if isinstance(value, tuple) else value))
+            raise UserError(f"{at}: rate must be in [0, 1), got {value}")
+        params.append((key, value))
     for key, p in schema.items():
         if p.required and key not in raw:
-            raise UserError(f"{where.source} {label}: {kind} needs {key!r}")
-    return LayerSpec(kind, tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in params))
+            raise UserError(f"{where.layer(index)} {label}: {kind} needs {key!r}")
+    return LayerSpec(kind, tuple(params))
 
 
-def spec_from_document(doc: dict[str, Any], source: str = "<preset>", text: str | None = None) -> RunSpec:
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# Numeric keys and the values they accept (NaN and infinities never).
+_RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
+    ("data", "samples", lambda v: v >= 0, ">= 0"),
+    ("data", "val_fraction", lambda v: 0 <= v < 0.9, "in [0, 0.9)"),
+    ("data", "test_fraction", lambda v: 0 <= v < 0.9, "in [0, 0.9)"),
+    ("train", "epochs", lambda v: v >= 1, ">= 1"),
+    ("train", "batch_size", lambda v: v >= 1, ">= 1"),
+    ("train", "log_every", lambda v: v >= 1, ">= 1"),
+    ("train", "checkpoint_every", lambda v: v >= 1, ">= 1"),
+    ("train", "keep_checkpoints", lambda v: v >= 1, ">= 1"),
+    ("train", "grad_clip", lambda v: v >= 0, ">= 0 (0 = off)"),
+    ("optimizer", "lr", lambda v: v > 0, "> 0"),
+    ("optimizer", "weight_decay", lambda v: v >= 0, ">= 0"),
+    ("optimizer", "momentum", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optimizer", "beta1", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optimizer", "beta2", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("optimizer", "eps", lambda v: v > 0, "> 0"),
+    ("optimizer", "rho", lambda v: 0 <= v < 1, "in [0, 1)"),
+    ("schedule", "step_size", lambda v: v >= 1, ">= 1"),
+    ("schedule", "gamma", lambda v: v > 0, "> 0"),
+    ("schedule", "min_lr", lambda v: v >= 0, ">= 0"),
+    ("schedule", "pct_start", lambda v: 0 < v < 1, "in (0, 1)"),
+    ("schedule", "factor", lambda v: 0 < v < 1, "in (0, 1)"),
+    ("schedule", "patience", lambda v: v >= 0, ">= 0"),
+    ("run", "seed", lambda v: 0 <= v < 2**31, "in [0, 2**31)"),
+)
+
+
+def spec_from_document(
+    doc: dict[str, Any], source: str = "<preset>", text: str | None = None
+) -> RunSpec:
     """Validate a preset/config document into a RunSpec, or raise one clear UserError."""
     where = _Where(source, text)
     for key in doc:
@@ -263,9 +340,6 @@ def spec_from_document(doc: dict[str, Any], source: str = "<preset>", text: str 
     if task not in TASKS:
         raise choices_error("task", task, TASKS, where=where.at("task"))
     data = _section(doc, "data", where, required=("dataset",))
-    for key in ("val_fraction", "test_fraction"):
-        if not 0 <= getattr(data, key) < 0.9:
-            raise UserError(f"{where.at(key)}: data.{key} must be in [0, 0.9)")
     model = doc.get("model", {})
     layers_raw = model.get("layers") if isinstance(model, dict) else None
     if not isinstance(layers_raw, list) or not layers_raw:
@@ -276,37 +350,35 @@ def spec_from_document(doc: dict[str, Any], source: str = "<preset>", text: str 
     schedule = _section(doc, "schedule", where)
     run = _section(doc, "run", where)
 
-    def check(value: Any, valid: Any, what: str, key: str) -> None:
+    def check(value: Any, valid: Any, what: str, key: str, section: str) -> None:
         if value not in valid:
-            raise choices_error(what, value, valid, where=where.at(key, str(value)))
+            at = where.at(key, str(value), section=section)
+            raise choices_error(what, value, valid, where=at)
 
-    check(train.loss, LOSSES, "loss", "loss")
+    check(train.loss, LOSSES, "loss", "loss", "train")
     if LOSSES[train.loss] != task:
-        fits = [n for n, t in LOSSES.items() if t == task]
-        raise choices_error(f"loss for a {task} task", train.loss, fits, where=where.at("loss"))
+        raise choices_error(f"loss for a {task} task", train.loss, losses_for(task),
+                            where=where.at("loss", section="train"))
     for metric in train.metrics:
-        fits = [n for n, t in METRICS.items() if t == task]
-        check(metric, fits, f"metric for a {task} task", "metrics")
-    check(optimizer.name, OPTIMIZERS, "optimizer", "name")
-    check(schedule.name, SCHEDULES, "schedule", "name")
-    check(run.framework, FRAMEWORKS, "framework", "framework")
-    check(run.precision, PRECISIONS, "precision", "precision")
-    check(run.keras_backend, KERAS_BACKENDS, "keras backend", "keras_backend")
+        check(metric, metrics_for(task), f"metric for a {task} task", "metrics", "train")
+    check(optimizer.name, OPTIMIZERS, "optimizer", "name", "optimizer")
+    check(schedule.name, SCHEDULES, "schedule", "name", "schedule")
+    check(run.framework, FRAMEWORKS, "framework", "framework", "run")
+    check(run.precision, PRECISIONS, "precision", "precision", "run")
+    check(run.keras_backend, KERAS_BACKENDS, "keras backend", "keras_backend", "run")
     if not DEVICE_RE.match(run.device):
-        raise UserError(
-            f"{where.at('device')}: unknown device {run.device!r}; valid: auto, cpu, cuda, cuda:N, mps"
-        )
-    for key, value, low in (
-        ("train.epochs", train.epochs, 1),
-        ("train.batch_size", train.batch_size, 1),
-        ("train.log_every", train.log_every, 1),
-        ("train.checkpoint_every", train.checkpoint_every, 1),
-        ("train.keep_checkpoints", train.keep_checkpoints, 1),
-    ):
-        if value < low:
-            raise UserError(f"{where.at(key.split('.')[1])}: {key} must be >= {low}, got {value}")
-    if not optimizer.lr > 0:
-        raise UserError(f"{where.at('lr')}: optimizer.lr must be > 0, got {optimizer.lr}")
+        raise UserError(f"{where.at('device', section='run')}: unknown device {run.device!r}; "
+                        "valid: auto, cpu, cuda, cuda:N, mps")
+    values = dict(data=data, train=train, optimizer=optimizer, schedule=schedule, run=run)
+    for section, key, ok, valid in _RANGES:
+        value = getattr(values[section], key)
+        if not ((not isinstance(value, float) or math.isfinite(value)) and ok(value)):
+            raise UserError(f"{where.at(key, section=section)}: {section}.{key} must be {valid}, "
+                            f"got {value!r}")
+    if data.val_fraction + data.test_fraction >= 0.9:
+        raise UserError(f"{where.at('val_fraction', 'test_fraction', section='data')}: "
+                        "data.val_fraction + data.test_fraction must be below 0.9 "
+                        "(at least 10% of the samples train)")
     return RunSpec(
         name=str(doc.get("name", Path(source).stem)),
         description=str(doc.get("description", "")),
@@ -323,8 +395,8 @@ def spec_from_document(doc: dict[str, Any], source: str = "<preset>", text: str 
 def load_spec(name_or_path: str, overrides: dict[str, Any] | None = None) -> RunSpec:
     """Find a preset, apply overrides, validate. The one entry point for CLI and UI."""
     path = resolve_path(name_or_path)
-    text = path.read_text(encoding="utf-8")
-    doc = read_document(path)
+    text = read_source(path)
+    doc = read_document(path, text)
     if overrides:
         doc = apply_overrides(doc, overrides)
     return spec_from_document(doc, source=str(path), text=text)

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from tuitrain.core.checkpoints import Checkpoint
+from tuitrain.core.errors import UserError
 from tuitrain.core.events import (
     BatchMetrics,
     CheckpointSaved,
@@ -39,7 +40,11 @@ class Recorder:
         self.run = run
         self.spec = spec
         self.monitor, self.mode = monitor_of(spec)
-        previous = run.summary()
+        run.end_cut_line()
+        try:
+            previous = run.summary()
+        except UserError:  # damaged: start a new one, so that the run still gets a status
+            previous = {}
         self.best_value: float | None = previous.get("best_value")
         self.summary: dict[str, Any] = {
             "run_id": run.id,
@@ -115,7 +120,8 @@ class Recorder:
 
     def checkpoint(self, ckpt: Checkpoint, best: bool) -> None:
         rel = str(ckpt.path.relative_to(self.run.path))
-        self.run.append(CheckpointSaved(epoch=ckpt.epoch, global_step=ckpt.global_step, path=rel, best=best))
+        self.run.append(CheckpointSaved(epoch=ckpt.epoch, global_step=ckpt.global_step, path=rel,
+                                        best=best))
         self.summary["last_checkpoint"] = rel
         if best:
             self.summary["best_checkpoint"] = rel

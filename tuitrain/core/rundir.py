@@ -70,6 +70,14 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively."""
+        try:
+            return cls._create(runs_dir, spec)
+        except OSError as exc:  # a file in the way, no permission, disk full
+            raise UserError(f"{runs_dir}: cannot create a run folder there ({exc.strerror or exc})"
+                            ) from None
+
+    @classmethod
+    def _create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         base = f"{stamp}-{_slug(spec.name)}-{spec.run.framework}"
@@ -98,15 +106,28 @@ class RunDir:
         write_atomic(self.config, tomlwrite.dumps(spec.to_document()))
 
     def read_spec(self) -> RunSpec:
-        from tuitrain.core.presets import read_document, spec_from_document
+        from tuitrain.core.presets import read_document, read_source, spec_from_document
 
-        text = self.config.read_text(encoding="utf-8")
-        return spec_from_document(read_document(self.config), source=str(self.config), text=text)
+        text = read_source(self.config)
+        doc = read_document(self.config, text)
+        return spec_from_document(doc, source=str(self.config), text=text)
 
     def append(self, event: Event) -> None:
         """Append one event line and flush it to the OS (readers tail the file)."""
         with open(self.metrics, "a", encoding="utf-8") as f:
             f.write(event.to_json() + "\n")
+
+    def end_cut_line(self) -> None:
+        """End a last line cut by a killed writer, so the next event starts on its own line."""
+        try:
+            with open(self.metrics, "rb+") as f:
+                if f.seek(0, os.SEEK_END) == 0:
+                    return
+                f.seek(-1, os.SEEK_END)
+                if f.read(1) != b"\n":
+                    f.write(b"\n")
+        except FileNotFoundError:
+            pass
 
     def events(self) -> list[Event]:
         """Every complete, parseable event so far."""
@@ -118,11 +139,14 @@ class RunDir:
     def summary(self) -> dict[str, Any]:
         """The summary, `{}` if there is none yet; a corrupt one raises UserError."""
         try:
-            return json.loads(self.summary_path.read_text(encoding="utf-8"))
+            summary = json.loads(self.summary_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             return {}
         except (ValueError, OSError) as exc:
             raise UserError(f"{self.summary_path}: unreadable summary ({exc})") from None
+        if not isinstance(summary, dict):
+            raise UserError(f"{self.summary_path}: unreadable summary (not a JSON object)")
+        return summary
 
     def runner_pid(self) -> int | None:
         try:
@@ -179,7 +203,8 @@ def list_runs(runs_dir: Path) -> list[RunDir]:
     """Run folders under `runs_dir`, oldest first."""
     if not runs_dir.is_dir():
         return []
-    return sorted((RunDir(p) for p in runs_dir.iterdir() if (p / CONFIG).is_file()), key=lambda r: r.id)
+    runs = (RunDir(p) for p in runs_dir.iterdir() if (p / CONFIG).is_file())
+    return sorted(runs, key=lambda r: r.id)
 
 
 def find_run(ref: str, runs_dir: Path) -> RunDir:

@@ -20,8 +20,10 @@ class LrSchedule:
     state: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, schedule: ScheduleSpec, optimizer: OptimizerSpec, epochs: int, steps: int) -> LrSchedule:
-        return cls(schedule, optimizer.lr, epochs, steps, {"scale": 1.0, "best": math.inf, "bad": 0})
+    def build(cls, schedule: ScheduleSpec, optimizer: OptimizerSpec, epochs: int,
+              steps: int) -> LrSchedule:
+        state = {"scale": 1.0, "best": math.inf, "bad": 0}
+        return cls(schedule, optimizer.lr, epochs, steps, state)
 
     @property
     def per_step(self) -> bool:
@@ -49,7 +51,9 @@ class LrSchedule:
 
     def epoch_end(self, monitored: float | None, mode: str) -> None:
         """Feed reduce-on-plateau the epoch's monitored value (lower is better after sign)."""
-        if self.spec.name != "reduce-on-plateau" or monitored is None or not math.isfinite(monitored):
+        if self.spec.name != "reduce-on-plateau" or monitored is None:
+            return
+        if not math.isfinite(monitored):
             return
         value = -monitored if mode == "max" else monitored
         if value < self.state["best"]:

@@ -57,9 +57,9 @@ class Summary:
     def lines(self) -> list[str]:
         """A plain-text table, as `tuitrain summary` and the setup screen print it."""
         out = [f"{'layer':<18}{'output shape':<20}{'params':>10}  note"]
-        out.append(f"{'input':<18}{str(self.input_shape):<20}{'':>10}")
+        out.append(f"{'input':<18}{self.input_shape!s:<20}{'':>10}")
         for r in self.rows:
-            out.append(f"{r.label:<18}{str(r.output_shape):<20}{r.params:>10,}  {r.note}".rstrip())
+            out.append(f"{r.label:<18}{r.output_shape!s:<20}{r.params:>10,}  {r.note}".rstrip())
         out.append(f"total trainable params: {self.params:,}")
         if self.non_trainable:
             out.append(f"non-trainable params: {self.non_trainable:,}")

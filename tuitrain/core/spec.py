@@ -23,7 +23,9 @@ class LayerSpec:
         return LAYERS[self.type][key].default
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **{k: v for k, v in self.params}}
+        """The layer as a TOML-shaped table (tuples become lists, as TOML reads them)."""
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
+        return {"type": self.type, **params}
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,28 @@ scalars, lists of scalars, tables, and lists of inline tables."""
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
+
+_ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\f": "\\f",
+            "\r": "\\r"}
+
+
+def _string(s: str) -> str:
+    """A TOML basic string. Not `json.dumps`: JSON writes characters beyond U+FFFF as
+    surrogate-pair escapes, which TOML rejects. Text is kept as UTF-8; control characters
+    are escaped; a lone surrogate (undecodable command-line bytes) becomes U+FFFD."""
+    out = []
+    for c in s:
+        if c in _ESCAPES:
+            out.append(_ESCAPES[c])
+        elif c < " " or c == "\x7f":
+            out.append(f"\\u{ord(c):04x}")
+        elif "\ud800" <= c <= "\udfff":
+            out.append("\ufffd")
+        else:
+            out.append(c)
+    return '"' + "".join(out) + '"'
 
 
 def _value(v: Any) -> str:
@@ -20,7 +39,7 @@ def _value(v: Any) -> str:
             return "inf" if v > 0 else "-inf"
         return repr(v)
     if isinstance(v, str):
-        return json.dumps(v)  # a JSON string is a valid TOML basic string
+        return _string(v)
     if isinstance(v, (list, tuple)):
         return "[" + ", ".join(_value(x) for x in v) + "]"
     if isinstance(v, dict):

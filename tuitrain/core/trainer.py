@@ -7,6 +7,7 @@ the same `step_done` / `epoch_done` hooks from its callbacks."""
 from __future__ import annotations
 
 import math
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -70,7 +71,8 @@ class Trainer:
         self.recorder = Recorder(run, spec)
         bs = spec.train.batch_size
         self.steps_per_epoch = max(1, math.ceil(n_train / bs))
-        self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs, self.steps_per_epoch)
+        self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs,
+                                         self.steps_per_epoch)
         self.pos = Position()
         self._epoch_values: dict[str, float] = {}
         self._epoch_count = 0
@@ -110,9 +112,12 @@ class Trainer:
             device=device, device_name=device_name, precision=self.spec.run.precision,
             params=params, epochs=self.spec.train.epochs, steps_per_epoch=self.steps_per_epoch,
             batch_size=self.spec.train.batch_size, start_epoch=self.pos.epoch,
-            start_step=self.pos.global_step, resumed=self.resumed, versions=versions,
+            start_step=self.pos.global_step, resumed=self.resumed, pid=os.getpid(),
+            versions=versions,
         ))
         self._apply_lr(self.pos.epoch, self.pos.step)
+        # Time training from here: building the model and loading a checkpoint are not epochs.
+        self._t_interval = self._t_epoch = time.perf_counter()
 
     def finish(self, status: Literal["completed", "stopped", "failed"], error: str = "") -> None:
         self.recorder.ended(status, self.pos.global_step, error)
@@ -224,7 +229,8 @@ class Trainer:
         metrics["lr"] = self._lr
         seconds = time.perf_counter() - self._t_epoch
         epoch = self.pos.epoch
-        best = self.recorder.epoch_end(epoch, self.pos.global_step, metrics, seconds, self._epoch_count)
+        best = self.recorder.epoch_end(epoch, self.pos.global_step, metrics, seconds,
+                                       self._epoch_count)
         self.schedule.epoch_end(metrics.get(self.recorder.monitor), self.recorder.mode)
         self.pos = Position(epoch + 1, 0, self.pos.global_step)
         self._epoch_values, self._epoch_count = {}, 0
@@ -235,7 +241,8 @@ class Trainer:
         self._apply_lr(self.pos.epoch, 0)
         return not self.stop_requested and not last
 
-    def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> Checkpoint | None:
+    def save_checkpoint(self, best: bool,
+                        metrics: dict[str, float] | None = None) -> Checkpoint | None:
         """Write a checkpoint at the current position (mid-epoch when a stop or command asks).
 
         The loop state (schedule, the epoch's running sums) goes into the manifest so that a

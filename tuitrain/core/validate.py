@@ -3,7 +3,7 @@ connect, and the model ends in the shape the loss needs."""
 
 from __future__ import annotations
 
-from tuitrain.core.data import DatasetInfo, dataset_info
+from tuitrain.core.data import BUILTIN, DatasetInfo, dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.shapes import Summary, check_output, summarize
 from tuitrain.core.spec import RunSpec
@@ -16,6 +16,11 @@ def output_units(spec: RunSpec, info: DatasetInfo) -> int:
 
 def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
     """Validate a spec against its dataset; returns the dataset info and the model summary."""
+    if spec.data.target and spec.data.dataset in BUILTIN:
+        raise UserError(
+            f"data.target {spec.data.target!r} picks the label column of a CSV file; the built-in "
+            f"dataset {spec.data.dataset!r} has its own labels"
+        )
     info = dataset_info(spec.data, task=spec.task)
     if info.task != spec.task:
         raise UserError(

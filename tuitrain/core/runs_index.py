@@ -1,0 +1,145 @@
+"""Framework-free views of the runs folder, shared by `tuitrain runs`, `tuitrain compare` and
+the runs screen: one row per run (a damaged folder gets its own row), the framework
+comparison table, per-epoch curves for overlays, and what resuming a run needs."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import replace
+from typing import Any
+
+from tuitrain.core.errors import UserError
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.spec import RunSpec
+
+COMPARE_HEADER: tuple[str, ...] = (
+    "framework", "device", "params", "s/epoch", "samples/s", "val_loss", "metric", "peak MB",
+    "status",
+)
+# A cheap pre-filter for `metrics.jsonl`: only epoch lines are parsed for curves.
+_EPOCH_MARK = '"event": "epoch"'
+
+
+def run_row(run: RunDir) -> dict[str, Any]:
+    """One run for listings; a damaged folder is reported in its own row."""
+    try:
+        s = run.summary()
+        status = run.status()
+    except UserError as exc:
+        return {"id": run.id, "status": "damaged", "error": str(exc)}
+    if not s:  # the runner has not written a summary yet: the config says what it is
+        s = _config_facts(run)
+    best = s.get("best_value")
+    started = s.get("started")
+    return {
+        "id": run.id, "preset": s.get("preset", "?"), "framework": s.get("framework", "?"),
+        "status": status, "epochs": f"{s.get('epochs_completed', 0)}/{s.get('epochs', '?')}",
+        "best": f"{s.get('monitor', '')} {best:.4f}" if isinstance(best, (int, float)) else "",
+        "device": s.get("device", ""),
+        "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
+        "error": s.get("error", ""),
+    }
+
+
+def _config_facts(run: RunDir) -> dict[str, Any]:
+    """Preset, framework and epochs from a run's config, for a run with no summary yet."""
+    try:
+        spec = run.read_spec()
+    except (UserError, OSError):
+        return {}
+    return {"preset": spec.name, "framework": spec.run.framework, "epochs": spec.train.epochs}
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def compare_rows(runs: list[RunDir]) -> list[list[str]]:
+    """One row of `COMPARE_HEADER` cells per run; a damaged run says so."""
+    rows = []
+    for run in runs:
+        try:
+            s = run.summary()
+        except UserError:
+            rows.append([run.id, "", "", "", "", "", "", "", "damaged"])
+            continue
+        if not s:
+            facts = _config_facts(run)
+            rows.append([facts.get("framework", "?"), "", "", "", "", "", "", "", "starting"])
+            continue
+        m = s.get("metrics", {})
+        epochs = max(1, s.get("epochs_completed", 0))
+        seconds = _number(s.get("train_seconds", 0.0))
+        rate = s.get("train_samples", 0) / max(seconds, 1e-9) if seconds > 0 else 0.0
+        monitor = s.get("monitor", "")
+        rows.append([
+            s.get("framework", "?"), s.get("device", "?"), f"{s.get('params', 0):,}",
+            f"{seconds / epochs:.2f}", f"{rate:,.0f}", f"{_number(m.get('val_loss')):.4f}",
+            f"{monitor} {_number(m.get(monitor)):.4f}", f"{s.get('peak_memory_mb', 0):,.0f}",
+            s.get("status", "?"),
+        ])
+    return rows
+
+
+def compare_table(runs: list[RunDir]) -> str:
+    """The comparison a person reads to choose a framework on this machine, as text."""
+    lines = compare_rows(runs)
+    header = list(COMPARE_HEADER)
+    widths = [max(len(h), *(len(r[i]) for r in lines)) for i, h in enumerate(header)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    rule = fmt.format(*("-" * w for w in widths))
+    return "\n".join([fmt.format(*header), rule] + [fmt.format(*r) for r in lines])
+
+
+def epoch_curves(run: RunDir) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch values from the run's log: metric name -> [(epoch number, value), ...].
+
+    Only epoch lines are parsed, so a long log of batch lines reads quickly; a resumed run
+    that repeated an epoch keeps the later value."""
+    curves: dict[str, dict[int, float]] = {}
+    try:
+        with open(run.metrics, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if _EPOCH_MARK not in line:
+                    continue
+                try:
+                    raw = json.loads(line)
+                except ValueError:
+                    continue
+                epoch = raw.get("epoch")
+                if raw.get("event") != "epoch" or not isinstance(epoch, int):
+                    continue
+                for name, value in (raw.get("metrics") or {}).items():
+                    if isinstance(value, (int, float)) and math.isfinite(value):
+                        curves.setdefault(name, {})[epoch + 1] = float(value)
+    except OSError:
+        return {}
+    return {name: sorted(points.items()) for name, points in curves.items()}
+
+
+def resume_spec(run: RunDir, epochs: int | None = None) -> RunSpec:
+    """The spec to resume `run` with, or a UserError saying why it cannot be resumed.
+
+    `epochs` sets a new total (it must exceed the epochs done) and is written to the folder."""
+    if run.is_alive():
+        raise UserError(f"{run.id} is still running; watch it with `tuitrain watch {run.id}`")
+    summary = run.summary()
+    spec = run.read_spec()
+    done = summary.get("epochs_completed", 0)
+    if epochs is not None:
+        if epochs <= done:
+            raise UserError(f"--epochs must be more than the {done} epochs already completed")
+        spec = replace(spec, train=replace(spec.train, epochs=epochs))
+        run.write_spec(spec)
+    elif done >= spec.train.epochs and summary.get("status") == "completed":
+        raise UserError(
+            f"{run.id} already completed {done} epochs; pass --epochs N to train longer"
+        )
+    return spec
+
+
+def is_live(run: RunDir) -> bool:
+    """Whether the run's runner process is alive (so it must not be deleted or resumed)."""
+    return run.is_alive()
