@@ -1,0 +1,370 @@
+"""What the TensorFlow and Keras backends share: the preset's network as a `keras.Sequential`,
+the loss, metrics and optimizer, scoring of whole splits, device set-up and a common base class.
+
+Everything here uses only `keras.layers` / `keras.ops` / `keras.optimizers`, so the same model
+builds on every Keras backend (tensorflow, torch, jax); TensorFlow itself is imported only when
+Keras runs on it. Import this module after `KERAS_BACKEND` is set: Keras reads it once."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.errors import UserError
+from tuitrain.core.spec import LayerSpec, RunSpec
+from tuitrain.core.trainer import Engine, Split, Trainer
+from tuitrain.core.validate import output_units
+
+
+@contextmanager
+def native_logs_silenced() -> Iterator[None]:
+    """Drop what native code writes to stderr meanwhile: TensorFlow's start-up lines (oneDNN,
+    CPU features) ignore TF_CPP_MIN_LOG_LEVEL. Python errors still raise as usual; set
+    TF_CPP_MIN_LOG_LEVEL=0 to see everything."""
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") == "0":
+        yield
+        return
+    sys.stderr.flush()
+    try:
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TF must never take all GPU memory
+with native_logs_silenced():  # Keras on TensorFlow loads TensorFlow here
+    import keras
+
+# PyTorch's LeakyReLU slope, so that one preset means the same function everywhere.
+LEAKY_SLOPE = 0.01
+POLICIES: dict[str, str] = {"32": "float32", "bf16": "mixed_bfloat16", "16": "mixed_float16"}
+
+
+# ----- the model ---------------------------------------------------------------------------
+def _activation(name: str) -> list[keras.layers.Layer]:
+    """A standalone activation layer (none for linear)."""
+    if name == "linear":
+        return []
+    if name == "leaky_relu":  # Keras' default slope is 0.2; the catalogue means torch's 0.01
+        return [keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE)]
+    return [keras.layers.Activation(name)]
+
+
+def _with_activation(layer_cls: type[keras.layers.Layer], activation: str,
+                     **kwargs: Any) -> list[keras.layers.Layer]:
+    """A dense/conv layer with its activation fused when Keras' default matches the catalogue."""
+    if activation == "leaky_relu":
+        return [layer_cls(**kwargs), *_activation(activation)]
+    return [layer_cls(activation=None if activation == "linear" else activation, **kwargs)]
+
+
+def _pool(cls: type[keras.layers.Layer], layer: LayerSpec) -> keras.layers.Layer:
+    """Max/average pooling; stride 0 means the pool size, as in the catalogue."""
+    size = layer.get("pool_size")
+    return cls(pool_size=size, strides=layer.get("stride") or size, padding="valid")
+
+
+def _layers(layer: LayerSpec, units_auto: int) -> list[keras.layers.Layer]:
+    """One neutral layer as Keras layers (channels-last, as the presets state shapes)."""
+    g, kind = layer.get, layer.type
+    if kind == "dense":
+        units = units_auto if g("units") == "auto" else int(g("units"))
+        return _with_activation(keras.layers.Dense, g("activation"), units=units,
+                                use_bias=bool(g("bias")))
+    if kind == "conv2d":
+        return _with_activation(keras.layers.Conv2D, g("activation"), filters=g("filters"),
+                                kernel_size=g("kernel_size"), strides=g("stride"),
+                                padding=g("padding"))
+    if kind == "maxpool2d":
+        return [_pool(keras.layers.MaxPooling2D, layer)]
+    if kind == "avgpool2d":
+        return [_pool(keras.layers.AveragePooling2D, layer)]
+    if kind == "globalavgpool2d":
+        return [keras.layers.GlobalAveragePooling2D()]
+    if kind == "flatten":
+        return [keras.layers.Flatten()]
+    if kind == "reshape":
+        return [keras.layers.Reshape(tuple(int(d) for d in g("shape")))]
+    if kind == "dropout":
+        return [keras.layers.Dropout(g("rate"))]
+    if kind == "batchnorm":
+        return [keras.layers.BatchNormalization()]  # Keras defaults: momentum 0.99, epsilon 1e-3
+    if kind == "lstm":
+        return [keras.layers.LSTM(g("units"), return_sequences=g("return_sequences"))]
+    if kind == "gru":
+        return [keras.layers.GRU(g("units"), return_sequences=g("return_sequences"),
+                                 reset_after=True)]
+    if kind == "embedding":
+        return [keras.layers.Embedding(g("input_dim"), g("output_dim"))]
+    if kind == "activation":
+        return _activation(g("name")) or [keras.layers.Identity()]
+    raise UserError(f"layer type {kind!r} is not supported by the Keras model builder")
+
+
+def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
+    """The preset's layer stack as a built `keras.Sequential` (under the current dtype policy)."""
+    units = output_units(spec, info)
+    stack: list[Any] = [keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)]
+    for layer in spec.layers:
+        stack.extend(_layers(layer, units))
+    return keras.Sequential(stack, name=spec.name.replace("-", "_"))
+
+
+def trainable_params(model: keras.Model) -> int:
+    """Trainable parameter count of a built model."""
+    return int(sum(int(np.prod(v.shape)) for v in model.trainable_weights))
+
+
+# ----- loss, metrics, optimizer ------------------------------------------------------------
+def build_loss(spec: RunSpec) -> keras.losses.Loss:
+    """The loss on the model's raw outputs (logits for classification)."""
+    name = spec.train.loss
+    if name == "cross_entropy":
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="loss")
+    if name == "binary_cross_entropy":
+        return keras.losses.BinaryCrossentropy(from_logits=True, name="loss")
+    if name == "mse":
+        return keras.losses.MeanSquaredError(name="loss")
+    if name == "mae":
+        return keras.losses.MeanAbsoluteError(name="loss")
+    return keras.losses.Huber(delta=1.0, name="loss")
+
+
+def build_metrics(spec: RunSpec) -> list[keras.metrics.Metric]:
+    """The spec's metrics as stateful Keras metrics named as the catalogue names them."""
+    out: list[keras.metrics.Metric] = []
+    for name in spec.train.metrics:
+        if name == "accuracy" and spec.train.loss == "binary_cross_entropy":
+            out.append(keras.metrics.BinaryAccuracy(threshold=0.0, name=name))  # one logit > 0
+        elif name == "accuracy":
+            out.append(keras.metrics.SparseCategoricalAccuracy(name=name))  # argmax of logits
+        elif name == "mae":
+            out.append(keras.metrics.MeanAbsoluteError(name=name))
+        else:
+            out.append(keras.metrics.RootMeanSquaredError(name=name))
+    return out
+
+
+def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
+    """The optimizer with a plain float learning rate (a variable `set_lr` assigns), gradient
+    clipping by global norm when `grad_clip` is set, and loss scaling for float16.
+
+    Keras applies `weight_decay` decoupled from the gradient (AdamW-style) in every optimizer;
+    PyTorch's SGD/Adam/RMSprop/Adagrad add it to the gradient (L2) instead."""
+    o = spec.optimizer
+    common: dict[str, Any] = {"learning_rate": o.lr}
+    if o.weight_decay:
+        common["weight_decay"] = o.weight_decay
+    if spec.train.grad_clip > 0:
+        common["global_clipnorm"] = spec.train.grad_clip
+    opt: keras.optimizers.Optimizer
+    if o.name == "sgd":
+        nesterov = o.nesterov and o.momentum > 0
+        opt = keras.optimizers.SGD(momentum=o.momentum, nesterov=nesterov, **common)
+    elif o.name in ("adam", "adamw"):
+        cls = keras.optimizers.Adam if o.name == "adam" else keras.optimizers.AdamW
+        if o.name == "adamw":
+            common["weight_decay"] = o.weight_decay  # AdamW's own default is 0.004, not 0
+        opt = cls(beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, **common)
+    elif o.name == "rmsprop":
+        opt = keras.optimizers.RMSprop(rho=o.rho, momentum=o.momentum, epsilon=o.eps, **common)
+    else:
+        opt = keras.optimizers.Adagrad(initial_accumulator_value=0.1, epsilon=o.eps, **common)
+    if spec.run.precision == "16":
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+def set_lr(optimizer: keras.optimizers.Optimizer, lr: float) -> None:
+    """Assign the learning-rate variable in place (compiled steps read it; nothing retraces)."""
+    optimizer.learning_rate.assign(lr)
+
+
+def score(spec: RunSpec, outputs: Any, targets: Any) -> dict[str, float]:
+    """Loss and metrics of a whole split's outputs (arrays or device tensors), as plain floats."""
+    out = keras.ops.cast(outputs, "float32")
+    values = {"loss": build_loss(spec)(targets, out)}
+    for metric in build_metrics(spec):
+        metric.update_state(targets, out)
+        values[metric.name] = metric.result()
+    return {k: float(keras.ops.convert_to_numpy(v)) for k, v in values.items()}
+
+
+def set_precision(precision: str) -> None:
+    """The global dtype policy: float32, or mixed bf16/float16 (variables stay float32)."""
+    keras.mixed_precision.set_global_policy(POLICIES[precision])
+
+
+# ----- devices ---------------------------------------------------------------------------
+def _nvidia_memory() -> list[tuple[int, int]]:
+    """(total, free) bytes per GPU from nvidia-smi, where it exists; TF does not report totals."""
+    if shutil.which("nvidia-smi") is None:
+        return []
+    try:
+        query = ["nvidia-smi", "--query-gpu=memory.total,memory.free",
+                 "--format=csv,noheader,nounits"]
+        out = subprocess.run(query, capture_output=True, text=True, timeout=5, check=True).stdout
+        rows = (line.split(",") for line in out.strip().splitlines())
+        return [(int(total) << 20, int(free) << 20) for total, free in rows]
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return []
+
+
+def cpu_device(framework: str) -> DeviceInfo:
+    """The host CPU, as every Keras backend can use it."""
+    return DeviceInfo(framework, "cpu", "cpu", f"CPU ({os.cpu_count() or 1} cores)")
+
+
+def tf_devices(framework: str) -> list[DeviceInfo]:
+    """GPUs and the CPU as TensorFlow sees them, without initialising its runtime."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    memory = _nvidia_memory()
+    found = []
+    for i, gpu in enumerate(gpus):
+        name = tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name)
+        total, free = memory[i] if len(memory) == len(gpus) else (0, 0)
+        found.append(DeviceInfo(framework, f"cuda:{i}", "cuda", name, total, free))
+    return [*found, cpu_device(framework)]
+
+
+def configure_tensorflow(device: DeviceInfo) -> str:
+    """Before TensorFlow touches a GPU: memory growth on every GPU (never reserve all memory;
+    TF_FORCE_GPU_ALLOW_GROWTH, set before the import, covers a runtime already started) and
+    only the chosen device visible (`cpu` hides the GPUs). Returns where to place the work."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    index = device_index(device)
+    try:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        if gpus:
+            tf.config.set_visible_devices([] if device.kind == "cpu" else [gpus[index]], "GPU")
+            index = 0  # the chosen GPU is now the only one TensorFlow sees
+    except RuntimeError:  # the runtime already started in this process: place explicitly
+        pass
+    return "cpu" if device.kind == "cpu" else f"gpu:{index}"
+
+
+def device_index(device: DeviceInfo) -> int:
+    """N of "cuda:N" (0 for "cpu" and "mps")."""
+    return int(device.id.partition(":")[2] or 0)
+
+
+# ----- the shared part of both backends -----------------------------------------------------
+def load_error(path: Path, exc: BaseException) -> UserError:
+    """A refused or unreadable checkpoint, in one line."""
+    first = (str(exc).strip().splitlines() or [""])[0][:300]
+    return UserError(f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {first})")
+
+
+class KerasEngine(Engine, Protocol):
+    """What each of the two backends' engines adds to the Trainer's `Engine`."""
+
+    @property
+    def params(self) -> int: ...
+
+    def load(self, path: Path, with_optimizer: bool = True) -> None:
+        """Restore a checkpoint (never running code from it); a bad file is a UserError."""
+
+    def outputs(self, split: Split) -> Any:
+        """Raw model outputs (logits for classification) for a whole split."""
+
+    def fit(self, trainer: Trainer) -> Literal["completed", "stopped"]:
+        """Train until the trainer is done or stops."""
+
+
+class KerasFamilyBackend(Backend):
+    """Versions, devices, parameter counts, device set-up, training and evaluation flow
+    common to the TensorFlow and Keras backends; each supplies its engine."""
+
+    @abstractmethod
+    def engine(self, spec: RunSpec, splits: Splits) -> KerasEngine:
+        """A fresh engine (model, optimizer, data) for the spec, built on the current device."""
+
+    def versions(self) -> dict[str, str]:
+        backend = keras.backend.backend()
+        return {"keras": keras.__version__, "keras_backend": backend,
+                backend: importlib.import_module(backend).__version__}
+
+    def devices(self) -> list[DeviceInfo]:
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            return tf_devices(self.framework)
+        if backend == "torch":
+            import torch
+
+            found = [DeviceInfo(self.framework, f"cuda:{i}", "cuda", torch.cuda.get_device_name(i),
+                                *torch.cuda.mem_get_info(i)[::-1])
+                     for i in range(torch.cuda.device_count())]
+            return [*found, cpu_device(self.framework)]
+        import jax
+
+        gpus = [d for d in jax.devices() if d.platform == "gpu"]
+        found = [DeviceInfo(self.framework, f"cuda:{i}", "cuda", d.device_kind)
+                 for i, d in enumerate(gpus)]
+        return [*found, cpu_device(self.framework)]
+
+    def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:
+        return trainable_params(build_model(spec, info))
+
+    def prepare(self, spec: RunSpec) -> tuple[DeviceInfo, str]:
+        """Resolve the device and set it up before first use, seed every RNG and set the
+        precision; returns the device and the Keras device name to run under."""
+        device = self.resolve_device(spec.run.device)
+        if keras.backend.backend() == "tensorflow":
+            place = configure_tensorflow(device)
+        else:
+            place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
+        with native_logs_silenced():  # Keras seeds TensorFlow too, importing it if installed
+            keras.utils.set_random_seed(spec.run.seed)
+        set_precision(spec.run.precision)
+        return device, place
+
+    def train(self, trainer: Trainer, splits: Splits,
+              resume: Path | None) -> Literal["completed", "stopped"]:
+        spec = trainer.spec
+        device, place = self.prepare(spec)
+        if spec.run.precision == "16" and device.kind == "cpu":
+            trainer.recorder.log("warning", "float16 on CPU is slow; consider --precision bf16")
+        with keras.device(place):
+            engine = self.engine(spec, splits)
+            if resume is not None:
+                engine.load(resume)
+            trainer.begin(engine, device.id, device.name, engine.params, self.versions())
+            return engine.fit(trainer)
+
+    def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
+        place = self.prepare(spec)[1]
+        targets = getattr(splits, f"y_{split}")
+        with keras.device(place):
+            engine = self.engine(spec, splits)
+            engine.load(checkpoint, with_optimizer=False)
+            outputs = engine.outputs(split)
+            metrics = score(spec, outputs, targets) if len(targets) else {}
+        outputs = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float32)
+        return Evaluation(metrics, outputs, targets)

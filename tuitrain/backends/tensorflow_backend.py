@@ -1,0 +1,139 @@
+"""The TensorFlow backend, in the lower-level TF style: the preset's Keras-built network trained
+by a `tf.GradientTape` step compiled once with `tf.function`. The data lives on the device as
+tensors and each batch is gathered by index; per-step loss and metrics are written into a
+device-side variable that the host reads once per log interval. Checkpoints are
+`tf.train.Checkpoint`s (model and optimizer) in a folder."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from tuitrain.core.data import Splits
+from tuitrain.core.spec import RunSpec
+from tuitrain.core.trainer import Split, Trainer
+
+# Keras reads its backend once, at import: this backend needs Keras on TensorFlow.
+if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    raise ImportError("the tensorflow backend needs Keras on TensorFlow, but Keras was imported "
+                      f"with KERAS_BACKEND={os.environ['KERAS_BACKEND']!r} in this process")
+os.environ["KERAS_BACKEND"] = "tensorflow"
+
+from tuitrain.backends import keras_layers as kl
+
+# isort: split
+import tensorflow as tf
+
+CHECKPOINT_PREFIX = "ckpt"  # the files inside a checkpoint folder: ckpt.index, ckpt.data-*
+
+
+class TensorFlowEngine:
+    """The model, optimizer and device-resident data of one run; build it on its device."""
+
+    def __init__(self, spec: RunSpec, splits: Splits) -> None:
+        self.spec = spec
+        self.model = kl.build_model(spec, splits.info)
+        self.loss = kl.build_loss(spec)
+        self.metrics = kl.build_metrics(spec)
+        self.opt = kl.build_optimizer(spec)
+        self.opt.build(self.model.trainable_variables)  # slots exist before any restore
+        self.names = ["loss", *spec.train.metrics]
+        self.slots = tf.Variable(tf.zeros((len(self.names), spec.train.log_every)), trainable=False,
+                                 name="step_values")
+        self.data = {
+            "train": (tf.constant(splits.x_train), tf.constant(splits.y_train)),
+            "val": (tf.constant(splits.x_val), tf.constant(splits.y_val)),
+            "test": (tf.constant(splits.x_test), tf.constant(splits.y_test)),
+        }
+        self._step = tf.function(self._train_step, reduce_retracing=True)
+        self._forward = tf.function(self._predict, reduce_retracing=True)
+
+    @property
+    def params(self) -> int:
+        return kl.trainable_params(self.model)
+
+    # ----- compiled functions ------------------------------------------------------------
+    def _train_step(self, indices: tf.Tensor, slot: tf.Tensor) -> None:
+        x, y = self.data["train"]
+        xb, yb = tf.gather(x, indices), tf.gather(y, indices)
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            out = tf.cast(self.model(xb, training=True), tf.float32)
+            loss = self.loss(yb, out)
+            scaled = self.opt.scale_loss(loss)  # loss scaling for float16; identity otherwise
+        grads = tape.gradient(scaled, variables)
+        self.opt.apply(grads, variables)  # unscales, clips by global norm when set, steps
+        values = [loss]
+        for metric in self.metrics:
+            metric.reset_state()
+            metric.update_state(yb, out)
+            values.append(metric.result())
+        self.slots[:, slot].assign(tf.stack(values))
+
+    def _predict(self, x: tf.Tensor) -> tf.Tensor:
+        return tf.cast(self.model(x, training=False), tf.float32)
+
+    # ----- Engine ------------------------------------------------------------------------
+    def train_step(self, indices: np.ndarray, slot: int) -> None:
+        self._step(tf.constant(indices), tf.constant(slot, tf.int32))
+
+    def read_slots(self, n: int) -> dict[str, np.ndarray]:
+        values = self.slots[:, :n].numpy().astype(np.float64)
+        return dict(zip(self.names, values, strict=True))
+
+    def outputs(self, split: Split) -> tf.Tensor:
+        x = self.data[split][0]
+        bs = max(self.spec.train.batch_size, 256)
+        n = int(x.shape[0])
+        if n == 0:
+            return tf.zeros((0,))
+        return tf.concat([self._forward(x[i:i + bs]) for i in range(0, n, bs)], axis=0)
+
+    def evaluate(self, split: Split) -> dict[str, float]:
+        y = self.data[split][1]
+        return kl.score(self.spec, self.outputs(split), y) if int(y.shape[0]) else {}
+
+    def set_lr(self, lr: float) -> None:
+        kl.set_lr(self.opt, lr)
+
+    def fit(self, trainer: Trainer) -> Literal["completed", "stopped"]:
+        return trainer.fit()
+
+    # ----- checkpoints -------------------------------------------------------------------
+    def _checkpoint(self, with_optimizer: bool) -> tf.train.Checkpoint:
+        parts: dict[str, Any] = {"model": self.model}
+        if with_optimizer:
+            parts["optimizer"] = self.opt
+        return tf.train.Checkpoint(**parts)
+
+    def save(self, path: Path) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        self._checkpoint(with_optimizer=True).write(str(path / CHECKPOINT_PREFIX))
+
+    def load(self, path: Path, with_optimizer: bool = True) -> None:
+        try:
+            if not (path / f"{CHECKPOINT_PREFIX}.index").is_file():
+                raise FileNotFoundError(f"no {CHECKPOINT_PREFIX}.index in the folder")
+            status = self._checkpoint(with_optimizer).read(str(path / CHECKPOINT_PREFIX))
+            if with_optimizer:
+                status.assert_existing_objects_matched()
+            else:
+                status.expect_partial()
+        except (tf.errors.OpError, AssertionError, ValueError, OSError) as exc:
+            raise kl.load_error(path, exc) from None
+
+
+class TensorFlowBackend(kl.KerasFamilyBackend):
+    framework = "tensorflow"
+    checkpoint_suffix = ".tfckpt"
+    checkpoint_is_dir = True
+
+    def engine(self, spec: RunSpec, splits: Splits) -> TensorFlowEngine:
+        return TensorFlowEngine(spec, splits)
+
+
+BACKEND = TensorFlowBackend()
