@@ -35,7 +35,7 @@ def build_parser() -> Parser:
     p.add_argument("--start", action="store_true",
                    help="start training at once and show the dashboard")
     add_spec_options(p)
-    add_runs_dir(p)
+    add_runs_dir(p, top_level=True)
     p.set_defaults(func=_handler("app", "cmd_app"))
     sub = p.add_subparsers(dest="command", parser_class=Parser, metavar="COMMAND")
 

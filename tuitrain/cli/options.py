@@ -13,8 +13,10 @@ from tuitrain.core.presets import OPTION_KEYS, parse_value
 from tuitrain.core.rundir import default_runs_dir
 
 
-def add_runs_dir(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--runs-dir", type=Path, default=None,
+def add_runs_dir(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
+    """`--runs-dir`, accepted before or after the subcommand; the subcommand's copy leaves
+    the value alone when absent, so `tuitrain --runs-dir X train ...` works too."""
+    parser.add_argument("--runs-dir", type=Path, default=None if top_level else argparse.SUPPRESS,
                         help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)")
 
 
@@ -29,6 +31,8 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         g.add_argument("--framework", "-f", choices=FRAMEWORKS, help="torch, tensorflow or keras")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
+    g.add_argument("--auto-batch", action="store_true", default=None,
+                   help="on out of memory, retry once with half the batch")
     g.add_argument("--lr", type=float, help="learning rate")
     g.add_argument("--loss")
     g.add_argument("--optimizer")
