@@ -1,0 +1,348 @@
+"""The runs screen in the real app (Pilot, 160x48) over run folders the tests write: every
+run listed with its status (a damaged one too), live refresh, the overlay of marked runs,
+delete with confirmation (never a live run), resume through the launcher, evaluation, and a
+framework comparison's table. Plus the framework-free helpers behind it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_runs import aio, eval_report, quiet_env, record_notes, standard_runs, until, write_run
+from rich.console import Console
+
+from tuitrain.core import launch
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.runs_index import compare_rows, compare_table, epoch_curves, run_row
+from tuitrain.ui import jobs
+from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.screens.confirm import ConfirmScreen
+from tuitrain.ui.screens.dashboard import DashboardScreen
+from tuitrain.ui.screens.evaluation import EvaluationScreen
+from tuitrain.ui.screens.runs import RunsScreen
+from tuitrain.ui.widgets.compare_panel import ComparePanel
+from tuitrain.ui.widgets.compare_table import CompareTable
+from tuitrain.ui.widgets.confusion_matrix import ConfusionMatrix
+from tuitrain.ui.widgets.overlay_plot import OverlayPlot
+from tuitrain.ui.widgets.runs_table import RunsTable
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    quiet_env(monkeypatch, tmp_path)
+
+
+@pytest.fixture
+def sleeper() -> Any:
+    """A process that is alive while the test runs (a stand-in runner)."""
+    proc = subprocess.Popen(["sleep", "120"])
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+async def open_runs(pilot: Any, app: TuitrainApp, count: int) -> RunsScreen:
+    """Show the runs screen and wait until it lists `count` runs."""
+    app.show("runs")
+    await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+    screen = app.screen
+    assert isinstance(screen, RunsScreen)
+    await until(pilot, lambda: screen.query(RunsTable) and screen.table.row_count == count)
+    return screen
+
+
+def status_of(screen: RunsScreen, run_id: str) -> str:
+    return str(screen.table.get_cell(run_id, "status"))
+
+
+async def cursor_to(pilot: Any, screen: RunsScreen, run_id: str) -> None:
+    screen.table.focus()
+    screen.table.move_cursor(row=screen.table.get_row_index(run_id))
+    await until(pilot, lambda: screen.table.current == run_id)
+    await pilot.pause()
+
+
+def detail(screen: RunsScreen) -> str:
+    return str(screen.query_one("#run-detail").content)
+
+
+# --- listing ------------------------------------------------------------------------------
+
+
+@aio
+async def test_every_run_is_listed_with_its_status_and_a_damaged_one_too(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        assert screen.table.ordered_ids()[0] == runs["damaged"].id  # newest first
+        assert status_of(screen, runs["completed"].id) == "completed"
+        assert status_of(screen, runs["stopped"].id) == "stopped"
+        assert status_of(screen, runs["failed"].id) == "failed"
+        assert status_of(screen, runs["damaged"].id) == "damaged"
+        row = screen.table.get_row(runs["stopped"].id)
+        assert [str(c) for c in row[2:]] == [
+            runs["stopped"].id, "3/10", "val_accuracy 0.7600", "mlp-digits", "torch", "cpu",
+            "2026-01-01 00:10"]
+        await cursor_to(pilot, screen, runs["damaged"].id)
+        assert detail(screen).startswith("damaged:") and "summary.json" in detail(screen)
+        await cursor_to(pilot, screen, runs["failed"].id)
+        assert "out of memory" in detail(screen)
+
+
+@aio
+async def test_the_list_refreshes_live(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    runs_dir = tmp_path / "runs"
+    write_run(runs_dir, "20260101-000000-mlp-moons-torch")
+    app = TuitrainApp(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 1)
+        screen.refresh_seconds = 0.2
+        live = write_run(runs_dir, "20260101-003000-mlp-moons-torch", status="running", done=2,
+                         epochs=5)
+        live.pidfile.write_text(str(sleeper.pid))
+        screen.scan()
+        await until(pilot, lambda: screen.table.row_count == 2)
+        assert status_of(screen, live.id) == "running"
+        assert "1 live" in str(screen.query_one("#runs-heading").content)
+        summary = live.summary()
+        live.write_summary({**summary, "status": "completed", "epochs_completed": 5})
+        sleeper.kill()
+        sleeper.wait()
+        screen.scan()
+        await until(pilot, lambda: status_of(screen, live.id) == "completed")
+        assert str(screen.table.get_cell(live.id, "epochs")) == "5/5"
+
+
+# --- overlay ------------------------------------------------------------------------------
+
+
+@aio
+async def test_marking_two_runs_overlays_their_curves(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        overlay = screen.query_one("#runs-overlay")
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("space")
+        assert not overlay.display
+        await cursor_to(pilot, screen, runs["tf"].id)
+        await pilot.press("space")
+        loss = screen.query_one("#overlay-loss", OverlayPlot)
+        await until(pilot, lambda: len(loss.series) == 2)
+        assert overlay.display
+        labels = [s.label for s in loss.series]
+        assert labels == ["000500 mlp-moons tensorflow", "000000 mlp-moons torch"]
+        assert [len(s.points) for s in loss.series] == [5, 5]
+        assert loss.series[1].points[0] == (1, pytest.approx(0.7))
+        metric = screen.query_one("#overlay-metric", OverlayPlot)
+        assert metric.chart_title == "val_accuracy" and len(metric.series) == 2
+        await pilot.press("space")  # unmark one: the overlay goes away
+        await until(pilot, lambda: not overlay.display)
+
+
+# --- delete -------------------------------------------------------------------------------
+
+
+@aio
+async def test_delete_asks_first_and_removes_the_folder(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        target = runs["stopped"]
+        await cursor_to(pilot, screen, target.id)
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        assert target.path.exists()
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        await pilot.press("y")
+        await until(pilot, lambda: screen.table.row_count == 4)
+        assert not target.path.exists()
+        assert runs["completed"].path.exists()
+
+
+@aio
+async def test_a_live_run_is_never_deleted(tmp_path: Path,
+                                           sleeper: subprocess.Popen[bytes]) -> None:
+    runs_dir = tmp_path / "runs"
+    live = write_run(runs_dir, "20260101-003000-mlp-moons-torch", status="running", done=1)
+    live.pidfile.write_text(str(sleeper.pid))
+    app = TuitrainApp(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 1)
+        await pilot.press("d")
+        await pilot.pause(0.2)
+        assert app.screen is screen
+        assert live.path.exists()
+
+
+# --- resume -------------------------------------------------------------------------------
+
+
+@aio
+async def test_continue_resumes_a_stopped_run_through_the_launcher(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, bool]] = []
+
+    def fake_start(run: RunDir, resume: bool = False) -> subprocess.Popen[bytes]:
+        calls.append((run.id, resume))
+        return subprocess.Popen([sys.executable, "-c", "pass"])
+
+    monkeypatch.setattr(launch, "start_runner", fake_start)
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["damaged"].id)
+        await pilot.press("c")  # a damaged run cannot be resumed
+        await pilot.pause(0.1)
+        assert calls == []
+        await cursor_to(pilot, screen, runs["stopped"].id)
+        await pilot.press("c")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert calls == [(runs["stopped"].id, True)]
+
+
+@aio
+async def test_enter_opens_the_runs_dashboard(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert app.screen.run.id == runs["completed"].id
+
+
+# --- evaluate -----------------------------------------------------------------------------
+
+
+@aio
+async def test_evaluate_shows_metrics_and_the_confusion_matrix(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def fake_evaluate(run: RunDir) -> tuple[dict[str, Any] | None, str]:
+        asked.append(run.id)
+        return eval_report(), ""
+
+    monkeypatch.setattr(jobs, "evaluate", fake_evaluate)
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("e")
+        await until(pilot, lambda: isinstance(app.screen, EvaluationScreen))
+        assert asked == [runs["completed"].id]
+        console = Console(width=120, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(app.screen.query_one(ConfusionMatrix).content)
+        text = console.export_text()
+        assert "141" in text and "144" in text and "rows: true class" in text
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is screen)
+
+
+@aio
+async def test_a_failed_evaluation_is_reported(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "evaluate", lambda run: (None, "no complete checkpoint"))
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("e")
+        await until(pilot, lambda: any("no complete checkpoint" in n for n in notes))
+        assert app.screen is screen
+
+
+# --- compare ------------------------------------------------------------------------------
+
+
+@aio
+async def test_a_comparison_shows_its_table_when_done(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runs_dir = tmp_path / "runs"
+    runs = standard_runs(runs_dir)
+    log = runs_dir / "compare.log"
+    log.write_text(f"== torch: {runs['completed'].path}\nepoch 5/5\n"
+                   f"== tensorflow: {runs['tf'].path}\n")
+    requested: list[tuple[str, tuple[str, ...]]] = []
+
+    def fake_start(runs_dir: Path, preset: str, frameworks: tuple[str, ...],
+                   epochs: int | None = None) -> jobs.CompareJob:
+        requested.append((preset, frameworks))
+        proc = subprocess.Popen([sys.executable, "-c", "pass"])
+        return jobs.CompareJob(proc, log, preset, frameworks)
+
+    monkeypatch.setattr(jobs, "start_compare", fake_start)
+    app = TuitrainApp(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("f")
+        await until(pilot, lambda: app.screen is not screen)
+        await pilot.press("enter")  # the preset select is focused: accept the default run's
+        await pilot.pause(0.1)
+        app.screen.query_one("#compare-start").press()
+        panel = screen.query_one(ComparePanel)
+        await until(pilot, lambda: panel.note == "done", timeout=10)
+        assert requested and requested[0][0] == "mlp-moons"
+        table = screen.query_one(CompareTable)
+        assert table.row_count == 2
+        assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["torch", "tensorflow"]
+        assert screen.table.marked == {runs["completed"].id, runs["tf"].id}
+
+
+# --- helpers without a UI ------------------------------------------------------------------
+
+
+def test_run_row_and_compare_rows_survive_a_damaged_run(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path)
+    assert run_row(runs["damaged"])["status"] == "damaged"
+    rows = compare_rows([runs["completed"], runs["damaged"]])
+    assert rows[0][0] == "torch" and rows[0][-1] == "completed"
+    assert rows[1][-1] == "damaged"
+    assert "framework" in compare_table([runs["completed"]]).splitlines()[0]
+
+
+def test_epoch_curves_read_only_epoch_lines(tmp_path: Path) -> None:
+    run = write_run(tmp_path, "r1", done=3)
+    with open(run.metrics, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"event": "batch", "metrics": {"loss": 9.0}}) + "\n")
+        f.write('{"event": "epoch", "epoch": 3, "metr')  # a cut last line
+    curves = epoch_curves(run)
+    assert [x for x, _ in curves["val_loss"]] == [1, 2, 3]
+    assert epoch_curves(RunDir(tmp_path / "missing")) == {}
+
+
+def test_compare_state_reads_run_ids_and_errors(tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    log.write_text("== torch: runs/a\r  epoch 1\n== keras: runs/b\ntuitrain: error: boom\n")
+    assert jobs.compare_state(log) == (["a", "b"], "boom")
+
+
+def test_a_run_without_summary_yet_is_described_from_its_config(
+        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+    run = write_run(tmp_path, "20260101-000000-mlp-digits-keras", preset="mlp-digits",
+                    framework="keras", done=0, epochs=7)
+    run.summary_path.unlink()
+    run.pidfile.write_text(str(sleeper.pid))
+    row = run_row(run)
+    assert (row["status"], row["preset"], row["framework"], row["epochs"]) == (
+        "starting", "mlp-digits", "keras", "0/7")
+    assert compare_rows([run])[0][0] == "keras" and compare_rows([run])[0][-1] == "starting"

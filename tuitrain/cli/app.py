@@ -1,0 +1,43 @@
+"""`tuitrain` (the dashboard) and `tuitrain watch RUN`: build the Textual app and run it.
+
+Mistakes found before the app opens (an unknown preset, an invalid `--start` spec, a run
+that does not exist) print one line and exit 2, like every other command."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuitrain.cli.options import overrides, runs_dir
+from tuitrain.core.errors import UserError
+from tuitrain.core.rundir import find_run
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    """`tuitrain [--preset P] [options] [--start]`: the setup screen, pre-filled; with
+    `--start`, start the run at once and show its dashboard."""
+    from tuitrain.ui.app import TuitrainApp
+
+    values = overrides(args)
+    if args.start:
+        if not args.preset:
+            raise UserError("--start needs --preset NAME (or a .toml path); see `tuitrain presets`")
+        from tuitrain.cli.train import prepare
+        from tuitrain.core.presets import load_spec
+
+        spec = prepare(load_spec(args.preset, values))
+        app = TuitrainApp(runs_dir(args), start=spec)
+    else:
+        if args.preset:
+            from tuitrain.core.presets import load_spec
+
+            load_spec(args.preset, values)  # a bad preset is one line here, not a broken screen
+        app = TuitrainApp(runs_dir(args), preset=args.preset, overrides=values)
+    return int(app.run() or 0)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    """`tuitrain watch RUN`: the dashboard of an existing run, live or finished."""
+    run = find_run(args.run, runs_dir(args))
+    from tuitrain.ui.app import TuitrainApp
+
+    return int(TuitrainApp(runs_dir(args), watch=run).run() or 0)

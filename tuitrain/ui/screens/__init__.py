@@ -1,0 +1,1 @@
+"""Textual screens of the tuitrain dashboard, one per module."""

@@ -1,0 +1,430 @@
+"""The dashboard: one run's live plots, progress, epoch table, device use and log.
+
+The first frame comes before anything heavy is imported: numpy (the history), plotext (the
+plots) and the watcher load right after it, and the plot placeholders are swapped for plots.
+
+A thread worker (`watcher.follow`) tails the run folder and posts typed messages; handlers
+update the `RunState` and mark what changed; a 10 Hz timer repaints only what is marked, and
+the plots at most `PLOT_INTERVAL` apart (each plot repaints only when its picture changed).
+Control keys write commands to the run's control file; the runner acts on them."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.screen import Screen
+from textual.widget import MountError
+from textual.widgets import Footer, Static
+from textual.worker import get_current_worker
+
+from tuitrain.core import control, launch
+from tuitrain.core.errors import UserError
+from tuitrain.core.rundir import RunDir
+from tuitrain.ui.messages import (
+    CheckpointDone,
+    EpochDone,
+    HistoryGrew,
+    Loaded,
+    RunEnd,
+    RunInfo,
+    RunLog,
+    StatusChange,
+)
+from tuitrain.ui.state import RunState
+from tuitrain.ui.widgets.progress_panel import ProgressPanel
+from tuitrain.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from tuitrain.core.history import EpochRow, RunHistory
+    from tuitrain.ui.charts import Chart, ChartOptions
+    from tuitrain.ui.watcher import RunWatcher
+    from tuitrain.ui.widgets.device_panel import DevicePanel
+    from tuitrain.ui.widgets.epoch_table import EpochTable
+    from tuitrain.ui.widgets.log_pane import LogPane
+
+    ChartBuilder = Callable[[RunHistory, int, ChartOptions], Chart]
+
+SMOOTHING_LEVELS: tuple[float, ...] = (0.6, 0.9, 0.0)  # cycled by `m`; 0 = off
+PLOTS = (  # id, chart builder in tuitrain.ui.charts, extra classes
+    ("plot-loss", "loss_chart", ""),
+    ("plot-metric", "metric_chart", ""),
+    ("plot-lr", "lr_chart", "secondary"),
+    ("plot-speed", "throughput_chart", "secondary"),
+)
+TICK = 0.1  # the repaint timer: nothing repaints more than 10 times a second
+PANEL_INTERVAL = 0.25  # status line and progress bars of a live run: 4 times a second
+TABLE_INTERVAL = 1.0  # new epoch rows of a live run join the table once a second
+PLOT_INTERVAL = 1.0  # plots of a live run redraw at most once a second...
+PLOT_BUDGET = 0.05  # ...and less often if drawing them would take over 5% of a core,
+PLOT_MAX_INTERVAL = 4.0  # but at least every 4 seconds
+START_FALLBACK = 0.5  # seconds: load the rest even if the app never says it is ready
+LOADING_PLOT_INTERVAL = 1.0  # while a long log is read, leave the CPU to the reading
+LOADING_PANEL_INTERVAL = 0.5
+
+
+class DashboardScreen(Screen[None]):
+    """Watches one run folder; `proc` is the runner when this app started it."""
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("p", "pause", "Pause"),
+        Binding("s", "stop", "Stop"),
+        Binding("c", "checkpoint", "Ckpt"),
+        Binding("t", "toggle_plots", "Plots"),
+        Binding("l", "log_scale", "Log"),
+        Binding("m", "smoothing", "Smooth"),
+    ]
+
+    def __init__(self, run: RunDir, proc: subprocess.Popen[bytes] | None = None,
+                 poll_interval: float = 0.1) -> None:
+        super().__init__(name=f"run:{run.id}")
+        self.run = run
+        self.proc = proc
+        self.poll_interval = poll_interval
+        self.history: RunHistory | None = None  # made after the first frame, with the watcher
+        self.watcher: RunWatcher | None = None
+        self.lock = threading.Lock()
+        self.state = RunState(run_id=run.id)
+        self.log_scale = False
+        self.smoothing = SMOOTHING_LEVELS[0]
+        self.stopping = False
+        self._checkpoint_asked = False
+        self._best_checkpoint = ""
+        self.load_seconds: float | None = None
+        self._dirty = {"status", "progress"}
+        self._drawn_version = -1
+        self._last_plot = 0.0
+        self._last_status = 0.0
+        self._last_panels = 0.0
+        self._started = False
+        self.watching = False  # widgets mounted and the watcher running
+        self._pending_rows: list[EpochRow] = []
+        self._table_subtitle = ""
+        self._last_table = 0.0
+        self._plot_interval = PLOT_INTERVAL
+        self._read_config()
+
+    # ----- setup -----------------------------------------------------------------------
+    def _read_config(self) -> None:
+        try:
+            spec = self.run.read_spec()
+        except (UserError, OSError, ValueError):
+            return
+        self.state.metric = spec.main_metric
+        self.state.preset = spec.name
+        self.state.framework = spec.run.framework
+        self.state.epochs = spec.train.epochs
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        yield ProgressPanel(id="progress")
+        with Grid(id="plots"):
+            for plot_id, _, classes in PLOTS:
+                yield Static("", id=f"slot-{plot_id}", classes=f"plot-slot {classes}")
+        with Horizontal(id="bottom"):
+            yield Static("", id="slot-epochs", classes="panel-slot")
+            yield Vertical(Static("", classes="panel-slot"), id="side")
+        yield Footer(compact=True)
+
+    @property
+    def table(self) -> EpochTable:
+        return self.query_one("#epochs")  # type: ignore[return-value]
+
+    @property
+    def log_pane(self) -> LogPane:
+        return self.query_one("#log")  # type: ignore[return-value]
+
+    @property
+    def device_panel(self) -> DevicePanel:
+        return self.query_one("#device")  # type: ignore[return-value]
+
+    def chart_options(self) -> ChartOptions:
+        from tuitrain.ui.charts import ChartOptions
+
+        return ChartOptions(self.log_scale, self.smoothing)
+
+    def _source(self, name: str) -> Callable[[int], Chart]:
+        from tuitrain.ui import charts
+
+        def source(columns: int) -> Chart:
+            assert self.history is not None
+            opts = self.chart_options()
+            with self.lock:
+                if name == "metric_chart":
+                    return charts.metric_chart(self.history, self.state.metric, columns, opts)
+                build: ChartBuilder = getattr(charts, name)
+                return build(self.history, columns, opts)
+
+        return source
+
+    def on_mount(self) -> None:
+        self.query_one("#status", StatusBar).show(self.state)
+        self.query_one("#progress", ProgressPanel).show(self.state)
+        if getattr(self.app, "dom_ready", False):  # opened later: the app is painting already
+            self.call_after_refresh(self._start)
+        else:  # the app calls `start` once its first frame is out; this is a safety net
+            self.set_timer(START_FALLBACK, self._start)
+
+    def start(self) -> None:
+        """Load the rest after the frame being painted now (the app calls this when ready)."""
+        self.call_after_refresh(self._start)
+
+    async def _start(self) -> None:
+        """After the first frame: load the history, the watcher and the plots; start watching."""
+        if self._started:
+            return
+        self._started = True
+        from tuitrain.core.history import RunHistory
+        from tuitrain.ui.watcher import RunWatcher
+        from tuitrain.ui.widgets.device_panel import DevicePanel
+        from tuitrain.ui.widgets.epoch_table import EpochTable
+        from tuitrain.ui.widgets.log_pane import LogPane
+        from tuitrain.ui.widgets.metric_plot import MetricPlot
+
+        self.history = RunHistory()
+        self.watcher = RunWatcher(self.run, self.history, self.lock, is_alive=self.runner_alive)
+        table = EpochTable(self.state.metric, id="epochs")
+        table.border_title = "epochs"
+        try:
+            await self.query_one("#slot-epochs").remove()
+            await self.query_one("#bottom", Horizontal).mount(table, before=0)
+            side = self.query_one("#side", Vertical)
+            await side.remove_children()
+            await side.mount_all([DevicePanel(id="device"), LogPane(id="log")])
+            grid = self.query_one("#plots", Grid)
+            await grid.remove_children()
+            await grid.mount_all([MetricPlot(self._source(name), id=plot_id, classes=classes)
+                                  for plot_id, name, classes in PLOTS])
+        except (MountError, NoMatches):  # the app is closing before it finished opening
+            return
+        self.watching = True
+        self._watch()
+        self.set_interval(TICK, self._tick)
+
+    @work(thread=True, exclusive=True, group="watch", name="run watcher")
+    def _watch(self) -> None:
+        from tuitrain.ui.watcher import follow
+
+        worker = get_current_worker()
+        assert self.watcher is not None
+        follow(self, self.watcher, lambda: worker.is_cancelled, self.poll_interval)
+
+    @work(thread=True, exclusive=True, group="reap", name="runner reaper")
+    def _reap(self) -> None:
+        """Wait for a runner this app started to exit after its last event (no zombie)."""
+        worker = get_current_worker()
+        while self.proc is not None and self.proc.poll() is None and not worker.is_cancelled:
+            time.sleep(0.2)
+
+    def runner_alive(self) -> bool:
+        """Whether the runner runs; reaps it when this app started it (no zombie)."""
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.run.is_alive()
+
+    @property
+    def settled(self) -> bool:
+        """Everything read so far is on screen (tests and snapshots wait for this)."""
+        return (self.watching and self.history is not None and self.state.loaded >= 1
+                and not self._dirty
+                and not self._pending_rows and self._drawn_version == self.history.version
+                and self.table.border_subtitle == self._table_subtitle)
+
+    @property
+    def live(self) -> bool:
+        """Whether the run is training (or about to): what quit and the control keys ask."""
+        if self.watcher is None or self.state.loaded < 1:  # still reading: ask the process
+            return self.runner_alive()
+        return self.state.live and self.watcher.live
+
+    # ----- repaint ---------------------------------------------------------------------
+    def _tick(self) -> None:
+        """The repaint clock: panels, table rows and plots, each at its own capped rate, and
+        only what changed."""
+        now = time.monotonic()
+        loading = self.state.loaded < 1
+        live = self.state.live
+        if live and self.state.first_time is not None and now - self._last_status >= 1:
+            self._dirty.add("status")  # the elapsed clock
+        gap = LOADING_PANEL_INTERVAL if loading else (PANEL_INTERVAL if live else 0.0)
+        if self._dirty and now - self._last_panels >= gap:
+            self._last_panels = now
+            if "status" in self._dirty:
+                self._last_status = now
+                self.query_one("#status", StatusBar).show(self.state)
+            if "progress" in self._dirty:
+                self.query_one("#progress", ProgressPanel).show(self.state)
+            self._dirty.clear()
+        gap = TABLE_INTERVAL if (live or loading) else 0.0
+        table_changed = self._pending_rows or self._table_subtitle != self.table.border_subtitle
+        if table_changed and now - self._last_table >= gap:
+            self._last_table = now
+            self.table.add_epochs(self._pending_rows)
+            self._pending_rows = []
+            self.table.border_subtitle = self._table_subtitle
+        if self.history is None or self.history.version == self._drawn_version:
+            return
+        gap = LOADING_PLOT_INTERVAL if loading else (self._plot_interval if live else 0.0)
+        if now - self._last_plot >= gap:
+            self._drawn_version = self.history.version
+            self._last_plot = now
+            started = time.perf_counter()
+            self.redraw_plots()
+            cost = time.perf_counter() - started  # painting costs about as much again
+            self._plot_interval = min(PLOT_MAX_INTERVAL,
+                                      max(PLOT_INTERVAL, 2 * cost / PLOT_BUDGET))
+
+    def redraw_plots(self) -> None:
+        """Redraw the visible plots (each repaints only when its picture changed)."""
+        if self.has_class("-no-plots") or self.history is None:
+            return
+        from tuitrain.ui.widgets.metric_plot import MetricPlot
+
+        for plot in self.query(MetricPlot):
+            if plot.display:
+                plot.redraw()
+
+    def on_resize(self) -> None:
+        self._drawn_version = -1  # plots rebuild at their new size on the next tick
+
+    # ----- messages from the watcher ------------------------------------------------------
+    def on_run_info(self, message: RunInfo) -> None:
+        self.state.start(message.started)
+        if self.state.loaded >= 1:
+            self._sample_device()
+        self._dirty.update(("status", "progress"))
+
+    def _sample_device(self) -> None:
+        """Sample the runner's CPU/RAM/GPU while the run is live (after the log is read)."""
+        device = self.state.started.device if self.state.started else ""
+        panel = self.device_panel
+        if self.live:
+            panel.watch_runner(self.proc.pid if self.proc else self.run.runner_pid(), device)
+        else:
+            panel.stop(device)
+
+    def on_history_grew(self, message: HistoryGrew) -> None:
+        self.state.position = message.position
+        self._dirty.add("progress")
+
+    def on_epoch_done(self, message: EpochDone) -> None:
+        e = message.event
+        self.state.epochs_done = max(self.state.epochs_done, e.epoch + 1)
+        self.state.epoch_seconds.append(e.seconds)
+        from tuitrain.core.history import EpochRow
+
+        row = EpochRow(e.epoch + 1, e.global_step, dict(e.metrics), e.seconds, e.is_best)
+        self._pending_rows.append(row)  # the table takes them in batches (see _tick)
+        self._dirty.add("progress")
+
+    def on_checkpoint_done(self, message: CheckpointDone) -> None:
+        """Every checkpoint shows under the table; the log gets the ones a person asked for
+        (c, stop) and those saved mid-epoch, not one line per epoch."""
+        e = message.event
+        if e.best:
+            self._best_checkpoint = e.path
+        name = e.path.rsplit("/", 1)[-1]
+        best = self._best_checkpoint.rsplit("/", 1)[-1] if self._best_checkpoint else "-"
+        self._table_subtitle = f"last checkpoint {name} · best {best}"  # shown by _tick
+        spe = self.state.steps_per_epoch
+        mid_epoch = bool(spe) and e.global_step % spe != 0
+        if self._checkpoint_asked or self.stopping or mid_epoch:
+            self._checkpoint_asked = False
+            self.log_pane.add("info", f"checkpoint saved: {e.path}", e.time)
+
+    def on_status_change(self, message: StatusChange) -> None:
+        previous = self.state.status
+        self.state.status = message.status
+        self._dirty.update(("status", "progress"))
+        if message.status == "interrupted":
+            self.state.error = "runner exited without a final status"
+            self.device_panel.stop()
+        elif self.state.loaded >= 1 and previous != message.status:
+            self.notify(f"training {message.status}", timeout=3)
+
+    def on_run_log(self, message: RunLog) -> None:
+        self.log_pane.add(message.level, message.text, message.time)
+
+    def on_run_end(self, message: RunEnd) -> None:
+        e = message.event
+        self.state.end(e)
+        self.stopping = False
+        self.device_panel.stop()
+        if self.proc is not None:
+            self._reap()
+        text = f"run {e.status} after {e.epochs_completed} epochs, {e.global_step:,} steps"
+        level = "error" if e.status == "failed" else "info"
+        if e.error:
+            text += f": {e.error}"
+        self.log_pane.add(level, text, e.time)
+        self._dirty.update(("status", "progress"))
+        if self.state.loaded >= 1:
+            severity = "error" if e.status == "failed" else "information"
+            self.notify(text, title=self.run.id, severity=severity, timeout=6)
+
+    def on_loaded(self, message: Loaded) -> None:
+        self.state.loaded = message.fraction
+        if message.fraction >= 1:
+            self.load_seconds = message.seconds
+            self._drawn_version = -1
+            self._sample_device()
+        self._dirty.add("status")
+
+    # ----- actions ---------------------------------------------------------------------------
+    def _require_live(self, what: str) -> bool:
+        if not self.live:
+            self.notify(f"cannot {what}: the run is {self.state.status}", severity="warning")
+            return False
+        return True
+
+    def action_pause(self) -> None:
+        if not self._require_live("pause"):
+            return
+        command = "resume" if self.state.status == "paused" else "pause"
+        control.send(self.run.control, command)
+        self.notify("resuming…" if command == "resume" else "pausing after this step…", timeout=2)
+
+    def action_stop(self) -> None:
+        if not self._require_live("stop"):
+            return
+        if self.stopping:
+            self.notify("already stopping: saving a checkpoint", timeout=3)
+            return
+        self.stopping = True
+        launch.request_stop(self.run)
+        self.notify("stopping: finishing the step and saving a checkpoint…", timeout=4)
+
+    def action_checkpoint(self) -> None:
+        if not self._require_live("checkpoint"):
+            return
+        control.send(self.run.control, "checkpoint")
+        self._checkpoint_asked = True
+        self.notify("checkpoint requested", timeout=2)
+
+    def action_toggle_plots(self) -> None:
+        self.toggle_class("-no-plots")
+        self._drawn_version = -1
+
+    def action_log_scale(self) -> None:
+        self.log_scale = not self.log_scale
+        self._drawn_version = -1
+        self._last_plot = 0.0
+
+    def action_smoothing(self) -> None:
+        levels = SMOOTHING_LEVELS
+        i = levels.index(self.smoothing) if self.smoothing in levels else -1
+        self.smoothing = levels[(i + 1) % len(levels)]
+        self._drawn_version = -1
+        self._last_plot = 0.0
+        label = f"{self.smoothing:g}" if self.smoothing else "off"
+        self.notify(f"smoothing {label}", timeout=2)

@@ -1,0 +1,325 @@
+"""The setup screen: pick a framework and a preset, adjust the settings, see the model
+summary, choose a device, and start training.
+
+Every change is checked in a thread worker (`core.overrides_check`, no framework import) and
+the result comes back as a typed message; device detection runs one child process per
+framework, also in a worker, and fills the device choice in when it reports. Start refuses,
+with the reason, anything the check rejects."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Static
+
+from tuitrain import backends
+from tuitrain.core import devices
+from tuitrain.core.catalog import FRAMEWORK_TITLES
+from tuitrain.core.data import dataset_info
+from tuitrain.core.errors import UserError
+from tuitrain.core.overrides_check import CheckResult, check_overrides
+from tuitrain.core.presets import PresetFile, list_presets, load_spec
+from tuitrain.core.spec import DataSpec, RunSpec
+from tuitrain.ui.widgets.field_row import FieldRow
+from tuitrain.ui.widgets.framework_picker import FrameworkPicker
+from tuitrain.ui.widgets.hyperparams_form import FIELD_OF, HyperparamsForm
+from tuitrain.ui.widgets.model_summary import ModelSummary
+from tuitrain.ui.widgets.preset_list import PresetList
+
+if TYPE_CHECKING:
+    from tuitrain.ui.app import TuitrainApp
+
+# "presets/mlp-moons.toml:23: " and "--set x: " prefixes name the file; the field says where.
+_WHERE = re.compile(r"^(\S+\.toml(:\d+)?(\s+model\.layers\[\d+\])?|--set \S+):\s*")
+PICKER_KEYS = ("run.framework", "run.keras_backend", "run.device")
+
+
+def short_reason(message: str) -> str:
+    """A UserError's text without the preset file's path, for showing at a field."""
+    return _WHERE.sub("", message, count=1)
+
+
+def default_preset(presets: list[PresetFile]) -> str:
+    """The first preset whose data is here already (a new user's Enter trains offline)."""
+    for preset in presets:
+        try:
+            info = dataset_info(DataSpec(preset.dataset), task=preset.task)  # type: ignore[arg-type]
+        except UserError:
+            continue
+        if not info.needs_download:
+            return preset.name
+    return presets[0].name
+
+
+class Checked(Message):
+    """The check of the current settings finished (`generation` says which edit it was for)."""
+
+    def __init__(self, generation: int, result: CheckResult) -> None:
+        super().__init__()
+        self.generation = generation
+        self.result = result
+
+
+class DevicesFound(Message):
+    """One framework's device detection finished: {'devices': [...]} or {'error': ...}."""
+
+    def __init__(self, framework: str, result: dict[str, Any]) -> None:
+        super().__init__()
+        self.framework = framework
+        self.result = result
+
+
+class SetupScreen(Screen[None]):
+    """Framework, preset, settings and device; Enter starts a run through the app."""
+
+    AUTO_FOCUS = "#presets"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
+    BINDINGS = [  # noqa: RUF012
+        Binding("enter", "start", "Start"),
+    ]
+
+    def __init__(self, preset: str | None = None, overrides: dict[str, Any] | None = None,
+                 framework: str | None = None) -> None:
+        super().__init__(id="setup")
+        self.presets = list_presets()
+        self.initial_preset = preset
+        overrides = dict(overrides or {})
+        self.framework = framework or overrides.pop("run.framework", None) or "torch"
+        self.keras_backend = overrides.pop("run.keras_backend", None) or "tensorflow"
+        self.initial_overrides = overrides
+        self.extra: dict[str, Any] = {}  # --set keys the form has no field for
+        self.preset: str | None = None
+        self.generation = 0  # counts checks asked for; `shown` is the one on screen
+        self.shown = 0
+        self.last_edited: str | None = None
+        self.result: CheckResult | None = None
+        self._probing: set[str] = set()
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="setup-body"):
+            with Vertical(id="setup-left"):
+                yield Label("Framework", classes="section-title")
+                yield FrameworkPicker(self.framework, self.keras_backend, id="framework-picker")
+                yield Label("Preset", classes="section-title")
+                yield PresetList(self.presets, id="presets")
+            with ScrollableContainer(id="setup-right", can_focus=False):
+                with VerticalScroll(id="setup-form-col", can_focus=False):
+                    yield Label("Settings", classes="section-title")
+                    yield HyperparamsForm(id="form")
+                with VerticalScroll(id="setup-summary-col"):
+                    yield ModelSummary("", id="summary")
+        with Horizontal(id="setup-actions"):
+            yield Static("", id="setup-message", markup=False)
+            yield Button("Start ⏎", id="start", variant="primary", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.title = "tuitrain"
+        self.sub_title = "new run"
+        if not self.presets:
+            self._say("no presets found; see `tuitrain presets`", error=True)
+            return
+        names = [p.name for p in self.presets]
+        start = self.initial_preset if self.initial_preset in names else default_preset(
+            self.presets)
+        if self.initial_preset and self.initial_preset not in names:
+            self.notify(f"unknown preset {self.initial_preset!r}; showing {start}",
+                        severity="warning", timeout=8)
+        self.load_preset(start, self.initial_overrides)
+        self.query_one(PresetList).select_name(start)
+        self.detect(self.framework)
+
+    # --- presets and fields -------------------------------------------------------------
+
+    @property
+    def form(self) -> HyperparamsForm:
+        return self.query_one(HyperparamsForm)
+
+    def load_preset(self, name: str, overrides: dict[str, Any] | None = None) -> None:
+        """Fill the form from a preset's defaults, then apply pre-set overrides field by field."""
+        self.preset = name
+        try:
+            spec = load_spec(name)
+        except UserError as exc:
+            self.query_one(ModelSummary).show_error(str(exc))
+            self._say(str(exc), error=True)
+            return
+        self.form.load(spec)
+        self.extra = {}
+        for key, value in (overrides or {}).items():
+            if key == "run.device":
+                self.form.device_picker.choose(str(value))
+            elif not self.form.set_value(key, value):
+                self.extra[key] = value
+        self.revalidate()
+
+    def on_preset_list_chosen(self, event: PresetList.Chosen) -> None:
+        # Only the preset under the cursor now counts (not one highlighted before mount).
+        if event.preset != self.preset and event.preset == self.query_one(PresetList).current:
+            self.last_edited = None
+            self.load_preset(event.preset)
+
+    def on_preset_list_confirmed(self, event: PresetList.Confirmed) -> None:
+        self.action_start()
+
+    def on_framework_picker_changed(self, event: FrameworkPicker.Changed) -> None:
+        self.framework = event.framework
+        self.keras_backend = event.keras_backend
+        self.form.device_picker.set_framework(event.framework)
+        self.detect(event.framework)
+        self.revalidate()
+
+    def on_hyperparams_form_edited(self, event: HyperparamsForm.Edited) -> None:
+        self.last_edited = event.key
+        self.revalidate()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_start()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "start":
+            event.stop()
+            self.action_start()
+
+    # --- checking -----------------------------------------------------------------------
+
+    def fixed(self) -> dict[str, Any]:
+        """Values picked from lists, never wrong alone, applied to every trial."""
+        return {**self.extra, "run.framework": self.framework,
+                "run.keras_backend": self.keras_backend, "run.device": self.form.device}
+
+    def revalidate(self) -> None:
+        """Check the current settings in a worker; the newest result wins."""
+        if self.preset is None:
+            return
+        self.generation += 1
+        values, local = self.form.values()
+        self._check(self.generation, self.preset, values, local, self.fixed(), self.last_edited)
+
+    @work(thread=True, exclusive=True, group="setup-check")
+    def _check(self, generation: int, preset: str, values: dict[str, Any],
+               local: dict[str, str], fixed: dict[str, Any], last: str | None) -> None:
+        result = self.compute(preset, values, local, fixed, last)
+        self.post_message(Checked(generation, result))
+
+    @staticmethod
+    def compute(preset: str, values: dict[str, Any], local: dict[str, str],
+                fixed: dict[str, Any], last: str | None) -> CheckResult:
+        """The check itself: local parse errors first, then the preset with the overrides."""
+        result = check_overrides(preset, values, fixed, last)
+        if not local:
+            return result
+        errors = {**result.errors, **local}
+        return CheckResult(None, result.info, result.summary, result.summary_error, errors,
+                           result.general)
+
+    def on_checked(self, message: Checked) -> None:
+        if message.generation == self.generation:
+            self.shown = message.generation
+            self.show_result(message.result)
+
+    def show_result(self, result: CheckResult) -> None:
+        """Mark fields, update the summary and the message line."""
+        self.result = result
+        self.form.mark({k: short_reason(v) for k, v in result.errors.items()})
+        summary = self.query_one(ModelSummary)
+        if result.summary is not None:
+            summary.show(result.summary, result.info, self.framework)
+        else:
+            summary.show_error(short_reason(result.summary_error or result.general))
+        problem = self.problem(result)
+        if problem:
+            self._say(problem, error=True)
+        else:
+            assert result.spec is not None
+            self._say(self.ready_text(result.spec))
+
+    def problem(self, result: CheckResult | None) -> str:
+        """Why Start would be refused now, '' when it would not."""
+        if result is None:
+            return "checking the settings…"
+        if result.general:
+            return f"cannot start: {short_reason(result.general)}"
+        if result.errors:
+            count = len(result.errors)
+            names = ", ".join(FIELD_OF.get(k, k).replace("_", " ") for k in result.errors)
+            return f"cannot start: {count} field{'s' if count > 1 else ''} to fix ({names})"
+        if not backends.is_installed(self.framework):
+            return (f"cannot start: {FRAMEWORK_TITLES[self.framework]} is not installed; "
+                    f"{backends.INSTALL[self.framework]}")
+        return ""
+
+    def ready_text(self, spec: RunSpec) -> str:
+        title = FRAMEWORK_TITLES[spec.run.framework]
+        if spec.run.framework == "keras":
+            title += f" ({spec.run.keras_backend})"
+        return (f"ready: {spec.name} with {title} on {spec.run.device}, "
+                f"{spec.train.epochs} epochs — Enter starts")
+
+    def _say(self, text: str, error: bool = False) -> None:
+        message = self.query_one("#setup-message", Static)
+        message.update(text)
+        message.set_class(error, "-error")
+
+    # --- devices ------------------------------------------------------------------------
+
+    def detect(self, framework: str) -> None:
+        """Ask `framework` which devices it sees (once), in a child process."""
+        if framework in self._probing:
+            return
+        self._probing.add(framework)
+        if not backends.is_installed(framework):
+            self.form.device_picker.set_result(framework, {"devices": [], "error": "not installed"})
+            return
+        self._probe(framework)
+
+    @work(thread=True, group="setup-devices")
+    def _probe(self, framework: str) -> None:
+        self.post_message(DevicesFound(framework, devices.probe(framework)))
+
+    def on_devices_found(self, message: DevicesFound) -> None:
+        self.form.device_picker.set_result(message.framework, message.result)
+
+    # --- start --------------------------------------------------------------------------
+
+    def current_spec(self) -> RunSpec:
+        """The run the screen would start now, checked again here; UserError says why not."""
+        if self.preset is None:
+            raise UserError("choose a preset first")
+        values, local = self.form.values()
+        result = self.compute(self.preset, values, local, self.fixed(), self.last_edited)
+        self.generation += 1
+        self.shown = self.generation
+        self.show_result(result)
+        problem = self.problem(result)
+        if problem:
+            raise UserError(problem)
+        assert result.spec is not None
+        return result.spec
+
+    def action_start(self) -> None:
+        """Build the RunSpec and hand it to the app, or say why not."""
+        try:
+            spec = self.current_spec()
+        except UserError as exc:
+            self.notify(str(exc), title="Not started", severity="error")
+            self._focus_first_error()
+            return
+        cast("TuitrainApp", self.app).start_run(spec)
+
+    def _focus_first_error(self) -> None:
+        for row in self.query(FieldRow):
+            if row.error and row.display:
+                row.control.focus()
+                return

@@ -1,0 +1,1 @@
+"""Textual widgets of the tuitrain dashboard, one per module."""

@@ -1,0 +1,69 @@
+"""The model summary for the current choice: dataset, every layer's output shape and
+parameters, and the total for the chosen framework — computed by `core.shapes`, so no
+framework is imported to show it."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.widgets import Static
+
+from tuitrain.core.catalog import FRAMEWORK_TITLES
+from tuitrain.core.data import DatasetInfo
+from tuitrain.core.shapes import Summary
+
+
+def summary_table(summary: Summary) -> Table:
+    """Layers as rows: name, output shape, parameters and a note (PyTorch's extra LSTM bias)."""
+    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False, header_style="bold")
+    table.add_column("layer", no_wrap=True)
+    table.add_column("output shape", no_wrap=True)
+    table.add_column("params", justify="right", no_wrap=True)
+    table.add_column("note", style="dim", overflow="fold", ratio=1)
+    table.add_row("input", str(summary.input_shape), "", "")
+    for row in summary.rows:
+        table.add_row(row.label, str(row.output_shape), f"{row.params:,}", row.note)
+    return table
+
+
+def totals(summary: Summary, framework: str) -> Text:
+    """The total for the chosen framework, saying why PyTorch's differs when it does."""
+    text = Text(f"total trainable params: {summary.params:,}", style="bold")
+    if summary.non_trainable:
+        text.append(f"   non-trainable: {summary.non_trainable:,}")
+    if summary.torch_params != summary.params:
+        extra = summary.torch_params - summary.params
+        line = (f"\nPyTorch: {summary.torch_params:,} (+{extra:,}: its LSTM has a second bias "
+                "vector)")
+        text.append(line, style="bold" if framework == "torch" else "dim")
+    return text
+
+
+def dataset_line(info: DatasetInfo) -> Text:
+    """'moons · 2 classes · input (2,) · 1,000 samples', then the description."""
+    outputs = (f"{info.num_outputs} classes" if info.task == "classification"
+               else f"{info.num_outputs} target" + ("s" if info.num_outputs != 1 else ""))
+    text = Text(f"{info.name}", style="bold")
+    text.append(f" · {outputs} · input {info.input_shape} · {info.size:,} samples")
+    if info.needs_download:
+        text.append(" · downloads on first use", style="yellow")
+    text.append(f"\n{info.description}", style="dim")
+    return text
+
+
+class ModelSummary(Static):
+    """Dataset line, layer table and totals; or the reason there is no summary."""
+
+    def show(self, summary: Summary, info: DatasetInfo | None, framework: str) -> None:
+        """Show a summary for `framework` (totals differ for PyTorch LSTMs)."""
+        title = Text(f"Model for {FRAMEWORK_TITLES.get(framework, framework)}", style="bold")
+        parts: list[Text | Table] = [title]
+        if info is not None:
+            parts.append(dataset_line(info))
+        parts += [Text(""), summary_table(summary), Text(""), totals(summary, framework)]
+        self.update(Group(*parts))
+
+    def show_error(self, message: str) -> None:
+        """No summary: the layers do not connect, or the dataset cannot be read."""
+        self.update(Group(Text("No model summary", style="bold"), Text(message, style="red")))
