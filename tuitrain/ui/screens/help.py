@@ -31,6 +31,23 @@ Training runs in its own process; this screen only watches the run folder, so cl
 | `q` | quit (asks first when a run is still training) |
 | `ctrl+p` | command palette: every action by name |
 
+## Setup screen
+
+`tab` moves between the framework, the preset list and the settings; every setting is
+editable and checked as you type (a problem shows under its field); `enter` starts.
+
+## Runs screen
+
+| key | action |
+|-----|--------|
+| `enter` | open the run's dashboard (live or finished) |
+| `space` | mark a run; two or more marked runs overlay their curves |
+| `c` | continue (resume) a stopped run from its last checkpoint |
+| `e` | evaluate the best checkpoint on the test split (metrics, confusion matrix) |
+| `d` | delete a run (asks first; never a live run) |
+| `f` | compare frameworks: train one preset in each and show the table |
+| `escape` | unmark all |
+
 ## Plots
 
 *loss*: the train loss of every log interval (grey: the min/max of each column, so spikes
