@@ -22,7 +22,8 @@ def thread_budget() -> dict[str, str]:
     dashboard and the OS. On a small machine, framework thread pools that spin against a
     busy core made a tiny model's step over 100x slower; set OMP_NUM_THREADS to override."""
     threads = str(max(1, (os.cpu_count() or 2) - 1))
-    return {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1"}
+    return {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
+            "TF_NUM_INTEROP_THREADS": "1"}
 
 
 def start_runner(run: RunDir, resume: bool = False) -> subprocess.Popen[bytes]:
