@@ -305,7 +305,9 @@ async def test_a_comparison_shows_its_table_when_done(
         table = screen.query_one(CompareTable)
         assert table.row_count == 2
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["torch", "tensorflow"]
-        assert screen.table.marked == {runs["completed"].id, runs["tf"].id}
+        # The marks follow the panel's Finished message, a moment after its note.
+        expected = {runs["completed"].id, runs["tf"].id}
+        await until(pilot, lambda: screen.table.marked == expected, timeout=10)
 
 
 # --- helpers without a UI ------------------------------------------------------------------
