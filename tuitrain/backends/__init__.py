@@ -12,6 +12,7 @@ from tuitrain.core.errors import UserError, choices_error
 
 if TYPE_CHECKING:
     from tuitrain.backends.base import Backend
+    from tuitrain.core.spec import RunSpec
 
 MODULES: dict[str, str] = {
     "torch": "tuitrain.backends.torch_backend",
@@ -38,3 +39,18 @@ def load(framework: str) -> Backend:
     if not is_installed(framework):
         raise UserError(f"{framework} is not installed; install it with: {INSTALL[framework]}")
     return importlib.import_module(MODULES[framework]).BACKEND
+
+
+def preflight(spec: RunSpec, probe_device: bool = True) -> RunSpec:
+    """Everything that can be checked before a run folder or a process exists: the spec
+    against its data, the framework installed, and (when asked: it costs a child process)
+    an explicitly requested accelerator actually visible to that framework."""
+    from tuitrain.core import devices, validate
+
+    validate.check(spec)
+    if not is_installed(spec.run.framework):
+        raise UserError(f"{spec.run.framework} is not installed; install it with: "
+                        f"{INSTALL[spec.run.framework]}")
+    if probe_device:
+        devices.check_available(spec.run.framework, spec.run.device)
+    return spec

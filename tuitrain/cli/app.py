@@ -21,10 +21,10 @@ def cmd_app(args: argparse.Namespace) -> int:
     if args.start:
         if not args.preset:
             raise UserError("--start needs --preset NAME (or a .toml path); see `tuitrain presets`")
-        from tuitrain.cli.train import prepare
+        from tuitrain.backends import preflight
         from tuitrain.core.presets import load_spec
 
-        spec = prepare(load_spec(args.preset, values))
+        spec = preflight(load_spec(args.preset, values))
         app = TuitrainApp(runs_dir(args), start=spec)
     else:
         if args.preset:

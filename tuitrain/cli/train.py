@@ -10,26 +10,15 @@ import time
 from tuitrain import backends
 from tuitrain.cli.options import overrides, runs_dir
 from tuitrain.cli.progress import Progress
-from tuitrain.core import devices, launch, validate
+from tuitrain.core import launch
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import EventTail, RunDir, find_run
 from tuitrain.core.runs_index import compare_table, resume_spec
-from tuitrain.core.spec import RunSpec
 
 EXIT = {"completed": 0, "stopped": 130, "failed": 1}
-
-
-def prepare(spec: RunSpec) -> RunSpec:
-    """Everything that can be checked before a process starts."""
-    validate.check(spec)
-    if not backends.is_installed(spec.run.framework):
-        raise UserError(f"{spec.run.framework} is not installed; install it with: "
-                        f"{backends.INSTALL[spec.run.framework]}")
-    devices.check_available(spec.run.framework, spec.run.device)
-    return spec
 
 
 def follow(run: RunDir, resume: bool = False, quiet: bool = False) -> str:
@@ -69,7 +58,7 @@ def follow(run: RunDir, resume: bool = False, quiet: bool = False) -> str:
 def cmd_train(args: argparse.Namespace) -> int:
     if not args.preset:
         raise UserError("train needs --preset NAME or a .toml path; see `tuitrain presets`")
-    spec = prepare(load_spec(args.preset, overrides(args)))
+    spec = backends.preflight(load_spec(args.preset, overrides(args)))
     run = RunDir.create(runs_dir(args), spec)
     print(f"run folder: {run.path}")
     status = follow(run)
@@ -82,7 +71,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if CheckpointStore(run.checkpoints, "").latest() is None:
         raise UserError(f"{run.id}: no complete checkpoint to resume from; "
                         "start it again with `tuitrain train`")
-    prepare(resume_spec(run, args.epochs))
+    backends.preflight(resume_spec(run, args.epochs))
     print(f"resuming {run.path}")
     return EXIT.get(follow(run, resume=True), 1)
 
@@ -97,7 +86,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     specs = []
     for fw in frameworks:
         args.framework = fw
-        specs.append(prepare(load_spec(args.preset, overrides(args))))
+        specs.append(backends.preflight(load_spec(args.preset, overrides(args))))
     rows = []
     for spec in specs:
         run = RunDir.create(runs_dir(args), spec)

@@ -33,6 +33,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tuitrain.backends import preflight
 from tuitrain.core import launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.rundir import RunDir
@@ -167,10 +168,10 @@ class TuitrainApp(App[int]):
     def start_run(self, spec: RunSpec) -> RunDir | None:
         """Validate `spec`, create its run folder, start the runner and show its dashboard.
         Returns the run, or None after a notification saying what was wrong."""
-        from tuitrain.cli.train import prepare
-
         try:
-            prepare(spec)
+            # The device came from detection (setup screen) or was probed by the CLI
+            # (`--start`): no probe process here, which would freeze the UI for seconds.
+            preflight(spec, probe_device=False)
             run = RunDir.create(self.runs_dir, spec)
             proc = launch.start_runner(run)
         except (UserError, OSError) as exc:
@@ -187,9 +188,7 @@ class TuitrainApp(App[int]):
         try:
             summary = run.summary()
             spec = run.read_spec()
-            from tuitrain.cli.train import prepare
-
-            prepare(spec)
+            preflight(spec, probe_device=False)
             if summary.get("status") == "completed" and \
                     summary.get("epochs_completed", 0) >= spec.train.epochs:
                 raise UserError(f"{run.id} already completed; start a new run to train more")
