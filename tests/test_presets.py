@@ -220,7 +220,8 @@ CASES = [
     (
         "epochs = 2",
         "epoch = 2",
-        ["unknown key in [train] 'epoch'", "valid: batch_size, checkpoint_every, epochs"],
+        ["unknown key in [train] 'epoch'",
+         "valid: auto_batch, batch_size, checkpoint_every, epochs"],
         "epoch = 2",
     ),
     (
@@ -464,7 +465,8 @@ def test_overrides_apply(tmp_path: Path) -> None:
     [
         (
             {"train.epoch": 3},
-            ["--set train.epoch", "unknown key in [train] 'epoch'", "valid: batch_size"],
+            ["--set train.epoch", "unknown key in [train] 'epoch'",
+             "valid: auto_batch, batch_size"],
         ),
         (
             {"trian.epochs": 3},
@@ -660,6 +662,7 @@ _options = _opt(
         "--framework",
         "-p",
         "--keras-backend",
+        "--auto-batch",
         "--bogus",
     ]
 )
@@ -676,6 +679,8 @@ _sets = _opt(
         "name",
         "train.metrics",
         "data.dataset",
+        "train.auto_batch",
+        "train.stop_timeout",
     ]
 )
 
@@ -689,6 +694,8 @@ def argv(draw: st.DrawFn) -> list[str]:
             out += [option, f"{draw(_sets)}={draw(_arg_values)}"]
         elif option == "--device":
             out += [option, draw(_opt(["auto", "cpu", "gpu", "cuda:x", "tpu"]))]
+        elif option == "--auto-batch":  # a flag: no value
+            out.append(option)
         else:
             out += [option, draw(_arg_values)]
     return out

@@ -239,6 +239,9 @@ def test_pause_then_resume(tmp_path: Path) -> None:
     assert time.monotonic() - t0 >= 0.4
     assert [e.status for e in of(run, StatusChanged)] == ["paused", "running"]
     assert engine.step == 6
+    # The pause is not training time: every epoch's duration stays small and positive.
+    seconds = [e.seconds for e in of(run, EpochEnd)]
+    assert all(0 <= s < 0.3 for s in seconds), seconds
 
 
 def test_stop_while_paused(tmp_path: Path) -> None:

@@ -7,16 +7,24 @@ including a framework crash, ends in `summary.json` with a status and the error 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
 import traceback
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuitrain.core.control import Inbox
 from tuitrain.core.errors import UserError
 from tuitrain.core.launch import STOP_SIGNALS
 from tuitrain.core.rundir import RunDir
+
+if TYPE_CHECKING:
+    from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
+    from tuitrain.core.spec import RunSpec
+    from tuitrain.core.trainer import Trainer
 
 OOM_NAMES = ("OutOfMemoryError", "ResourceExhaustedError")
 
@@ -60,32 +68,102 @@ def run(run_dir: Path, resume: bool, control_offset: int | None = None) -> int:
         latest = store.latest() if resume else None
         if resume and latest is None:
             raise UserError(f"{run.path}: no complete checkpoint to resume from")
-        trainer = Trainer(spec, run, len(splits.x_train), store, latest)
-        trainer.inbox = inbox
-        trainer.install_signal_handlers()
-        if early_stop:
-            trainer.stop_requested = True
-        status = backend.train(trainer, splits, latest.path if latest else None)
-        trainer.finish(status)
-        return 0
+        retried = False
+        while True:
+            trainer = Trainer(spec, run, len(splits.x_train), store, latest)
+            trainer.inbox = inbox
+            trainer.install_signal_handlers()
+            if early_stop:
+                trainer.stop_requested = True
+            oom: str | None = None
+            try:
+                status = backend.train(trainer, splits, latest.path if latest else None)
+            except BaseException as exc:
+                if not _is_oom(exc):
+                    raise
+                oom = _oom_message(exc, spec.train.batch_size)
+                saved = _save_last_good(trainer, store)
+            if oom is None:
+                trainer.finish(status)
+                return 0
+            retry = None if retried or not spec.train.auto_batch else _halved(spec, saved)
+            if retry is None:
+                if saved is not None:
+                    oom += f"; the last good state is saved as {saved.name}"
+                raise OutOfMemory(oom)
+            spec, latest = retry
+            retried = True
+            trainer.recorder.log("warning", f"{oom}: retrying once with batch size "
+                                 f"{spec.train.batch_size} (--auto-batch)")
+            run.write_spec(spec)  # a later `tuitrain resume` uses the smaller batch too
+            trainer.engine = None
+            trainer = None
+            _free_device_memory()
     except NonFiniteLoss as exc:
         assert trainer is not None
         trainer.recorder.log("error", str(exc))
         trainer.finish("failed", str(exc))
         return 1
     except BaseException as exc:  # the runner must always leave a final status behind
-        if isinstance(exc, UserError):
+        if isinstance(exc, (UserError, OutOfMemory)):
             message = str(exc)
-        elif type(exc).__name__ in OOM_NAMES or isinstance(exc, MemoryError):
+        elif _is_oom(exc):
             message = _oom_message(exc, spec.train.batch_size)
         else:
             message = f"{type(exc).__name__}: {exc}"
         recorder = trainer.recorder if trainer is not None else Recorder(run, spec)
-        if not isinstance(exc, UserError):
+        if not isinstance(exc, (UserError, OutOfMemory)):
             recorder.log("error", traceback.format_exc())
+        else:
+            recorder.log("error", message)
         step = trainer.pos.global_step if trainer else recorder.summary.get("global_step", 0)
         recorder.ended("failed", step, message)
         return 1
+
+
+class OutOfMemory(Exception):
+    """The run ran out of device memory; the message says what to do."""
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """torch.OutOfMemoryError (= torch.cuda.OutOfMemoryError), tf.errors.ResourceExhaustedError
+    (Keras on TensorFlow raises it too), and the host's MemoryError."""
+    return type(exc).__name__ in OOM_NAMES or isinstance(exc, MemoryError)
+
+
+def _save_last_good(trainer: Trainer, store: CheckpointStore) -> Checkpoint | None:
+    """After an out-of-memory error: checkpoint the last completed step if the engine is
+    still usable (the failed step did not update the weights), else keep the newest one."""
+    if trainer.engine is None:  # the model itself did not fit
+        return None
+    try:
+        return trainer.save_checkpoint(best=False) or store.latest()
+    except Exception as exc:  # a second failure must not hide the first
+        trainer.recorder.log("warning", f"no checkpoint after out of memory: {exc}")
+        return None
+
+
+def _halved(spec: RunSpec, saved: Checkpoint | None) -> tuple[RunSpec, Checkpoint | None] | None:
+    """The spec with half the batch, and the checkpoint to continue from (its position in the
+    epoch counted in the new, smaller steps); None when that cannot be done exactly."""
+    bs = spec.train.batch_size
+    half = bs // 2
+    if half < 1:
+        return None
+    new = replace(spec, train=replace(spec.train, batch_size=half))
+    if saved is None:
+        return new, None
+    samples = saved.step_in_epoch * bs
+    if samples % half:
+        return None
+    return new, replace(saved, step_in_epoch=samples // half)
+
+
+def _free_device_memory() -> None:
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ files with the optimizer state, loaded with `safe_mode=True`."""
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
@@ -134,6 +135,9 @@ class FitEngine:
         self.model.save(path)
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
+        if not zipfile.is_zipfile(path):  # legacy HDF5 (.h5) and anything else: refused outright
+            raise kl.load_error(path, ValueError(
+                "not a .keras archive; legacy .h5/HDF5 files are never loaded"))
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=with_optimizer)
         except Exception as exc:  # a refused (unsafe), corrupt or foreign file

@@ -5,6 +5,7 @@ state dicts that load with `weights_only=True`."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -204,6 +205,16 @@ class TorchEngine:
         self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
         scaled = precision == "16" and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=scaled)
+        self._poison = False  # TUITRAIN_FAULT test hook: the next batch becomes inf
+
+    def inject_fault(self, kind: str) -> None:
+        """Test hook (core/faults.py): make the next step's loss non-finite, or fail the
+        step with the typed out-of-memory error a real GPU raises."""
+        if kind == "nan":
+            self._poison = True
+        elif kind == "oom":
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB "
+                                         "(injected by TUITRAIN_FAULT)")
 
     def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         xt = torch.from_numpy(np.ascontiguousarray(x))
@@ -227,6 +238,8 @@ class TorchEngine:
         if self.device.type != "cpu":
             idx = idx.to(self.device, non_blocking=True)
         xb, yb = x[idx], y[idx]
+        if self._poison:
+            xb, self._poison = xb * float("inf"), False
         if not self.model.training:
             self.model.train()
         out = self._forward(xb)
@@ -298,10 +311,9 @@ class TorchEngine:
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         try:
             state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # any unpickling refusal or corrupt file
-            raise UserError(
-                f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {exc})"
-            ) from None
+        except Exception as exc:  # any unpickling refusal or corrupt file; never retried unsafely
+            reason = _load_refusal(exc)
+            raise UserError(f"{path}: cannot load checkpoint safely ({reason})") from None
         self.model.load_state_dict(state["model"])
         if with_optimizer:
             self.opt.load_state_dict(state["optimizer"])
@@ -310,6 +322,17 @@ class TorchEngine:
             torch.set_rng_state(state["rng_cpu"].cpu())
             if state.get("rng_cuda"):
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+def _load_refusal(exc: Exception) -> str:
+    """One line from torch.load's (long, multi-line) refusal: what the file tried to call."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", text)
+    if found:
+        return (f"Weights only load failed: it would call {found.group(1)}, which a file of "
+                "tensors never needs; tuitrain loads checkpoints with weights_only=True only")
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first[:200]}"
 
 
 class TorchBackend(Backend):
@@ -328,7 +351,9 @@ class TorchBackend(Backend):
                 found.append(DeviceInfo("torch", f"cuda:{i}", "cuda", props.name, total, free))
         if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
             found.append(DeviceInfo("torch", "mps", "mps", "Apple Metal (MPS)"))
-        found.append(DeviceInfo("torch", "cpu", "cpu", f"CPU ({torch.get_num_threads()} threads)"))
+        threads = torch.get_num_threads()
+        plural = "s" if threads > 1 else ""
+        found.append(DeviceInfo("torch", "cpu", "cpu", f"CPU ({threads} thread{plural})"))
         return found
 
     def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:

@@ -46,6 +46,7 @@ OPTION_KEYS: dict[str, str] = {
     "precision": "run.precision",
     "framework": "run.framework",
     "keras_backend": "run.keras_backend",
+    "auto_batch": "train.auto_batch",
 }
 
 
@@ -311,6 +312,7 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("train", "checkpoint_every", lambda v: v >= 1, ">= 1"),
     ("train", "keep_checkpoints", lambda v: v >= 1, ">= 1"),
     ("train", "grad_clip", lambda v: v >= 0, ">= 0 (0 = off)"),
+    ("train", "stop_timeout", lambda v: v > 0, "> 0"),
     ("optimizer", "lr", lambda v: v > 0, "> 0"),
     ("optimizer", "weight_decay", lambda v: v >= 0, ">= 0"),
     ("optimizer", "momentum", lambda v: 0 <= v < 1, "in [0, 1)"),

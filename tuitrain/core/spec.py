@@ -79,6 +79,8 @@ class TrainSpec:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     grad_clip: float = 0.0  # 0 = off
+    auto_batch: bool = False  # on out of memory, retry once with half the batch
+    stop_timeout: float = 30.0  # seconds a stop may take before the runner exits anyway
 
 
 @dataclass(frozen=True)

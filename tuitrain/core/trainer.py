@@ -6,19 +6,22 @@ the same `step_done` / `epoch_done` hooks from its callbacks."""
 
 from __future__ import annotations
 
+import errno
 import math
 import os
 import signal
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
 import numpy as np
 
-from tuitrain.core import control
+from tuitrain.core import control, faults
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
+from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
 from tuitrain.core.recorder import Recorder
 from tuitrain.core.rundir import RunDir
@@ -48,6 +51,18 @@ class Engine(Protocol):
 
 class NonFiniteLoss(Exception):
     """Raised by the driver when the loss is NaN or infinite."""
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written (disk full, read-only folder); one line."""
+
+
+def _disk_full(writer: Callable[[Path], None]) -> Callable[[Path], None]:
+    """TUITRAIN_FAULT `enospc_from_step`: the write runs, then the disk is full."""
+    def write(path: Path) -> None:
+        writer(path)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return write
 
 
 @dataclass
@@ -93,12 +108,22 @@ class Trainer:
         self._t_interval = time.perf_counter()
         self._t_epoch = time.perf_counter()
         self._last_ckpt_step = self.pos.global_step if resume is not None else -1
+        self.faults = faults.from_env()  # empty unless a reliability test sets TUITRAIN_FAULT
+        self._watchdog: threading.Timer | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
-        """SIGTERM / SIGINT ask for a graceful stop; SIGHUP is ignored (keep training)."""
+        """SIGTERM / SIGINT ask for a graceful stop; SIGHUP is ignored (keep training).
+
+        A stop signal also arms a watchdog: if the step in progress (a hung framework call)
+        keeps the runner from stopping within `train.stop_timeout` seconds, it records why
+        and exits anyway; the checkpoints already written stay."""
         def request_stop(signum: int, frame: object) -> None:
             self.stop_requested = True
+            if self._watchdog is None:
+                self._watchdog = threading.Timer(self.spec.train.stop_timeout, self._stop_overdue)
+                self._watchdog.daemon = True
+                self._watchdog.start()
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
@@ -120,7 +145,20 @@ class Trainer:
         self._t_interval = self._t_epoch = time.perf_counter()
 
     def finish(self, status: Literal["completed", "stopped", "failed"], error: str = "") -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
         self.recorder.ended(status, self.pos.global_step, error)
+
+    def _stop_overdue(self) -> None:
+        """The watchdog: a stop was asked for and the loop did not get there in time."""
+        timeout = self.spec.train.stop_timeout
+        message = (f"did not stop within {timeout:g} s (train.stop_timeout) of the stop "
+                   f"request; exited during step {self.pos.global_step + 1} without a final "
+                   "checkpoint (the earlier ones are kept)")
+        try:
+            self.recorder.ended("failed", self.pos.global_step, message)
+        finally:
+            os._exit(1)
 
     @property
     def done(self) -> bool:
@@ -165,11 +203,34 @@ class Trainer:
             self._log_interval()
         if self.schedule.per_step:
             self._apply_lr(self.pos.epoch, self.pos.step)
+        if self.faults:
+            self._test_hooks()
         now = time.monotonic()
         if now >= self._next_poll or self.stop_requested:
             self._next_poll = now + 0.2
             return self._handle_commands()
         return True
+
+    def _test_hooks(self) -> None:
+        """TUITRAIN_FAULT hooks that act after a step (see core/faults.py)."""
+        if self.faults.get("stop_at_step") == self.pos.global_step:
+            self.stop_requested = True
+        every = self.faults.get("ckpt_every", 0)
+        if every and self.pos.global_step % every == 0:
+            self.save_checkpoint(best=False)
+
+    def inject_fault(self) -> None:
+        """TUITRAIN_FAULT hooks that act on the step about to run (see core/faults.py)."""
+        step = self.pos.global_step + 1
+        if self.faults.get("hang_at_step") == step:
+            while True:  # a framework call that never returns
+                time.sleep(1)
+        for kind in ("nan_at_step", "oom_at_step"):
+            if self.faults.get(kind) == step:
+                del self.faults[kind]
+                hook = getattr(self.engine, "inject_fault", None)
+                if hook is not None:
+                    hook(kind.removesuffix("_at_step"))
 
     def _log_interval(self) -> None:
         assert self.engine is not None
@@ -195,7 +256,8 @@ class Trainer:
         self._interval = 0
         self._interval_sizes.clear()
 
-    def _handle_commands(self) -> bool:
+    def _poll_commands(self) -> None:
+        """Apply every command that arrived since the last poll."""
         for cmd in self.inbox.poll():
             if cmd == "stop":
                 self.stop_requested = True
@@ -207,17 +269,20 @@ class Trainer:
                 self.recorder.status("running")
             elif cmd == "checkpoint":
                 self.save_checkpoint(best=False)
-        if self.stop_requested:
-            return False
-        if self.paused:
+
+    def _handle_commands(self) -> bool:
+        """Poll, and while paused wait here (the pause does not count as training time).
+        Returns False when training should stop."""
+        self._poll_commands()
+        if self.paused and not self.stop_requested:
             paused_at = time.perf_counter()
             while self.paused and not self.stop_requested:
                 time.sleep(0.1)
-                self._handle_commands()
-            self._t_interval += time.perf_counter() - paused_at
-            self._t_epoch += time.perf_counter() - paused_at
-            return not self.stop_requested
-        return True
+                self._poll_commands()
+            waited = time.perf_counter() - paused_at
+            self._t_interval += waited
+            self._t_epoch += waited
+        return not self.stop_requested
 
     def epoch_done(self, val: dict[str, float]) -> bool:
         """Call after the epoch's last step with validation values; False = stop now."""
@@ -257,9 +322,20 @@ class Trainer:
             "epoch_sums": dict(self._epoch_values),
             "epoch_count": self._epoch_count,
         }
-        ckpt = self.store.save(self.engine.save, self.pos.epoch, self.pos.global_step,
-                               metrics or self.recorder.summary.get("metrics", {}), best=best,
-                               step_in_epoch=self.pos.step, state=state)
+        writer = self.engine.save
+        if self.faults.get("enospc_from_step", math.inf) <= self.pos.global_step:
+            writer = _disk_full(writer)
+        try:
+            ckpt = self.store.save(writer, self.pos.epoch, self.pos.global_step,
+                                   metrics or self.recorder.summary.get("metrics", {}),
+                                   best=best, step_in_epoch=self.pos.step, state=state)
+        except OSError as exc:  # disk full, read-only folder, quota: the last one is intact
+            previous = self.store.latest()
+            kept = (f"the previous checkpoint {previous.name} is intact" if previous
+                    else "no earlier checkpoint exists")
+            raise CheckpointWriteError(
+                f"cannot write a checkpoint in {self.store.folder}: "
+                f"{exc.strerror or exc}; {kept}") from None
         self._last_ckpt_step = self.pos.global_step
         self.recorder.checkpoint(ckpt, best)
         return ckpt
@@ -272,6 +348,8 @@ class Trainer:
             return "completed"
         while True:
             for indices in self.batches():
+                if self.faults:
+                    self.inject_fault()
                 self.engine.train_step(indices, self.slot)
                 if not self.step_done():
                     return self.stop()
