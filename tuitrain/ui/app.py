@@ -44,7 +44,8 @@ if TYPE_CHECKING:  # imported when first shown: the first frame does not wait fo
     from tuitrain.ui.screens.dashboard import DashboardScreen
 
 STOP_WAIT = 30.0  # seconds "stop and save" waits for the runners before leaving anyway
-HANGUP_GRACE = 2.0  # seconds a hung-up app may take to exit cleanly before it is forced
+HANGUP_GRACE = 0.5  # seconds a hung-up app may take to exit cleanly before it is forced:
+# the UI process only reads the run folder, so ending it abruptly loses nothing
 
 
 class TuitrainApp(App[int]):
