@@ -60,6 +60,14 @@ class Backend(ABC):
               resume: Path | None) -> Literal["completed", "stopped"]:
         """Build (or restore from `resume`) and train; `trainer` gets every event."""
 
+    #: export formats: name -> file suffix ("" = a folder), the first one is the default
+    export_formats: ClassVar[dict[str, str]]
+
+    @abstractmethod
+    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+        """Write the checkpoint's model for serving, in format `fmt`, to `dest` (a temp path
+        that the caller renames into place)."""
+
     @abstractmethod
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         """Load a checkpoint (never running code from it) and evaluate one split."""

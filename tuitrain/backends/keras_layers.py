@@ -198,8 +198,16 @@ def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
 
 
 def set_lr(optimizer: keras.optimizers.Optimizer, lr: float) -> None:
-    """Assign the learning-rate variable in place (compiled steps read it; nothing retraces)."""
-    optimizer.learning_rate.assign(lr)
+    """Assign the learning-rate variable in place (compiled steps read it; nothing retraces).
+
+    Per-step schedules call this every step from Keras callbacks: on TensorFlow, assigning the
+    backend variable directly skips Keras' wrapper (0.26 ms -> 0.09 ms a step, measured)."""
+    variable = optimizer.learning_rate
+    raw = getattr(variable, "value", None)
+    if keras.backend.backend() == "tensorflow" and hasattr(raw, "assign"):
+        raw.assign(lr, read_value=False)
+    else:
+        variable.assign(lr)
 
 
 def score(spec: RunSpec, outputs: Any, targets: Any) -> dict[str, float]:
@@ -288,6 +296,8 @@ class KerasEngine(Engine, Protocol):
     @property
     def params(self) -> int: ...
 
+    model: Any  # the keras.Model being trained
+
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         """Restore a checkpoint (never running code from it); a bad file is a UserError."""
 
@@ -357,6 +367,26 @@ class KerasFamilyBackend(Backend):
                 engine.load(resume)
             trainer.begin(engine, device.id, device.name, engine.params, self.versions())
             return engine.fit(trainer)
+
+    export_formats = {"keras": ".keras", "savedmodel": ""}  # noqa: RUF012
+
+    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+        """A `.keras` archive (loads with `keras.saving.load_model`, safe mode) or a TensorFlow
+        SavedModel for TF Serving / TFLite conversion."""
+        if fmt == "savedmodel" and keras.backend.backend() != "tensorflow":
+            raise UserError(
+                "savedmodel export needs the tensorflow Keras backend; use --format keras"
+            )
+        place = self.prepare(spec)[1]
+        with keras.device(place):
+            engine = self.engine(spec, splits)
+            engine.load(checkpoint, with_optimizer=False)
+            model = engine.model
+            if fmt == "keras":
+                model.save(dest)
+            else:
+                with native_logs_silenced():
+                    model.export(str(dest), format="tf_saved_model", verbose=False)
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         place = self.prepare(spec)[1]

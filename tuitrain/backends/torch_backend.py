@@ -4,6 +4,7 @@ state dicts that load with `weights_only=True`."""
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 from pathlib import Path
@@ -371,6 +372,22 @@ class TorchBackend(Backend):
             engine.load(resume)
         trainer.begin(engine, device.id, device.name, engine.params, self.versions())
         return trainer.fit()
+
+    export_formats = {"torch-export": ".pt2", "onnx": ".onnx"}  # noqa: RUF012
+
+    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+        """A `torch.export` program (load with `torch.export.load`) or ONNX, batch size free."""
+        engine = TorchEngine(spec, splits, "cpu")
+        engine.load(checkpoint, with_optimizer=False)
+        model = engine.model.eval()
+        example = (engine.data["train"][0][:2],)
+        batch = ({0: torch.export.Dim("batch")},)
+        if fmt == "onnx":
+            if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
+                raise UserError("ONNX export needs: pip install onnx onnxscript")
+            torch.onnx.export(model, example, str(dest), dynamo=True, dynamic_shapes=batch)
+            return
+        torch.export.save(torch.export.export(model, example, dynamic_shapes=batch), dest)
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         device = self.resolve_device(spec.run.device)

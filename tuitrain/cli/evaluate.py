@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 from dataclasses import asdict
+from typing import TYPE_CHECKING
 
 from tuitrain import backends
 from tuitrain.cli.options import runs_dir
@@ -15,20 +16,33 @@ from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.data import load_splits
 from tuitrain.core.errors import UserError
 from tuitrain.core.evaluation import classification_report, regression_report, render
-from tuitrain.core.rundir import find_run
+from tuitrain.core.rundir import RunDir, find_run
+from tuitrain.core.spec import RunSpec
+
+if TYPE_CHECKING:
+    from tuitrain.backends.base import Backend
+    from tuitrain.core.checkpoints import Checkpoint
+    from tuitrain.core.data import Splits
 
 
-def cmd_eval(args: argparse.Namespace) -> int:
-    run = find_run(args.run, runs_dir(args))
+def load_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend, Splits]:
+    """The run's spec, its best (else newest) complete checkpoint, its framework's backend
+    and its data: what `eval` and `export` start from. No checkpoint is said before the
+    seconds a framework import takes."""
     spec = run.read_spec()
     if spec.run.framework == "keras":
         os.environ.setdefault("KERAS_BACKEND", spec.run.keras_backend)
     store = CheckpointStore(run.checkpoints, "", spec.train.keep_checkpoints)  # read only
     ckpt = store.best() or store.latest()
-    if ckpt is None:  # said before the seconds a framework import takes
-        raise UserError(f"{run.id}: no complete checkpoint to evaluate")
+    if ckpt is None:
+        raise UserError(f"{run.id}: no complete checkpoint to {purpose}")
     backend = backends.load(spec.run.framework)
-    splits = load_splits(spec.data, spec.run.seed, task=spec.task)
+    return spec, ckpt, backend, load_splits(spec.data, spec.run.seed, task=spec.task)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    run = find_run(args.run, runs_dir(args))
+    spec, ckpt, backend, splits = load_best(run, "evaluate")
     split = "test" if len(splits.x_test) else "val"
     if not len(splits.x_val) and split == "val":
         raise UserError(f"{run.id}: nothing to evaluate on; the run has no test or validation "

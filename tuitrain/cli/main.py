@@ -56,6 +56,14 @@ def build_parser() -> Parser:
     add_runs_dir(e)
     e.set_defaults(func=_handler("evaluate", "cmd_eval"))
 
+    x = sub.add_parser("export", help="write a run's best model in a serving format")
+    x.add_argument("run", help="run folder or run id")
+    x.add_argument("--format", help="torch: torch-export (default), onnx; "
+                                    "tensorflow/keras: keras (default), savedmodel")
+    x.add_argument("--output", "-o", help="file or folder to write (default: RUN/export/...)")
+    add_runs_dir(x)
+    x.set_defaults(func=_handler("export", "cmd_export"))
+
     c = sub.add_parser("compare", help="train one preset in several frameworks and compare")
     c.add_argument("--preset", "-p", required=True)
     c.add_argument("--frameworks", default="torch,tensorflow,keras")
