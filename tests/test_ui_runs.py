@@ -270,6 +270,30 @@ async def test_a_failed_evaluation_is_reported(tmp_path: Path,
         assert app.screen is screen
 
 
+@aio
+async def test_export_runs_the_export_command_and_says_where(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+
+    def fake_export(run: RunDir) -> tuple[bool, str]:
+        asked.append(run.id)
+        return True, f"{run.id}: exported as torch-export to /x/model.pt2"
+
+    monkeypatch.setattr(jobs, "export", fake_export)
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    notes = record_notes(app)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("x")
+        await until(pilot, lambda: any("/x/model.pt2" in n for n in notes))
+        assert asked == [runs["completed"].id]
+        monkeypatch.setattr(jobs, "export", lambda run: (False, "already exists"))
+        await pilot.press("x")
+        await until(pilot, lambda: any("already exists" in n for n in notes))
+
+
 # --- compare ------------------------------------------------------------------------------
 
 

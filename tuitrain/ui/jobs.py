@@ -1,6 +1,6 @@
 """Child processes the runs screen starts, as plain functions (called from thread workers):
-`tuitrain eval RUN`, which writes `eval.json`, and `tuitrain compare`, which trains a preset
-once per framework. The UI process itself never imports a framework."""
+`tuitrain eval RUN`, which writes `eval.json`, `tuitrain export RUN`, and `tuitrain compare`,
+which trains a preset once per framework. The UI process itself never imports a framework."""
 
 from __future__ import annotations
 
@@ -37,6 +37,19 @@ def _env() -> dict[str, str]:
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1].removeprefix(ERROR_PREFIX) if lines else ""
+
+
+def export(run: RunDir) -> tuple[bool, str]:
+    """Run `tuitrain export` on `run` in its default format: (True, its line) or (False, why)."""
+    cmd = [sys.executable, "-m", "tuitrain", "export", str(run.path)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False,
+                              stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        return False, str(exc)
+    if done.returncode != 0:
+        return False, _last_line(done.stderr or done.stdout) or f"exit code {done.returncode}"
+    return True, _last_line(done.stdout)
 
 
 def evaluate(run: RunDir) -> tuple[dict[str, Any] | None, str]:

@@ -44,6 +44,7 @@ editable and checked as you type (a problem shows under its field); `enter` star
 | `space` | mark a run; two or more marked runs overlay their curves |
 | `c` | continue (resume) a stopped run from its last checkpoint |
 | `e` | evaluate the best checkpoint on the test split (metrics, confusion matrix) |
+| `x` | export the best model for serving (`tuitrain export`) |
 | `d` | delete a run (asks first; never a live run) |
 | `f` | compare frameworks: train one preset in each and show the table |
 | `escape` | unmark all |

@@ -83,6 +83,16 @@ class EvalFinished(Message):
         self.error = error
 
 
+class ExportFinished(Message):
+    """`tuitrain export` ended: what it wrote, or the error."""
+
+    def __init__(self, run_id: str, ok: bool, text: str) -> None:
+        super().__init__()
+        self.run_id = run_id
+        self.ok = ok
+        self.text = text
+
+
 class Deleted(Message):
     """A run folder was removed (or could not be: `error`)."""
 
@@ -102,6 +112,7 @@ class RunsScreen(Screen[None]):
     BINDINGS = [  # noqa: RUF012
         Binding("c", "resume", "Continue"),
         Binding("e", "evaluate", "Evaluate"),
+        Binding("x", "export", "Export"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f", "compare", "Compare frameworks"),
         Binding("escape", "clear_marks", "Unmark", show=False),
@@ -323,6 +334,30 @@ class RunsScreen(Screen[None]):
                         severity="error", timeout=10)
             return
         self.app.push_screen(EvaluationScreen(message.run_id, message.report))
+
+    # --- export -------------------------------------------------------------------------
+    def action_export(self) -> None:
+        run = self.current_run("export")
+        if run is None:
+            return
+        summary = self.summaries.get(run.id, {})
+        if not (summary.get("best_checkpoint") or summary.get("last_checkpoint")):
+            self.notify(f"{run.id} has no checkpoint to export yet", severity="warning")
+            return
+        self.notify(f"exporting {run.id}…", timeout=4)
+        self._export(run)
+
+    @work(thread=True, group="runs-export")
+    def _export(self, run: RunDir) -> None:
+        ok, text = jobs.export(run)
+        self.post_message(ExportFinished(run.id, ok, text))
+
+    def on_export_finished(self, message: ExportFinished) -> None:
+        if message.ok:
+            self.notify(message.text, title="Exported", timeout=10)
+        else:
+            self.notify(f"{message.run_id}: {message.text}", title="Export failed",
+                        severity="error", timeout=10)
 
     # --- delete -------------------------------------------------------------------------
 
