@@ -175,6 +175,25 @@ def neutral_params(preset: str) -> int:
     return validate.check(load_spec(preset, {}))[1].params
 
 
+# Run in a child: the SeedGenerator states a checkpoint (TF folder or .keras file) holds.
+SEEDS_SCRIPT = """
+import io, json, sys, zipfile
+from pathlib import Path
+import numpy as np
+p = Path(sys.argv[1])
+if p.is_dir():
+    import tensorflow as tf
+    r = tf.train.load_checkpoint(str(p / "ckpt"))
+    states = [r.get_tensor(k) for k in sorted(r.get_variable_to_shape_map())
+              if k.startswith("seeds/")]
+else:
+    with zipfile.ZipFile(p) as zf:
+        raw = zf.read("seed_states.npz")
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        states = [data[f"arr_{i}"] for i in range(len(data.files))]
+print(json.dumps([s.tolist() for s in states]))
+"""
+
 @functools.cache
 def checks_in_child(frameworks: tuple[str, ...], keras_backend: str = "tensorflow",
                     ) -> dict[str, dict[str, Any]]:
@@ -237,6 +256,18 @@ class BackendScenarios:
         assert "confusion" in proc.stdout
         report = json.loads((mlp_run.path / "eval.json").read_text())
         assert report["split"] == "test"
+
+    def test_checkpoint_holds_the_dropout_rng_state(self, mlp_run: RunDir) -> None:
+        """mlp-digits has one dropout layer: its SeedGenerator state, advanced once a step, is
+        in the checkpoint, so a resumed run continues the masks (RELIABILITY.md item 2)."""
+        s = mlp_run.summary()
+        proc = subprocess.run(
+            [sys.executable, "-c", SEEDS_SCRIPT, str(mlp_run.path / s["last_checkpoint"])],
+            capture_output=True, text=True, timeout=240, check=False, env=cli_env())
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        states = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert len(states) == 1
+        assert states[0][1] == s["epochs_completed"] * s["steps_per_epoch"]
 
     def test_resume_continues(self, mlp_run: RunDir) -> None:
         proc = run_cli("resume", str(mlp_run.path), "--epochs", "3",

@@ -123,17 +123,13 @@ def _latest(run: RunDir, suffix: str) -> Path:
     return ckpt.path
 
 
-DROPOUT_RNG = ("the dropout RNG state (Keras SeedGenerator / TF random state) is not in the "
-               "TF and Keras checkpoints: a resumed run replays the masks from the seed")
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("framework", ["tensorflow", "keras"])
-@pytest.mark.parametrize("dropout", [
-    False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=DROPOUT_RNG))])
+@pytest.mark.parametrize("dropout", [False, True])
 def test_resume_matches_uninterrupted(tmp_path: Path, framework: str, dropout: bool) -> None:
     """mlp-digits (shuffled; with or without its dropout 0.1), 2 epochs of 19 steps on 1,150
-    samples, stopped at steps 7 (mid-epoch 1) and 25 (mid-epoch 2) and resumed each time."""
+    samples, stopped at steps 7 (mid-epoch 1) and 25 (mid-epoch 2) and resumed each time. The
+    checkpoints carry the dropout layers' SeedGenerator states, so the masks continue."""
     preset = REPO / "presets" / "mlp-digits.toml"
     if not dropout:
         preset = tmp_path / "digits-no-dropout.toml"

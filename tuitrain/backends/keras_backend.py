@@ -5,7 +5,8 @@ The Trainer still decides the batch order (a pure function of seed and epoch, so
 continues mid-epoch on exactly the unseen batches): each epoch is one `fit` call over the
 epoch's ordered samples with `shuffle=False`. A callback hands every step to the Trainer's
 hooks (logging, learning rate, pause, stop, checkpoint commands). Checkpoints are `.keras`
-files with the optimizer state, loaded with `safe_mode=True`."""
+files with the optimizer state and the dropout RNG state (an extra `.npz` entry), loaded with
+`safe_mode=True`."""
 
 from __future__ import annotations
 
@@ -133,6 +134,7 @@ class FitEngine:
     # ----- checkpoints -------------------------------------------------------------------
     def save(self, path: Path) -> None:
         self.model.save(path)
+        kl.append_seed_states(self.model, path)  # the dropout masks' RNG state
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         if not zipfile.is_zipfile(path):  # legacy HDF5 (.h5) and anything else: refused outright
@@ -140,6 +142,7 @@ class FitEngine:
                 "not a .keras archive; legacy .h5/HDF5 files are never loaded"))
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=with_optimizer)
+            kl.load_seed_states(model, path)
         except Exception as exc:  # a refused (unsafe), corrupt or foreign file
             raise kl.load_error(path, exc) from None
         if with_optimizer and getattr(model, "optimizer", None) is None:

@@ -8,10 +8,12 @@ Keras runs on it. Import this module after `KERAS_BACKEND` is set: Keras reads i
 from __future__ import annotations
 
 import importlib
+import io
 import os
 import shutil
 import subprocess
 import sys
+import zipfile
 from abc import abstractmethod
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,6 +137,55 @@ def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
 def trainable_params(model: keras.Model) -> int:
     """Trainable parameter count of a built model."""
     return int(sum(int(np.prod(v.shape)) for v in model.trainable_weights))
+
+
+# ----- random state ----------------------------------------------------------------------
+SEED_STATES = "seed_states.npz"  # the extra entry a .keras checkpoint carries
+
+
+def seed_states(model: keras.Model) -> list[Any]:
+    """The state variable of every `SeedGenerator` in the model (each dropout layer's mask
+    stream), in layer order. Neither `model.save` nor `tf.train.Checkpoint(model)` holds them,
+    and `set_random_seed` rebuilds them from the seed, so a resumed run would replay the masks.
+    Dropout draws from its own generator, never Keras' global one."""
+    return [v for v in model.non_trainable_variables if v.name == "seed_generator_state"]
+
+
+def restore_seed_states(model: keras.Model, values: list[np.ndarray]) -> None:
+    """Assign saved `seed_states` back; a count or shape that differs is a ValueError."""
+    states = seed_states(model)
+    if len(values) != len(states):
+        raise ValueError(f"the checkpoint has {len(values)} seed generator states, the model "
+                         f"{len(states)}")
+    for variable, value in zip(states, values, strict=True):
+        if tuple(value.shape) != tuple(variable.shape):
+            raise ValueError(f"seed generator state of shape {value.shape}, expected "
+                             f"{tuple(variable.shape)}")
+        variable.assign(value.astype(variable.dtype))
+
+
+def append_seed_states(model: keras.Model, archive: Path) -> None:
+    """Add the model's `seed_states` to a `.keras` archive `model.save` just wrote, as an
+    `.npz` entry (plain arrays, no pickle)."""
+    states = seed_states(model)
+    if not states:
+        return
+    buffer = io.BytesIO()
+    np.savez(buffer, *(np.asarray(keras.ops.convert_to_numpy(v)) for v in states))
+    with zipfile.ZipFile(archive, "a") as zf:
+        zf.writestr(SEED_STATES, buffer.getvalue())
+
+
+def load_seed_states(model: keras.Model, archive: Path) -> None:
+    """Restore the `seed_states` `append_seed_states` wrote (an archive without them, from an
+    older tuitrain or another tool, keeps the model's fresh ones)."""
+    with zipfile.ZipFile(archive) as zf:
+        if SEED_STATES not in zf.namelist():
+            return
+        raw = zf.read(SEED_STATES)
+    with np.load(io.BytesIO(raw), allow_pickle=False) as data:
+        values = [data[f"arr_{i}"] for i in range(len(data.files))]
+    restore_seed_states(model, values)
 
 
 # ----- loss, metrics, optimizer ------------------------------------------------------------
