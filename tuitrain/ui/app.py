@@ -215,7 +215,11 @@ class TuitrainApp(App[int]):
         from tuitrain.ui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            # Installed once and kept: composing its Markdown (tables) took 0.2-0.5 s of a
+            # loaded 2-core machine on every press; showing a kept screen is one repaint.
+            if not self.is_screen_installed("help"):
+                self.install_screen(HelpScreen(), "help")
+            self.push_screen("help")
 
     def live_dashboards(self) -> list[DashboardScreen]:
         return [d for d in self.dashboards.values() if d.live]

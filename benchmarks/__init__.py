@@ -1,0 +1,1 @@
+"""tuitrain's performance suite (`python benchmarks/run.py`); not collected by pytest."""

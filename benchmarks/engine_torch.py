@@ -1,0 +1,184 @@
+"""Figure 1 (PyTorch): tuitrain's engine + Trainer against a hand-written loop.
+
+Run in its own process (`python -m benchmarks.engine_torch PRESET`). Both loops train the same
+network (tuitrain's `build_model` for the preset, so "same model" is exact), on the same
+device-resident tensors, with the same batch order and the same per-step cosine learning rate.
+
+The hand-written baseline is the loop a careful person writes: gather the batch by index,
+forward, cross-entropy, zero_grad/backward/step, and accumulate the loss sum and the correct
+count *on the device* (no per-step `.item()`), read once per epoch. tuitrain's path is the
+runner's: `TorchEngine.train_step` + `Trainer.step_done` with its defaults (log every
+`train.log_every` steps into `metrics.jsonl`, NaN check, control polling, per-step LR).
+
+Timing: repetitions alternate (hand, tuitrain, hand, ...); each repetition is a block of whole
+epochs' training steps; epoch-end work (validation, checkpoints) is excluded from both. The
+figure is the median over adjacent pairs of hand/tuitrain time: a throughput ratio, 1.0 = no
+overhead. Pairs (not the two medians) keep a neighbour's load burst on a shared machine from
+landing on one side only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from benchmarks.common import emit, median
+from tuitrain.backends.torch_backend import TorchEngine, build_model, build_optimizer
+from tuitrain.core.checkpoints import CheckpointStore
+from tuitrain.core.data import load_splits
+from tuitrain.core.presets import load_spec
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.trainer import Trainer
+
+
+def cosine_lr(base: float, min_lr: float, t: float) -> float:
+    return min_lr + (base - min_lr) * 0.5 * (1 + math.cos(math.pi * t))
+
+
+class HandLoop:
+    """A plain PyTorch loop over the same tensors."""
+
+    def __init__(self, spec, splits) -> None:
+        self.spec = spec
+        torch.manual_seed(spec.run.seed)
+        self.model = build_model(spec, splits.info)
+        self.opt = build_optimizer(spec, list(self.model.parameters()))
+        x = torch.from_numpy(np.ascontiguousarray(splits.x_train))
+        if x.ndim == 4:
+            x = x.permute(0, 3, 1, 2).contiguous()
+        self.x, self.y = x, torch.from_numpy(splits.y_train)
+        self.n = len(self.x)
+        self.bs = spec.train.batch_size
+        self.steps = math.ceil(self.n / self.bs)
+        self.total = spec.train.epochs * self.steps
+        self.base, self.min_lr = spec.optimizer.lr, spec.schedule.min_lr
+        self.global_step = 0
+
+    def epoch(self, epoch: int) -> tuple[float, float]:
+        order = np.random.default_rng([self.spec.run.seed, epoch]).permutation(self.n)
+        model, opt, x, y = self.model, self.opt, self.x, self.y
+        model.train()
+        loss_sum = torch.zeros(())
+        correct = torch.zeros((), dtype=torch.long)
+        for step in range(self.steps):
+            lr = cosine_lr(self.base, self.min_lr, min(1.0, self.global_step / self.total))
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = torch.from_numpy(order[step * self.bs:(step + 1) * self.bs])
+            xb, yb = x[idx], y[idx]
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                loss_sum += loss.detach() * len(idx)
+                correct += (out.argmax(dim=-1) == yb).sum()
+            self.global_step += 1
+        return float(loss_sum) / self.n, float(correct) / self.n
+
+
+def make_trainer(spec, splits, folder: Path) -> tuple[Trainer, TorchEngine]:
+    run = RunDir.create(folder, spec)
+    store = CheckpointStore(run.checkpoints, ".pt", spec.train.keep_checkpoints)
+    trainer = Trainer(spec, run, len(splits.x_train), store)
+    engine = TorchEngine(spec, splits, "cpu")
+    trainer.begin(engine, "cpu", "cpu", engine.params, {"torch": torch.__version__})
+    return trainer, engine
+
+
+def tuitrain_epoch(trainer: Trainer, engine: TorchEngine) -> None:
+    """The training steps of one epoch exactly as `Trainer.fit` runs them."""
+    for indices in trainer.batches():
+        engine.train_step(indices, trainer.slot)
+        if not trainer.step_done():
+            raise RuntimeError("stopped")
+
+
+def timing(preset: str, reps: int, block: int) -> dict:
+    epochs = 2 * reps * block + 4
+    spec = load_spec(preset, {"train.epochs": epochs})
+    splits = load_splits(spec.data, spec.run.seed, task=spec.task)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer, engine = make_trainer(spec, splits, Path(tmp))
+        hand = HandLoop(spec, splits)
+        hand_epoch = [0]
+
+        def run_hand() -> float:
+            t0 = time.perf_counter()
+            for _ in range(block):
+                hand.epoch(hand_epoch[0])
+                hand_epoch[0] += 1
+            return time.perf_counter() - t0
+
+        def run_tuitrain() -> float:
+            spent = 0.0
+            for _ in range(block):
+                t0 = time.perf_counter()
+                tuitrain_epoch(trainer, engine)
+                spent += time.perf_counter() - t0
+                trainer.epoch_done(engine.evaluate("val"))  # not timed (validation, checkpoint)
+            return spent
+
+        run_hand(), run_tuitrain()  # warm-up: allocator, first-call costs
+        t_hand, t_tt = [], []
+        for r in range(reps):
+            pair = (run_hand, run_tuitrain) if r % 2 == 0 else (run_tuitrain, run_hand)
+            for fn in pair:
+                (t_hand if fn is run_hand else t_tt).append(fn())
+        steps = block * hand.steps
+    return {
+        "preset": preset, "threads": torch.get_num_threads(), "steps_per_block": steps,
+        "hand_ms_per_step": 1e3 * median(t_hand) / steps,
+        "tuitrain_ms_per_step": 1e3 * median(t_tt) / steps,
+        "ratio": median([h / t for h, t in zip(t_hand, t_tt, strict=True)]),
+        "ratio_of_medians": median(t_hand) / median(t_tt), "hand": t_hand, "tuitrain": t_tt,
+    }
+
+
+def weights(preset: str, epochs: int) -> dict:
+    """Deterministic mode: tuitrain's `Trainer.fit` and the hand loop from the same seed end
+    with bit-identical weights."""
+    torch.use_deterministic_algorithms(True)
+    spec = load_spec(preset, {"train.epochs": epochs})
+    splits = load_splits(spec.data, spec.run.seed, task=spec.task)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer, engine = make_trainer(spec, splits, Path(tmp))
+        trainer.fit()
+        ours = {k: v.clone() for k, v in engine.model.state_dict().items()}
+    hand = HandLoop(spec, splits)
+    for epoch in range(epochs):
+        hand.epoch(epoch)
+    theirs = hand.model.state_dict()
+    diffs = {k: float((ours[k].double() - theirs[k].double()).abs().max()) for k in ours}
+    equal = all(torch.equal(ours[k], theirs[k]) for k in ours)
+    return {"preset": preset, "epochs": epochs, "equal": equal, "max_abs_diff": max(diffs.values())}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("preset")
+    p.add_argument("--mode", choices=("timing", "weights"), default="timing")
+    p.add_argument("--reps", type=int, default=9)
+    p.add_argument("--block", type=int, default=3, help="epochs per repetition")
+    p.add_argument("--epochs", type=int, default=2, help="epochs of the weights check")
+    a = p.parse_args()
+    if a.mode == "weights":
+        emit(weights(a.preset, a.epochs))
+        return
+    # The weights check first (it seeds and switches on deterministic algorithms itself),
+    # then the timing in the same interpreter with deterministic algorithms off again.
+    check = weights(a.preset, a.epochs)
+    torch.use_deterministic_algorithms(False)
+    emit({**timing(a.preset, a.reps, a.block), "weights": check})
+
+
+if __name__ == "__main__":
+    main()
