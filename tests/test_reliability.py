@@ -5,6 +5,7 @@ the runner's test hook `TUITRAIN_FAULT` (tuitrain/core/faults.py). See RELIABILI
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
@@ -330,6 +331,18 @@ def test_oom_at_step_k_stops_with_a_checkpoint_and_a_batch_size(tmp_path: Path) 
                      "--batch-size 16; the last good state is saved as ckpt-e0000-s000000029.pt")
     latest = CheckpointStore(run.checkpoints, ".pt").latest()
     assert latest is not None and latest.global_step == 29 and latest.step_in_epoch == 29
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
+def test_tensorflow_oom_is_caught_the_same_way(tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    out = train(runs, "-p", str(preset(tmp_path)), "-f", "tensorflow", fault="oom_at_step:30")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
+    error = only_run(runs).summary()["error"]
+    assert error.startswith("out of memory (ResourceExhaustedError); try a smaller batch, "
+                            "e.g. --batch-size 16; the last good state is saved as "
+                            "ckpt-e0000-s000000029")
 
 
 def test_auto_batch_retries_once_with_half_the_batch(tmp_path: Path) -> None:

@@ -102,6 +102,13 @@ class TensorFlowEngine:
         y = self.data[split][1]
         return kl.score(self.spec, self.outputs(split), y) if int(y.shape[0]) else {}
 
+    def inject_fault(self, kind: str) -> None:
+        """Test hook (core/faults.py): fail the step with TensorFlow's typed out-of-memory
+        error, as a full GPU raises it."""
+        if kind == "oom":
+            raise tf.errors.ResourceExhaustedError(
+                None, None, "OOM when allocating tensor (injected by TUITRAIN_FAULT)")
+
     def set_lr(self, lr: float) -> None:
         """Applied by the next train step (in the graph); `save` applies it first too."""
         if lr != self._lr_value:
