@@ -92,9 +92,6 @@ class FitEngine:
             self.running[name] = total
         self.running["_samples"] = seen
 
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
-        raise NotImplementedError("the Keras backend trains through model.fit; see FitEngine.fit")
-
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         return dict(zip(self.names, self.slots[:, :n].copy(), strict=True))
 

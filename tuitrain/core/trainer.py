@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -32,10 +32,8 @@ Split = Literal["val", "test"]
 
 
 class Engine(Protocol):
-    """What a backend implements for the shared loop."""
-
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
-        """Train on x_train[indices]; store the step's mean loss/metrics in `slot` on device."""
+    """What every backend gives the driver: per-step values, evaluation, the learning rate
+    and checkpoints. Keras trains through its own `fit` and calls the driver's hooks."""
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
@@ -47,6 +45,14 @@ class Engine(Protocol):
 
     def save(self, path: Path) -> None:
         """Write model, optimizer and RNG state to `path` (a temp path; the store renames it)."""
+
+
+@runtime_checkable
+class StepEngine(Engine, Protocol):
+    """An engine the driver's own loop (`Trainer.fit`) steps through, batch by batch."""
+
+    def train_step(self, indices: np.ndarray, slot: int) -> None:
+        """Train on x_train[indices]; store the step's mean loss/metrics in `slot` on device."""
 
 
 class NonFiniteLoss(Exception):
@@ -343,17 +349,18 @@ class Trainer:
     # ----- the loop for engines that do not drive themselves -----------------------------
     def fit(self) -> Literal["completed", "stopped"]:
         """Train to the end or until stopped; the caller reports failures."""
-        assert self.engine is not None
+        engine = self.engine
+        assert isinstance(engine, StepEngine), "Trainer.fit needs an engine with train_step"
         if self.done:
             return "completed"
         while True:
             for indices in self.batches():
                 if self.faults:
                     self.inject_fault()
-                self.engine.train_step(indices, self.slot)
+                engine.train_step(indices, self.slot)
                 if not self.step_done():
                     return self.stop()
-            if not self.epoch_done(self.engine.evaluate("val")):
+            if not self.epoch_done(engine.evaluate("val")):
                 return "completed" if self.done else self.stop()
 
     def stop(self) -> Literal["stopped"]:
