@@ -21,13 +21,13 @@ from tuitrain.core.runs_index import compare_table, resume_spec
 EXIT = {"completed": 0, "stopped": 130, "failed": 1}
 
 
-def follow(run: RunDir, resume: bool = False, quiet: bool = False) -> str:
+def follow(run: RunDir, resume: bool = False) -> str:
     """Start the runner and show its progress until it ends; returns the final status.
 
     The first Ctrl+C asks for a graceful stop (finish the step, checkpoint); a second one
     within the grace period kills the runner."""
     proc = launch.start_runner(run, resume=resume)
-    progress = Progress(open("/dev/null", "w") if quiet else sys.stdout)  # noqa: SIM115
+    progress = Progress(sys.stdout)
     tail = EventTail(run.metrics)
     if resume:
         tail.offset = run.metrics.stat().st_size if run.metrics.exists() else 0

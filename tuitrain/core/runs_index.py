@@ -138,8 +138,3 @@ def resume_spec(run: RunDir, epochs: int | None = None) -> RunSpec:
             f"{run.id} already completed {done} epochs; pass --epochs N to train longer"
         )
     return spec
-
-
-def is_live(run: RunDir) -> bool:
-    """Whether the run's runner process is alive (so it must not be deleted or resumed)."""
-    return run.is_alive()

@@ -101,6 +101,8 @@ class TuitrainApp(App[int]):
     def _install_hangup_handler(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
+        # Event loops without signal support (Windows: NotImplementedError) or a loop not in
+        # the main thread (RuntimeError/ValueError) simply keep the default SIGHUP behaviour.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
 
