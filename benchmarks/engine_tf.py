@@ -1,7 +1,7 @@
 """Figures 1 (TensorFlow, Keras) and 9: tuitrain's TensorFlow and Keras engines against the
 loops a person writes by hand, in one process (Keras on its TensorFlow backend).
 
-Four loops train the same network (tuitrain's `keras_layers.build_model` for the preset) on
+Five loops train the same network (tuitrain's `keras_layers.build_model` for the preset) on
 the same data with the same batch size, seed and cosine learning-rate curve:
 - `tf_hand`: a plain `tf.function` GradientTape step; data as device tensors gathered by
   index; loss sum and correct count accumulated in `tf.Variable`s inside the step and read once
@@ -9,9 +9,12 @@ the same data with the same batch size, seed and cosine learning-rate curve:
 - `tf_tuitrain`: tuitrain's TensorFlow engine driven by the shared `Trainer` (default logging).
 - `keras_fit`: plain `model.compile(...)` + `model.fit(x, y, epochs=BLOCK, shuffle=True,
   verbose=0)`, one call per repetition, same `CosineDecay` schedule.
-- `keras_tuitrain`: tuitrain's Keras engine (`fit` per epoch with its step callback).
+- `keras_fit_spe`: the same with `compile(steps_per_execution=LOG_EVERY)`, Keras' own answer
+  to per-step overhead (the strongest plain-Keras baseline).
+- `keras_tuitrain`: tuitrain's Keras engine (Keras' `train_step` in blocks, driven by the
+  Trainer).
 
-Repetitions rotate the order of the four; each is BLOCK epochs of training steps. Validation
+Repetitions rotate the order of the five; each is BLOCK epochs of training steps. Validation
 and checkpoints at epoch ends are excluded from tuitrain's time (the baselines do neither).
 Ratios are medians over repetitions of baseline/tuitrain time (1.0 = no overhead).
 """
@@ -83,7 +86,7 @@ def tuitrain_runner(framework: str, spec, splits, folder: Path, block: int):
     def go() -> float:
         trainer.excluded = 0.0
         t0 = time.perf_counter()
-        engine.fit(trainer)
+        trainer.fit()
         return time.perf_counter() - t0 - trainer.excluded
 
     return go
@@ -145,7 +148,7 @@ def tf_hand_runner(spec, splits, block: int, total_steps: int):
     return go
 
 
-def keras_fit_runner(spec, splits, block: int, total_steps: int):
+def keras_fit_runner(spec, splits, block: int, total_steps: int, per_execution: int = 1):
     import keras
 
     from tuitrain.backends import keras_layers as kl
@@ -153,7 +156,7 @@ def keras_fit_runner(spec, splits, block: int, total_steps: int):
     keras.utils.set_random_seed(spec.run.seed)
     model = kl.build_model(spec, splits.info)
     model.compile(optimizer=cosine_optimizer(spec, total_steps), loss=kl.build_loss(spec),
-                  metrics=kl.build_metrics(spec))
+                  metrics=kl.build_metrics(spec), steps_per_execution=per_execution)
     x, y = splits.x_train, splits.y_train
 
     def go() -> float:
@@ -181,6 +184,8 @@ def main() -> None:
             "tf_hand": tf_hand_runner(spec, splits, a.block, total),
             "tf_tuitrain": tuitrain_runner("tensorflow", spec, splits, Path(tmp, "tf"), a.block),
             "keras_fit": keras_fit_runner(spec, splits, a.block, total),
+            "keras_fit_spe": keras_fit_runner(spec, splits, a.block, total,
+                                              spec.train.log_every),
             "keras_tuitrain": tuitrain_runner("keras", spec, splits, Path(tmp, "k"), a.block),
         }
         for go in runners.values():  # warm-up: tracing, first-call costs
@@ -188,7 +193,7 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in runners}
         names = list(runners)
         for r in range(a.reps):
-            for k in names[r % 4:] + names[:r % 4]:
+            for k in names[r % len(names):] + names[:r % len(names)]:
                 times[k].append(runners[k]())
 
     def ratio(base: str, ours: str) -> float:
@@ -200,6 +205,7 @@ def main() -> None:
         "ms_per_step": {k: 1e3 * median(v) / steps for k, v in times.items()},
         "tf_ratio": ratio("tf_hand", "tf_tuitrain"),
         "keras_ratio": ratio("keras_fit", "keras_tuitrain"),
+        "keras_spe_ratio": ratio("keras_fit_spe", "keras_tuitrain"),
         "keras_vs_custom": ratio("tf_hand", "keras_tuitrain"),
         "times": times,
     })

@@ -7,8 +7,9 @@ device-resident tensors, with the same batch order and the same per-step cosine 
 The hand-written baseline is the loop a careful person writes: gather the batch by index,
 forward, cross-entropy, zero_grad/backward/step, and accumulate the loss sum and the correct
 count *on the device* (no per-step `.item()`), read once per epoch. tuitrain's path is the
-runner's: `TorchEngine.train_step` + `Trainer.step_done` with its defaults (log every
-`train.log_every` steps into `metrics.jsonl`, NaN check, control polling, per-step LR).
+runner's: `Trainer.train_epoch` driving `TorchEngine.train_steps` with its defaults (blocks of
+steps up to each log point, log every `train.log_every` steps into `metrics.jsonl`, NaN check,
+control polling, per-step LR).
 
 Timing: repetitions alternate (hand, tuitrain, hand, ...); each repetition is a block of whole
 epochs' training steps; epoch-end work (validation, checkpoints) is excluded from both. The
@@ -94,12 +95,10 @@ def make_trainer(spec, splits, folder: Path) -> tuple[Trainer, TorchEngine]:
     return trainer, engine
 
 
-def tuitrain_epoch(trainer: Trainer, engine: TorchEngine) -> None:
+def tuitrain_epoch(trainer: Trainer) -> None:
     """The training steps of one epoch exactly as `Trainer.fit` runs them."""
-    for indices in trainer.batches():
-        engine.train_step(indices, trainer.slot)
-        if not trainer.step_done():
-            raise RuntimeError("stopped")
+    if not trainer.train_epoch():
+        raise RuntimeError("stopped")
 
 
 def timing(preset: str, reps: int, block: int) -> dict:
@@ -122,7 +121,7 @@ def timing(preset: str, reps: int, block: int) -> dict:
             spent = 0.0
             for _ in range(block):
                 t0 = time.perf_counter()
-                tuitrain_epoch(trainer, engine)
+                tuitrain_epoch(trainer)
                 spent += time.perf_counter() - t0
                 trainer.epoch_done(engine.evaluate("val"))  # not timed (validation, checkpoint)
             return spent

@@ -334,9 +334,10 @@ def test_oom_at_step_k_stops_with_a_checkpoint_and_a_batch_size(tmp_path: Path) 
 
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
-def test_tensorflow_oom_is_caught_the_same_way(tmp_path: Path) -> None:
+@pytest.mark.parametrize("framework", ["tensorflow", "keras"])
+def test_tensorflow_oom_is_caught_the_same_way(tmp_path: Path, framework: str) -> None:
     runs = tmp_path / "runs"
-    out = train(runs, "-p", str(preset(tmp_path)), "-f", "tensorflow", fault="oom_at_step:30")
+    out = train(runs, "-p", str(preset(tmp_path)), "-f", framework, fault="oom_at_step:30")
     assert out.returncode == 1, out.stdout + out.stderr
     assert "Traceback" not in out.stdout + out.stderr
     error = only_run(runs).summary()["error"]

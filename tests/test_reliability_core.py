@@ -38,14 +38,14 @@ def test_a_failed_checkpoint_write_keeps_the_previous(
     trainer = make_trainer(run, spec, 16)
     engine = FakeEngine(spec)
     trainer.begin(engine, "cpu", "fake", 3, {})
-    for indices in trainer.batches():
-        engine.train_step(indices, trainer.slot)
-        trainer.step_done()
+    trainer.train_epoch()
     first = trainer.save_checkpoint(best=False)
     assert first is not None
-    engine.train_step(trainer.order(1)[:4], trainer.slot)
     trainer.pos.epoch, trainer.pos.step = 1, 0
-    trainer.step_done()
+    block = trainer.next_block()
+    assert block is not None
+    engine.train_steps(*block, trainer.slot)
+    trainer.steps_done(*block)
     module, name = target.split(".")
     monkeypatch.setattr({"os": os, "tempfile": tempfile}[module], name, _fail(code))
     with pytest.raises(CheckpointWriteError) as info:

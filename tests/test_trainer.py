@@ -46,11 +46,18 @@ class FakeEngine:
         self.val = list(val or [])
         self.seen: list[list[int]] = []
         self.lrs: list[float] = []
+        self.blocks: list[int] = []  # steps per engine call
         self.saved_at: list[int] = []
 
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
+    def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        self.blocks.append(len(batches))
+        for i, (indices, lr) in enumerate(zip(batches, lrs, strict=True)):
+            self.train_step(indices, float(lr), slot + i)
+
+    def train_step(self, indices: np.ndarray, lr: float, slot: int) -> None:
         self.step += 1
         self.seen.append(indices.tolist())
+        self.lrs.append(lr)
         loss = math.nan if self.step == self.nan_at else float(indices.mean())
         self.slots[:, slot] = loss, float((indices % 2 == 0).mean())
         if self.step in self.hooks:
@@ -62,9 +69,6 @@ class FakeEngine:
     def evaluate(self, split: str) -> dict[str, float]:
         return self.val.pop(0) if self.val else {"loss": 1.0, "accuracy": 0.5}
 
-    def set_lr(self, lr: float) -> None:
-        self.lrs.append(lr)
-
     def save(self, path: Path) -> None:
         self.saved_at.append(self.step)
         path.write_text(json.dumps({"step": self.step}))
@@ -72,7 +76,8 @@ class FakeEngine:
 
 def make_spec(**train: object) -> RunSpec:
     spec = load_spec("mlp-moons")
-    defaults = {"epochs": 2, "batch_size": 4, "log_every": 2}
+    # One step per engine call unless a test says otherwise: hooks then act at exact steps.
+    defaults = {"epochs": 2, "batch_size": 4, "log_every": 2, "steps_per_execution": 1}
     return replace(spec, train=replace(spec.train, **{**defaults, **train}))  # type: ignore[arg-type]
 
 
@@ -185,8 +190,8 @@ def test_inf_is_caught_too(tmp_path: Path) -> None:
 
 
 def _poison(step_fn: Callable, engine: FakeEngine, at: int, value: float) -> Callable:
-    def step(indices: np.ndarray, slot: int) -> None:
-        step_fn(indices, slot)
+    def step(indices: np.ndarray, lr: float, slot: int) -> None:
+        step_fn(indices, lr, slot)
         if engine.step == at:
             engine.slots[0, slot] = value
 
@@ -359,8 +364,41 @@ def test_learning_rate_follows_the_schedule(tmp_path: Path) -> None:
     trainer = make_trainer(run, spec, 10)
     engine = FakeEngine(spec)
     train(trainer, engine)
-    expected = [trainer.schedule.lr_at(0, k) for k in range(4)] + [
-        trainer.schedule.lr_at(1, k) for k in range(1, 4)
-    ]
+    expected = [trainer.schedule.lr_at(e, k) for e in range(2) for k in range(3)]
     assert engine.lrs == pytest.approx(expected)
-    assert engine.lrs[0] == spec.optimizer.lr and engine.lrs[-1] == pytest.approx(0.0)
+    assert engine.lrs[0] == spec.optimizer.lr
+    assert all(a > b for a, b in zip(engine.lrs, engine.lrs[1:], strict=False))
+
+
+@pytest.mark.parametrize(("per_call", "blocks"), [
+    (0, [1, 3, 1, 1, 4, 1, 1]),  # auto: one timed step, then up to each log point
+    (2, [2, 2, 1, 1, 2, 2, 1, 1]),
+])
+def test_blocks_stop_at_log_points_and_the_short_batch(
+    tmp_path: Path, per_call: int, blocks: list[int]
+) -> None:
+    """Steps run in blocks that never cross a log point or the epoch's short last batch;
+    each step still gets its own batch and learning rate, and logging is unchanged."""
+    spec = make_spec(batch_size=2, log_every=4, steps_per_execution=per_call)
+    spec = replace(spec, schedule=replace(spec.schedule, name="cosine"))
+    run = RunDir.create(tmp_path, spec)
+    trainer = make_trainer(run, spec, 11)  # 6 steps an epoch: 5 of 2 samples, 1 of 1
+    engine = FakeEngine(spec)
+    assert train(trainer, engine) == "completed"
+    assert engine.blocks == blocks
+    order = [trainer.order(e) for e in range(2)]
+    assert engine.seen == [order[e][k * 2:k * 2 + 2].tolist() for e in range(2) for k in range(6)]
+    assert engine.lrs == [trainer.schedule.lr_at(e, k) for e in range(2) for k in range(6)]
+    logged = of(run, BatchMetrics)
+    assert [b.global_step for b in logged] == [4, 6, 10, 12]
+    assert logged[1].metrics["loss"] == pytest.approx(np.mean(engine.seen[4] + engine.seen[5]))
+
+
+def test_auto_blocks_stay_short_when_steps_are_slow(tmp_path: Path) -> None:
+    """Auto: a block is about BLOCK_SECONDS of work, so commands never wait long; a step
+    slower than that runs alone."""
+    spec = make_spec(epochs=1, batch_size=1, log_every=50, steps_per_execution=0)
+    run = RunDir.create(tmp_path, spec)
+    engine = FakeEngine(spec, hooks={k: lambda: time.sleep(0.04) for k in range(1, 13)})
+    assert train(make_trainer(run, spec, 12), engine) == "completed"
+    assert engine.blocks[0] == 1 and max(engine.blocks) <= 3, engine.blocks

@@ -1,69 +1,48 @@
-"""The Keras backend: `model.compile` + `model.fit`, on whichever Keras backend the run names
-(`KERAS_BACKEND`, set by the runner before this module is imported).
+"""The Keras backend: `model.compile`, then Keras' own per-batch `train_step` (the code `fit`
+runs for every batch: compiled loss and metrics, optimizer, loss scaling), on whichever Keras
+backend the run names (`KERAS_BACKEND`, set by the runner before this module is imported).
 
-The Trainer still decides the batch order (a pure function of seed and epoch, so a resumed run
-continues mid-epoch on exactly the unseen batches): each epoch is one `fit` call over the
-epoch's ordered samples with `shuffle=False`. A callback hands every step to the Trainer's
-hooks (logging, learning rate, pause, stop, checkpoint commands). Checkpoints are `.keras`
-files with the optimizer state and the dropout RNG state (an extra `.npz` entry), loaded with
-`safe_mode=True`."""
+The Trainer decides the batch order (a pure function of seed and epoch, so a resumed run
+continues mid-epoch on exactly the unseen batches) and hands over blocks of steps. On
+TensorFlow a block runs as one graph execution (`tf_steps`, what `steps_per_execution` does in
+`fit`); on torch and jax they run one by one through `train_on_batch`. `fit` itself is not
+used: for the Trainer's per-epoch order it needed one call per epoch, whose set-up cost more
+than the epoch's steps on small models, and its callbacks read the logs to the host after
+every step.
+
+Checkpoints are `.keras` files with the optimizer state and the dropout RNG state (an extra
+`.npz` entry), loaded with `safe_mode=True`."""
 
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
-from tuitrain.core.trainer import Split, Trainer
+from tuitrain.core.trainer import Split
 
 # isort: split
 import keras
 
-# Metrics Keras reports as the square root of a running mean.
-ROOT_MEAN_METRICS = frozenset({"rmse"})
 
-
-class StepHooks(keras.callbacks.Callback):
-    """Each batch's values into the Trainer's slots, then the Trainer's step hook.
-
-    Keras reads the logs to the host for any callback with a batch-end hook; per-step control
-    (stop, pause, learning rate, checkpoint commands) needs one, so this is the one host read
-    per step on this path (the tensorflow backend has none)."""
-
-    def __init__(self, engine: FitEngine, trainer: Trainer) -> None:
-        super().__init__()
-        self.engine = engine
-        self.trainer = trainer
-        self.stopped = False
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.engine.running.clear()  # Keras resets its metrics as each fit epoch begins
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        size = self.trainer.batch_size_at(self.trainer.pos.step)
-        self.engine.record(self.trainer.slot, logs or {}, size)
-        if not self.trainer.step_done():
-            self.stopped = True
-            self.model.stop_training = True
-
-
-class FitEngine:
-    """A compiled Keras model and the run's data, driven by `fit` one epoch at a time."""
+class TrainStepEngine:
+    """A compiled Keras model and the run's data, trained by blocks of `train_step` calls."""
 
     def __init__(self, spec: RunSpec, splits: Splits) -> None:
         self.spec = spec
         self.splits = splits
         self.names = ["loss", *spec.train.metrics]
-        self.slots = np.zeros((len(self.names), spec.train.log_every))
-        self.running: dict[str, float] = {}  # running sums of this epoch's logs, and "_samples"
         self.model = kl.build_model(spec, splits.info)
         self.model.compile(optimizer=kl.build_optimizer(spec), loss=kl.build_loss(spec),
                            metrics=kl.build_metrics(spec))
+        self._block: Any = None  # built on first use, for the model trained (after `load`)
+        self._pending: list[list[float]] = []  # per-step values where steps run eagerly
 
     @property
     def params(self) -> int:
@@ -79,21 +58,44 @@ class FitEngine:
         return max(self.spec.train.batch_size, 256)
 
     # ----- Engine ------------------------------------------------------------------------
-    def record(self, slot: int, logs: dict[str, Any], size: int) -> None:
-        """Store one batch's own values. Keras logs running values since the epoch began
-        (sample-weighted means; RMSE the root of one), so each batch's value is the change in
-        the running sum. Resetting the metrics every batch instead doubled the step time."""
-        seen = self.running.get("_samples", 0.0) + size
-        for i, name in enumerate(self.names):
-            value = float(logs.get(name, np.nan))
-            total = (value * value if name in ROOT_MEAN_METRICS else value) * seen
-            mean = (total - self.running.get(name, 0.0)) / size
-            self.slots[i, slot] = np.sqrt(max(mean, 0.0)) if name in ROOT_MEAN_METRICS else mean
-            self.running[name] = total
-        self.running["_samples"] = seen
+    def _train_one(self, xb: Any, yb: Any) -> Sequence[Any]:
+        """One Keras `train_step` (TensorFlow); its logs are running means, so the metrics
+        restart first and the logs are this batch's own values."""
+        self.model.reset_metrics()
+        logs = self.model.train_step((xb, yb))
+        return [logs[name] for name in self.names]
+
+    def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        if keras.backend.backend() == "tensorflow":
+            if self._block is None:  # the data goes to the device once, as tensors
+                from tuitrain.backends import tf_steps
+
+                data = (keras.ops.convert_to_tensor(a)
+                        for a in (self.splits.x_train, self.splits.y_train))
+                self._block = tf_steps.StepBlock(self._train_one, *data,
+                                                 self.model.optimizer.learning_rate,
+                                                 len(self.names), self.spec.train.log_every)
+            self._block(batches, lrs, slot)
+            return
+        # torch and jax: `train_on_batch` is the public per-batch step on every backend (on
+        # jax it also carries the model's state in and out); values come back as numbers.
+        x, y = self._data("train")
+        for rows, lr in zip(batches, lrs.tolist(), strict=True):
+            kl.set_lr(self.model.optimizer, lr)
+            self.model.reset_metrics()
+            logs = self.model.train_on_batch(x[rows], y[rows], return_dict=True)
+            self._pending.append([float(logs[name]) for name in self.names])
+
+    def inject_fault(self, kind: str) -> None:
+        kl.inject_fault(kind)
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
-        return dict(zip(self.names, self.slots[:, :n].copy(), strict=True))
+        if self._block is not None:
+            values = self._block.read(n)
+        else:
+            steps, self._pending = self._pending[:n], self._pending[n:]
+            values = np.array(steps, dtype=np.float64).T
+        return dict(zip(self.names, values, strict=True))
 
     def evaluate(self, split: Split) -> dict[str, float]:
         x, y = self._data(split)
@@ -108,25 +110,6 @@ class FitEngine:
             return np.zeros((0,), np.float32)
         out = self.model.predict(x, batch_size=self.eval_batch, verbose=0)
         return np.asarray(out, dtype=np.float32)
-
-    def set_lr(self, lr: float) -> None:
-        kl.set_lr(self.model.optimizer, lr)
-
-    def fit(self, trainer: Trainer) -> Literal["completed", "stopped"]:
-        """One `fit` per epoch over the Trainer's order, from where the Trainer stands."""
-        bs = self.spec.train.batch_size
-        x, y = self._data("train")
-        hooks = StepHooks(self, trainer)
-        while not trainer.done:
-            order = trainer.order(trainer.pos.epoch)[trainer.pos.step * bs:]
-            if len(order):
-                self.model.fit(x[order], y[order], batch_size=bs, epochs=1, shuffle=False,
-                               verbose=0, callbacks=[hooks])
-            if hooks.stopped:
-                return trainer.stop()
-            if not trainer.epoch_done(self.evaluate("val")):
-                return "completed" if trainer.done else trainer.stop()
-        return "completed"
 
     # ----- checkpoints -------------------------------------------------------------------
     def save(self, path: Path) -> None:
@@ -145,14 +128,15 @@ class FitEngine:
         if with_optimizer and getattr(model, "optimizer", None) is None:
             raise kl.load_error(path, ValueError("the file has no optimizer state"))
         self.model = model
+        self._block = None  # the compiled block trained the previous model
 
 
 class KerasBackend(kl.KerasFamilyBackend):
     framework = "keras"
     checkpoint_suffix = ".keras"
 
-    def engine(self, spec: RunSpec, splits: Splits) -> FitEngine:
-        return FitEngine(spec, splits)
+    def engine(self, spec: RunSpec, splits: Splits) -> TrainStepEngine:
+        return TrainStepEngine(spec, splits)
 
 
 BACKEND = KerasBackend()

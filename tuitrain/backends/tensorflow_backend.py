@@ -1,21 +1,22 @@
 """The TensorFlow backend, in the lower-level TF style: the preset's Keras-built network trained
-by a `tf.GradientTape` step compiled once with `tf.function`. The data lives on the device as
-tensors and each batch is gathered by index; per-step loss and metrics are written into a
-device-side variable that the host reads once per log interval. Checkpoints are
-`tf.train.Checkpoint`s (model, optimizer and the dropout RNG state) in a folder."""
+by a `tf.GradientTape` step, compiled with `tf.function` and run a block of steps per call
+(`tf_steps`). The data lives on the device as tensors and each batch is gathered by index;
+per-step loss and metrics are written into a device-side variable that the host reads once
+per log interval. Checkpoints are `tf.train.Checkpoint`s (model, optimizer and the dropout RNG
+state) in a folder."""
 
 from __future__ import annotations
 
 import os
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
-from tuitrain.core.trainer import Split, Trainer
+from tuitrain.core.trainer import Split
 
 # Keras reads its backend once, at import: this backend needs Keras on TensorFlow.
 if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
@@ -24,6 +25,7 @@ if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from tuitrain.backends import keras_layers as kl
+from tuitrain.backends import tf_steps
 
 # isort: split
 import tensorflow as tf
@@ -42,29 +44,22 @@ class TensorFlowEngine:
         self.opt = kl.build_optimizer(spec)
         self.opt.build(self.model.trainable_variables)  # slots exist before any restore
         self.names = ["loss", *spec.train.metrics]
-        self.slots = tf.Variable(tf.zeros((len(self.names), spec.train.log_every)), trainable=False,
-                                 name="step_values")
         self.data = {
             "train": (tf.constant(splits.x_train), tf.constant(splits.y_train)),
             "val": (tf.constant(splits.x_val), tf.constant(splits.y_val)),
             "test": (tf.constant(splits.x_test), tf.constant(splits.y_test)),
         }
-        self._step = tf.function(self._train_step, reduce_retracing=True)
+        self.block = tf_steps.StepBlock(self._train_step, *self.data["train"],
+                                        self.opt.learning_rate, len(self.names),
+                                        spec.train.log_every)
         self._forward = tf.function(self._predict, reduce_retracing=True)
-        # The learning rate rides into the compiled step as an argument: an eager assign per
-        # step (per-step schedules) cost 0.1-0.3 ms, a third of a small model's step.
-        self._lr = tf.constant(float(spec.optimizer.lr), tf.float32)
-        self._lr_value = float(spec.optimizer.lr)
 
     @property
     def params(self) -> int:
         return kl.trainable_params(self.model)
 
     # ----- compiled functions ------------------------------------------------------------
-    def _train_step(self, indices: tf.Tensor, slot: tf.Tensor, lr: tf.Tensor) -> None:
-        self.opt.learning_rate.assign(lr)
-        x, y = self.data["train"]
-        xb, yb = tf.gather(x, indices), tf.gather(y, indices)
+    def _train_step(self, xb: tf.Tensor, yb: tf.Tensor) -> list[tf.Tensor]:
         variables = self.model.trainable_variables
         with tf.GradientTape() as tape:
             out = tf.cast(self.model(xb, training=True), tf.float32)
@@ -77,18 +72,17 @@ class TensorFlowEngine:
             metric.reset_state()
             metric.update_state(yb, out)
             values.append(metric.result())
-        self.slots[:, slot].assign(tf.stack(values))
+        return values
 
     def _predict(self, x: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.model(x, training=False), tf.float32)
 
     # ----- Engine ------------------------------------------------------------------------
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
-        self._step(tf.constant(indices), tf.constant(slot, tf.int32), self._lr)
+    def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        self.block(batches, lrs, slot)
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
-        values = self.slots[:, :n].numpy().astype(np.float64)
-        return dict(zip(self.names, values, strict=True))
+        return dict(zip(self.names, self.block.read(n), strict=True))
 
     def outputs(self, split: Split) -> tf.Tensor:
         x = self.data[split][0]
@@ -103,20 +97,7 @@ class TensorFlowEngine:
         return kl.score(self.spec, self.outputs(split), y) if int(y.shape[0]) else {}
 
     def inject_fault(self, kind: str) -> None:
-        """Test hook (core/faults.py): fail the step with TensorFlow's typed out-of-memory
-        error, as a full GPU raises it."""
-        if kind == "oom":
-            raise tf.errors.ResourceExhaustedError(
-                None, None, "OOM when allocating tensor (injected by TUITRAIN_FAULT)")
-
-    def set_lr(self, lr: float) -> None:
-        """Applied by the next train step (in the graph); `save` applies it first too."""
-        if lr != self._lr_value:
-            self._lr_value = lr
-            self._lr = tf.constant(lr, tf.float32)
-
-    def fit(self, trainer: Trainer) -> Literal["completed", "stopped"]:
-        return trainer.fit()
+        kl.inject_fault(kind)
 
     # ----- checkpoints -------------------------------------------------------------------
     def _checkpoint(self, with_optimizer: bool, seeds: bool = True) -> tf.train.Checkpoint:
@@ -129,7 +110,6 @@ class TensorFlowEngine:
         return tf.train.Checkpoint(**parts)
 
     def save(self, path: Path) -> None:
-        kl.set_lr(self.opt, self._lr_value)  # the checkpoint holds the current rate
         path.mkdir(parents=True, exist_ok=True)
         self._checkpoint(with_optimizer=True).write(str(path / CHECKPOINT_PREFIX))
 

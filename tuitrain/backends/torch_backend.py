@@ -192,11 +192,12 @@ class TorchEngine:
         self.model = build_model(spec, splits.info).to(self.device)
         self.opt = build_optimizer(spec, [p for p in self.model.parameters() if p.requires_grad])
         self.names = ["loss", *spec.train.metrics]
-        # One slot per step of a log interval; an interval never spans two epochs.
-        steps_per_epoch = -(-len(splits.x_train) // spec.train.batch_size)
-        n_slots = max(1, min(spec.train.log_every, steps_per_epoch))
-        self.slots = torch.zeros(len(self.names), n_slots, device=self.device)
-        self.sizes = np.zeros(n_slots)
+        # Each step's loss and metric sums, as 0-d device tensors, until the driver reads
+        # them at its next log point: appending costs nothing, where writing into a slot
+        # tensor was an indexing kernel per value per step.
+        self.pending: list[list[torch.Tensor]] = []
+        self.sizes: list[int] = []
+        self._lr = -1.0
         self.data = {
             "train": self._tensors(splits.x_train, splits.y_train),
             "val": self._tensors(splits.x_val, splits.y_val),
@@ -233,42 +234,53 @@ class TorchEngine:
         with torch.autocast(self.device.type, dtype=self.autocast_dtype):
             return self.model(x).float()
 
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
+    def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        """The driver's block of steps; values go to `pending` (slot = its length)."""
+        # Everything decided once per block: on a small model each step is well under a
+        # millisecond, and per-step Python is what separates this loop from a hand-written one.
         x, y = self.data["train"]
-        idx = torch.from_numpy(indices)
+        loss_name, metrics = self.spec.train.loss, self.spec.train.metrics
+        forward = self.model if self.autocast_dtype is None else self._forward
+        opt, scaler, clip = self.opt, self.scaler, self.spec.train.grad_clip > 0
+        rows = torch.from_numpy(batches)
         if self.device.type != "cpu":
-            idx = idx.to(self.device, non_blocking=True)
-        xb, yb = x[idx], y[idx]
-        if self._poison:
-            xb, self._poison = xb * float("inf"), False
+            rows = rows.to(self.device, non_blocking=True)  # the whole block in one copy
         if not self.model.training:
             self.model.train()
-        out = self._forward(xb)
-        loss = _loss(self.spec.train.loss, out, yb)
-        self.opt.zero_grad(set_to_none=True)
-        if self.scaler.is_enabled():
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.opt)
-            self._clip()
-            self.scaler.step(self.opt)
-            self.scaler.update()
-        else:
-            loss.backward()
-            self._clip()
-            self.opt.step()
-        with torch.no_grad():
-            self.slots[0, slot] = loss.detach()
-            for i, name in enumerate(self.spec.train.metrics, 1):
-                self.slots[i, slot] = _metric_sum(name, self.spec.train.loss, out.detach(), yb)
-        self.sizes[slot] = len(indices)
+        for idx, lr in zip(rows, lrs.tolist(), strict=True):
+            if lr != self._lr:
+                self.set_lr(lr)
+            xb, yb = x[idx], y[idx]
+            if self._poison:
+                xb, self._poison = xb * float("inf"), False
+            out = forward(xb)
+            loss = _loss(loss_name, out, yb)
+            opt.zero_grad(set_to_none=True)
+            if scaler.is_enabled():
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                if clip:
+                    self._clip()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                loss.backward()
+                if clip:
+                    self._clip()
+                opt.step()
+            with torch.no_grad():  # `out` needs no detach here; `loss` would keep its graph
+                self.pending.append([loss.detach(),
+                                     *(_metric_sum(m, loss_name, out, yb) for m in metrics)])
+        self.sizes.extend([batches.shape[1]] * len(batches))
 
     def _clip(self) -> None:
-        if self.spec.train.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
-        values = self.slots[:, :n].double().cpu().numpy()
-        sizes = self.sizes[:n]
+        steps, self.pending = self.pending[:n], self.pending[n:]
+        sizes, self.sizes = np.asarray(self.sizes[:n], dtype=np.float64), self.sizes[n:]
+        flat = torch.stack([value for step in steps for value in step])  # one device op
+        values = flat.double().cpu().numpy().reshape(n, len(self.names)).T
         out = {"loss": values[0]}
         for i, name in enumerate(self.spec.train.metrics, 1):
             out[name] = _finish(name, values[i], sizes)
@@ -298,6 +310,7 @@ class TorchEngine:
     def set_lr(self, lr: float) -> None:
         for group in self.opt.param_groups:
             group["lr"] = lr
+        self._lr = lr
 
     def save(self, path: Path) -> None:
         state = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
 Status = Literal["starting", "running", "paused", "completed", "stopped", "failed"]
@@ -20,7 +20,9 @@ class Event:
     time: float = field(default_factory=time.time, kw_only=True)
 
     def to_json(self) -> str:
-        return json.dumps({"event": self.kind, **asdict(self)}, default=_clean, allow_nan=True)
+        # Fields hold plain values and dicts of them; `asdict`'s deep copy cost 0.1 ms a line.
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return json.dumps({"event": self.kind, **values}, default=_clean, allow_nan=True)
 
 
 @dataclass(frozen=True)

@@ -309,6 +309,7 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("train", "epochs", lambda v: v >= 1, ">= 1"),
     ("train", "batch_size", lambda v: v >= 1, ">= 1"),
     ("train", "log_every", lambda v: v >= 1, ">= 1"),
+    ("train", "steps_per_execution", lambda v: v >= 0, ">= 0 (0 = auto)"),
     ("train", "checkpoint_every", lambda v: v >= 1, ">= 1"),
     ("train", "keep_checkpoints", lambda v: v >= 1, ">= 1"),
     ("train", "grad_clip", lambda v: v >= 0, ">= 0 (0 = off)"),

@@ -76,6 +76,9 @@ class TrainSpec:
     batch_size: int = 32
     metrics: tuple[str, ...] = ()
     log_every: int = 20
+    # Steps run per engine call (Keras' name); 0 = auto: as many as take BLOCK_SECONDS, up to
+    # the next log point. Stop, pause and commands act between calls.
+    steps_per_execution: int = 0
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     grad_clip: float = 0.0  # 0 = off

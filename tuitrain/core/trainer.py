@@ -1,8 +1,13 @@
-"""The framework-agnostic training driver. A backend supplies an `Engine` (build, one
-train step, evaluate, save, load); the driver owns everything else: batch order, the
+"""The framework-agnostic training driver. A backend supplies an `Engine` (train a block of
+steps, read their values, evaluate, save); the driver owns everything else: batch order, the
 learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
-commands, best tracking, checkpoints and the summary. Keras drives its own `fit` and calls
-the same `step_done` / `epoch_done` hooks from its callbacks."""
+commands, best tracking, checkpoints and the summary.
+
+Steps run in blocks: the driver hands the engine several steps in one call
+(`Engine.train_steps`): about BLOCK_SECONDS of work, never past the next log point. Compiled
+engines run a whole block as one graph execution (Keras' `steps_per_execution`, here for
+every engine), and the driver's own bookkeeping costs once per block, not once per step.
+Commands (stop, pause, checkpoint) act between blocks."""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -30,10 +35,18 @@ from tuitrain.core.spec import RunSpec
 
 Split = Literal["val", "test"]
 
+# With `train.steps_per_execution` = 0 (auto), a block holds as many steps as take about this
+# long (measured on the blocks before), so stop, pause and commands never wait much longer.
+BLOCK_SECONDS = 0.1
+
 
 class Engine(Protocol):
-    """What every backend gives the driver: per-step values, evaluation, the learning rate
-    and checkpoints. Keras trains through its own `fit` and calls the driver's hooks."""
+    """What every backend gives the driver: blocks of train steps, their per-step values,
+    evaluation and checkpoints."""
+
+    def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        """Train len(batches) steps in order: step i on x_train[batches[i]] at learning rate
+        lrs[i], its mean loss/metrics stored on the device in slot `slot + i`."""
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
@@ -41,18 +54,8 @@ class Engine(Protocol):
     def evaluate(self, split: Split) -> dict[str, float]:
         """Loss and metrics over a whole split."""
 
-    def set_lr(self, lr: float) -> None: ...
-
     def save(self, path: Path) -> None:
         """Write model, optimizer and RNG state to `path` (a temp path; the store renames it)."""
-
-
-@runtime_checkable
-class StepEngine(Engine, Protocol):
-    """An engine the driver's own loop (`Trainer.fit`) steps through, batch by batch."""
-
-    def train_step(self, indices: np.ndarray, slot: int) -> None:
-        """Train on x_train[indices]; store the step's mean loss/metrics in `slot` on device."""
 
 
 class NonFiniteLoss(Exception):
@@ -110,7 +113,11 @@ class Trainer:
         self._next_poll = 0.0
         self._interval = 0  # steps since the last log point
         self._interval_sizes: list[int] = []
-        self._lr = -1.0
+        self._lr = self.schedule.lr_at(self.pos.epoch, self.pos.step)
+        self._order = np.empty(0, dtype=np.int64)
+        self._order_epoch = -1
+        # Steps per block: fixed by the spec, or (auto) one until a step has been timed.
+        self._block_cap = spec.train.steps_per_execution or 1
         self._t_interval = time.perf_counter()
         self._t_epoch = time.perf_counter()
         self._last_ckpt_step = self.pos.global_step if resume is not None else -1
@@ -146,7 +153,6 @@ class Trainer:
             start_step=self.pos.global_step, resumed=self.resumed, pid=os.getpid(),
             versions=versions,
         ))
-        self._apply_lr(self.pos.epoch, self.pos.step)
         # Time training from here: building the model and loading a checkpoint are not epochs.
         self._t_interval = self._t_epoch = time.perf_counter()
 
@@ -176,39 +182,47 @@ class Trainer:
         run continues mid-epoch on exactly the batches it had not seen."""
         return np.random.default_rng([self.spec.run.seed, epoch]).permutation(self.n_train)
 
-    def batches(self) -> Iterator[np.ndarray]:
-        """Index arrays for the rest of the current epoch."""
+    def next_block(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The next steps to run in one engine call, as (batches, learning rates); None at
+        the end of the epoch. A block holds full batches, at most `steps_per_execution` of
+        them (auto: about BLOCK_SECONDS' worth) and never past the next log point; the epoch's
+        short last batch runs alone (its own shape), and so does every step while a test
+        fault hook is armed (the hooks act between steps)."""
+        start = self.pos.step
+        if start >= self.steps_per_epoch:
+            return None
         bs = self.spec.train.batch_size
-        order = self.order(self.pos.epoch)
-        for step in range(self.pos.step, self.steps_per_epoch):
-            yield order[step * bs:(step + 1) * bs]
-
-    def batch_size_at(self, step: int) -> int:
-        bs = self.spec.train.batch_size
-        return min(bs, self.n_train - step * bs)
+        full = (self.n_train - start * bs) // bs  # full batches left in the epoch
+        k = min(self.spec.train.log_every - self._interval, self.steps_per_epoch - start,
+                self._block_cap)
+        k = 1 if full == 0 or self.faults else min(k, full)
+        if self._order_epoch != self.pos.epoch:
+            self._order, self._order_epoch = self.order(self.pos.epoch), self.pos.epoch
+        rows = self._order[start * bs:(start + k) * bs].reshape(k, -1)
+        epoch = self.pos.epoch
+        if self.schedule.per_step:
+            lrs = np.array([self.schedule.lr_at(epoch, start + i) for i in range(k)])
+        else:
+            lrs = np.full(k, self.schedule.lr_at(epoch, start))
+        return rows, lrs
 
     # ----- hooks -------------------------------------------------------------------------
     @property
     def slot(self) -> int:
-        """Where the engine stores the current step's values."""
+        """Where the engine stores the next step's values."""
         return self._interval
 
-    def _apply_lr(self, epoch: int, step: int) -> None:
-        lr = self.schedule.lr_at(epoch, step)
-        if lr != self._lr and self.engine is not None:
-            self.engine.set_lr(lr)
-            self._lr = lr
-
-    def step_done(self) -> bool:
-        """Call after every train step. Returns False when training should stop now."""
-        self._interval_sizes.append(self.batch_size_at(self.pos.step))
-        self._interval += 1
-        self.pos.step += 1
-        self.pos.global_step += 1
+    def steps_done(self, batches: np.ndarray, lrs: np.ndarray) -> bool:
+        """Call after the engine ran a block from `next_block`. Returns False when training
+        should stop now."""
+        k = len(batches)
+        self._interval_sizes.extend([batches.shape[1]] * k)
+        self._interval += k
+        self.pos.step += k
+        self.pos.global_step += k
+        self._lr = float(lrs[-1])
         if self._interval >= self.spec.train.log_every or self.pos.step >= self.steps_per_epoch:
             self._log_interval()
-        if self.schedule.per_step:
-            self._apply_lr(self.pos.epoch, self.pos.step)
         if self.faults:
             self._test_hooks()
         now = time.monotonic()
@@ -309,7 +323,7 @@ class Trainer:
         last = self.done
         if best or last or (epoch + 1) % self.spec.train.checkpoint_every == 0:
             self.save_checkpoint(best=best, metrics=metrics)
-        self._apply_lr(self.pos.epoch, 0)
+        self._lr = self.schedule.lr_at(self.pos.epoch, 0)
         return not self.stop_requested and not last
 
     def save_checkpoint(self, best: bool,
@@ -346,20 +360,34 @@ class Trainer:
         self.recorder.checkpoint(ckpt, best)
         return ckpt
 
-    # ----- the loop for engines that do not drive themselves -----------------------------
+    # ----- the loop ----------------------------------------------------------------------
+    def train_epoch(self) -> bool:
+        """Run the rest of the current epoch's steps, block by block; False when training
+        should stop now (the epoch is then unfinished)."""
+        engine = self.engine
+        assert engine is not None, "call begin() first"
+        auto = self.spec.train.steps_per_execution == 0
+        while (block := self.next_block()) is not None:
+            if self.faults:
+                self.inject_fault()
+            started = time.perf_counter()
+            engine.train_steps(*block, self.slot)
+            if auto:
+                per_step = (time.perf_counter() - started) / len(block[0])
+                self._block_cap = max(1, int(BLOCK_SECONDS / max(per_step, 1e-6)))
+            if not self.steps_done(*block):
+                return False
+        return True
+
     def fit(self) -> Literal["completed", "stopped"]:
         """Train to the end or until stopped; the caller reports failures."""
         engine = self.engine
-        assert isinstance(engine, StepEngine), "Trainer.fit needs an engine with train_step"
+        assert engine is not None, "call begin() first"
         if self.done:
             return "completed"
         while True:
-            for indices in self.batches():
-                if self.faults:
-                    self.inject_fault()
-                engine.train_step(indices, self.slot)
-                if not self.step_done():
-                    return self.stop()
+            if not self.train_epoch():
+                return self.stop()
             if not self.epoch_done(engine.evaluate("val")):
                 return "completed" if self.done else self.stop()
 
