@@ -20,11 +20,9 @@ from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from tuitrain import backends
-from tuitrain.core import devices
 from tuitrain.core.catalog import FRAMEWORK_TITLES
 from tuitrain.core.data import dataset_info
 from tuitrain.core.errors import UserError
-from tuitrain.core.overrides_check import CheckResult, check_overrides
 from tuitrain.core.presets import PresetFile, list_presets, load_spec
 from tuitrain.core.spec import DataSpec, RunSpec
 from tuitrain.ui.widgets.field_row import FieldRow
@@ -33,7 +31,8 @@ from tuitrain.ui.widgets.hyperparams_form import FIELD_OF, HyperparamsForm
 from tuitrain.ui.widgets.model_summary import ModelSummary
 from tuitrain.ui.widgets.preset_list import PresetList
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the check and device detection are imported by their workers
+    from tuitrain.core.overrides_check import CheckResult
     from tuitrain.ui.app import TuitrainApp
 
 # "presets/mlp-moons.toml:23: " and "--set x: " prefixes name the file; the field says where.
@@ -105,6 +104,11 @@ class SetupScreen(Screen[None]):
     # --- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # The width class now, before any child exists: set by the first resize instead, it
+        # would restyle, relayout and repaint every widget right after the first frame.
+        width_class = self._breakpoint_class(self.app.size.width)
+        if width_class:
+            self.add_class(width_class, update=False)
         yield Header()
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
@@ -123,6 +127,11 @@ class SetupScreen(Screen[None]):
             yield Button("Start ⏎", id="start", variant="primary", compact=True)
         yield Footer()
 
+    def _breakpoint_class(self, width: int) -> str:
+        """The class Textual's `HORIZONTAL_BREAKPOINTS` gives a screen `width` cells wide."""
+        fitting = [(limit, name) for limit, name in self.HORIZONTAL_BREAKPOINTS if width >= limit]
+        return max(fitting)[1] if fitting else ""
+
     def on_mount(self) -> None:
         self.title = "tuitrain"
         self.sub_title = "new run"
@@ -137,7 +146,9 @@ class SetupScreen(Screen[None]):
                         severity="warning", timeout=8)
         self.load_preset(start, self.initial_overrides)
         self.query_one(PresetList).select_name(start)
-        self.detect(self.framework)
+        # Detection starts a framework in a child process (seconds of CPU): after the first
+        # frame, so that it does not compete with drawing it.
+        self.call_after_refresh(self.detect, self.framework)
 
     # --- presets and fields -------------------------------------------------------------
 
@@ -217,6 +228,8 @@ class SetupScreen(Screen[None]):
     def compute(preset: str, values: dict[str, Any], local: dict[str, str],
                 fixed: dict[str, Any], last: str | None) -> CheckResult:
         """The check itself: local parse errors first, then the preset with the overrides."""
+        from tuitrain.core.overrides_check import CheckResult, check_overrides
+
         result = check_overrides(preset, values, fixed, last)
         if not local:
             return result
@@ -286,6 +299,8 @@ class SetupScreen(Screen[None]):
 
     @work(thread=True, group="setup-devices")
     def _probe(self, framework: str) -> None:
+        from tuitrain.core import devices
+
         self.post_message(DevicesFound(framework, devices.probe(framework)))
 
     def on_devices_found(self, message: DevicesFound) -> None:

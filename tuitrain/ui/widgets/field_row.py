@@ -1,16 +1,17 @@
 """One labelled form field: a label, its control (an Input or a Select) and, under them, the
-reason the value is wrong when it is."""
+reason the value is wrong when it is. The error line is only built the first time the field
+is wrong: most fields never are, and every widget costs start-up time."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Label, Static
 
 
-class FieldRow(Vertical):
-    """A label and a control on one line, with an error line that shows only when needed."""
+class FieldRow(Widget):
+    """A label and a control on one line, with an error line that shows only when needed
+    (a two-column grid: no container per line)."""
 
     def __init__(self, label: str, control: Widget, *, key: str, id: str | None = None) -> None:
         super().__init__(id=id, classes="field-row")
@@ -18,17 +19,22 @@ class FieldRow(Vertical):
         self.label = label
         self.control = control
         self._error = ""
+        self._error_line: Static | None = None
 
     def compose(self) -> ComposeResult:
-        with Horizontal(classes="field-line"):
-            yield Label(self.label, classes="field-label")
-            yield self.control
-        yield Static("", classes="field-error", markup=False)
+        yield Label(self.label, classes="field-label")
+        yield self.control
 
     def set_error(self, message: str | None) -> None:
         """Mark the field invalid with `message`, or clear the mark with None."""
+        if (message or "") == self._error and self.has_class("-invalid") == bool(message):
+            return  # unchanged: updating the error line would relayout the screen
         self._error = message or ""
-        self.query_one(".field-error", Static).update(self._error)
+        if self._error_line is not None:
+            self._error_line.update(self._error)
+        elif message:
+            self._error_line = Static(self._error, classes="field-error", markup=False)
+            self.mount(self._error_line)
         self.set_class(bool(message), "-invalid")
         self.control.set_class(bool(message), "-invalid")
 

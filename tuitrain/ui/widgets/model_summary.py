@@ -4,14 +4,18 @@ framework is imported to show it."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
 from tuitrain.core.catalog import FRAMEWORK_TITLES
-from tuitrain.core.data import DatasetInfo
-from tuitrain.core.shapes import Summary
+
+if TYPE_CHECKING:
+    from tuitrain.core.data import DatasetInfo
+    from tuitrain.core.shapes import Summary
 
 
 def summary_table(summary: Summary) -> Table:
