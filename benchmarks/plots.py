@@ -3,7 +3,8 @@
 - render: a `RunHistory` holding N batch points (1k ... 10M, fed in chunks as the watcher
   does) and 1 epoch row per 40 steps; one render = what `MetricPlot` does for the loss plot at
   full-screen size (158x40): `charts.loss_chart` (min/max decimation to the plot's columns,
-  smoothing, epochs) + plotext build + `Text.from_ansi`. Median of repeated renders; the
+  smoothing, epochs) + `metric_plot.draw` (the lines of styled cells the widget shows; until
+  issue 4 this was a plotext build + `Text.from_ansi`). Median of repeated renders; the
   baseline is the same render of a 1k-point history, measured in the same process.
 - open: a finished run folder whose `metrics.jsonl` has one batch event per step for 1,000,000
   steps (about 190 MB); `tuitrain watch RUN` in a 160x48 pty; time from launch until the loss
@@ -46,25 +47,16 @@ def make_history(n: int):
 
 
 def render_once(history) -> float:
-    from rich.text import Text
-    from textual_plotext.plot import Plot
+    from rich.color import Color
 
+    from tuitrain.ui.chart_render import Palette
     from tuitrain.ui.charts import ChartOptions, loss_chart
-    from tuitrain.ui.widgets.metric_plot import Y_AXIS_WIDTH, fit_title
+    from tuitrain.ui.widgets.metric_plot import Y_AXIS_WIDTH, draw
 
+    palette = Palette(Color.parse("#1e1e1e"), Color.parse("#e0e0e0"))
     t0 = time.perf_counter()
     chart = loss_chart(history, max(2, (WIDTH - Y_AXIS_WIDTH) // 2), ChartOptions())
-    plt = Plot()
-    plt.plotsize(WIDTH, HEIGHT)
-    plt._set_size(WIDTH, HEIGHT)
-    plt.title(fit_title(chart, WIDTH))
-    if chart.xlim is not None:
-        plt.xlim(*chart.xlim)
-    for line in chart.lines:
-        draw = plt.scatter if line.scatter else plt.plot
-        draw(list(line.x), list(line.y), label=line.label or None, color=line.color,
-             marker=line.marker)
-    Text.from_ansi(plt.build())
+    draw(chart, WIDTH, HEIGHT, palette)
     return time.perf_counter() - t0
 
 

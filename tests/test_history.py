@@ -132,6 +132,23 @@ def test_run_history_versions_and_best() -> None:
     assert best is not None and best.epoch == 1
 
 
+def test_epoch_points_follow_new_rows_and_match_a_fresh_read() -> None:
+    h = RunHistory()
+    assert [a.tolist() for a in h.epoch_points("val_loss")] == [[], []]
+    h.add_epoch(EpochRow(1, 40, {"loss": 1.0, "val_loss": 1.5}, 1.0, True))
+    h.add_epoch(EpochRow(2, 80, {"loss": 0.8}, 1.0, False))  # no val_loss this epoch
+    x, y = h.epoch_points("val_loss")
+    assert x.tolist() == [40.0] and y.tolist() == [1.5]
+    h.add_epoch(EpochRow(3, 120, {"loss": 0.7, "val_loss": 1.1}, 1.0, True))
+    x, y = h.epoch_points("val_loss")  # extended with the new row only
+    assert x.tolist() == [40.0, 120.0] and y.tolist() == [1.5, 1.1]
+    steps, same = h.epoch_points()  # every row: its step
+    assert steps.tolist() == same.tolist() == [40.0, 80.0, 120.0]
+    h.epochs[:] = h.epochs[:1]  # rows taken away: read again from the start
+    assert h.epoch_points("val_loss")[0].tolist() == [40.0]
+    assert h.epoch_points()[0].tolist() == [40.0]
+
+
 def test_capacity_must_be_even() -> None:
     with pytest.raises(ValueError):
         Series(capacity=3)

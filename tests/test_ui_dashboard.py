@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import json
 import math
 import os
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli
 from textual.pilot import Pilot
+from textual.widgets import Static
 
 from tuitrain.core.events import (
     BatchMetrics,
@@ -38,7 +40,7 @@ from tuitrain.core.events import (
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import RunDir
 from tuitrain.ui.app import TuitrainApp
-from tuitrain.ui.screens.dashboard import PLOT_INTERVAL, DashboardScreen
+from tuitrain.ui.screens.dashboard import PLOT_INTERVAL, DashboardFooter, DashboardScreen
 from tuitrain.ui.screens.help import HelpScreen
 from tuitrain.ui.screens.quit import QuitScreen
 from tuitrain.ui.widgets.epoch_table import EpochTable
@@ -417,6 +419,30 @@ async def test_toggles_help_and_palette_commands(tmp_path: Path) -> None:
         for title in ("Pause / resume training", "Stop training", "Checkpoint now",
                       "Toggle plots", "Runs", "Help", "Quit"):
             assert title in titles
+
+
+@aio
+async def test_help_is_quick_to_open_and_leaves_the_dashboard_as_it_was(tmp_path: Path) -> None:
+    """The dashboard's footer keeps its key widgets over a help round trip (rebuilding them
+    was most of the cost of `?`), and the long-lived objects are kept out of the garbage
+    collector's full scans while the dashboard is up, and handed back when it closes."""
+    app = make_app(tmp_path, write_run(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        dash = dash_of(app)
+        await until(pilot, lambda: dash.state.status == "completed" and dash.settled)
+        assert gc.get_freeze_count() > 0
+        footer = dash.query_one(DashboardFooter)
+        keys = list(footer.children)
+        assert keys, "the footer shows the keys"
+        for _ in range(2):
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            assert "Dashboard keys" in app.screen.query_one("#help-text", Static).visual.plain
+            await pilot.press("escape")
+            await pilot.pause(0.1)
+            assert app.screen is dash
+        assert list(footer.children) == keys, "the same key widgets, not rebuilt"
+    assert gc.get_freeze_count() == 0, "a closed dashboard is collectable again"
 
 
 @aio

@@ -91,16 +91,14 @@ def _top(lines: list[Line]) -> float | None:
 
 
 def _epoch_points(history: RunHistory, key: str) -> tuple[np.ndarray, np.ndarray]:
-    rows = [(r.global_step, r.metrics[key]) for r in history.epochs if key in r.metrics]
-    if not rows:
-        return np.empty(0), np.empty(0)
-    a = np.asarray(rows, dtype=np.float64)
-    return a[:, 0], a[:, 1]
+    return history.epoch_points(key)
 
 
 def _xlim(history: RunHistory) -> tuple[float, float] | None:
     ends = [s.last_x for s in history.series.values() if len(s)]
-    ends += [float(r.global_step) for r in history.epochs]
+    steps, _ = history.epoch_points()
+    if len(steps):
+        ends.append(float(steps.max()))
     return (0.0, max(max(ends), 1.0)) if ends else None
 
 

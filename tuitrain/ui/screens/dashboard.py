@@ -1,7 +1,7 @@
 """The dashboard: one run's live plots, progress, epoch table, device use and log.
 
-The first frame comes before anything heavy is imported: numpy (the history), plotext (the
-plots) and the watcher load right after it, and the plot placeholders are swapped for plots.
+The first frame comes before anything heavy is imported: numpy (the history), the plots and
+the watcher load right after it, and the plot placeholders are swapped for plots.
 
 A thread worker (`watcher.follow`) tails the run folder and posts typed messages; handlers
 update the `RunState` and mark what changed; a 10 Hz timer repaints only what is marked, and
@@ -10,9 +10,11 @@ Control keys write commands to the run's control file; the runner acts on them."
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +71,61 @@ PLOT_MAX_INTERVAL = 4.0  # but at least every 4 seconds
 START_FALLBACK = 0.5  # seconds: load the rest even if the app never says it is ready
 LOADING_PLOT_INTERVAL = 1.0  # while a long log is read, leave the CPU to the reading
 LOADING_PANEL_INTERVAL = 0.5
+
+
+_FROZEN_FOR: weakref.WeakSet[DashboardScreen] = weakref.WeakSet()
+
+
+def freeze_long_lived(owner: DashboardScreen) -> None:
+    """Keep the garbage collector's full collections short: they scan every tracked object,
+    and a dashboard holds many for good (modules, widgets, styles, epoch rows): 80k at start,
+    growing with the epoch table. On a loaded 2-core machine each full collection held the
+    event loop for 30-160 ms, a few times a minute, longer as the run went on: the worst key
+    latencies. So the objects alive now (young garbage collected first), and from then on
+    the survivors of every full collection, are frozen: never scanned again. The price: a
+    frozen object that later becomes part of a reference cycle is not reclaimed until
+    `thaw` (objects without cycles still are, by reference counting): an unmounted dashboard
+    thaws, so a replaced dashboard, or a closed app in the tests, is freed."""
+    _FROZEN_FOR.add(owner)
+    gc.collect(1)
+    gc.freeze()
+    if _freeze_after_full not in gc.callbacks:
+        gc.callbacks.append(_freeze_after_full)
+
+
+def thaw(owner: DashboardScreen) -> None:
+    """The next full collection scans everything again (and frees what `owner` left); while
+    other dashboards watch, its survivors are frozen again."""
+    _FROZEN_FOR.discard(owner)
+    gc.unfreeze()
+    if not _FROZEN_FOR and _freeze_after_full in gc.callbacks:
+        gc.callbacks.remove(_freeze_after_full)
+
+
+def _freeze_after_full(phase: str, info: dict[str, int]) -> None:
+    if phase == "stop" and info["generation"] == 2:
+        gc.freeze()  # the collection is over: what is left is alive
+
+
+class DashboardFooter(Footer):
+    """Textual's footer rebuilds all its key widgets whenever the screen's bindings may have
+    changed, which includes another screen (help) being pushed over the dashboard or popped:
+    20-40 ms of a loaded machine on each `?` and `escape`. The dashboard's keys never change,
+    so this one rebuilds only when the keys it would show differ from those it shows."""
+
+    _shown: tuple[tuple[str, str, bool, str], ...] | None = None
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if not self.is_attached or screen is not self.screen or screen is not self.app.screen:
+            self._bindings_ready = True  # hidden under another screen: nothing to redo now
+            return
+        shown = tuple((binding.key, binding.description, enabled, tooltip)
+                      for _, binding, enabled, tooltip in screen.active_bindings.values()
+                      if binding.show)
+        if shown != self._shown or not self._bindings_ready:
+            super().bindings_changed(screen)
+            if screen.app.app_focus:  # Footer recomposes only then
+                self._shown = shown
 
 
 class DashboardScreen(Screen[None]):
@@ -136,7 +193,7 @@ class DashboardScreen(Screen[None]):
         with Horizontal(id="bottom"):
             yield Static("", id="slot-epochs", classes="panel-slot")
             yield Vertical(Static("", classes="panel-slot"), id="side")
-        yield Footer(compact=True)
+        yield DashboardFooter(compact=True)
 
     @property
     def table(self) -> EpochTable:
@@ -177,6 +234,9 @@ class DashboardScreen(Screen[None]):
         else:  # the app calls `start` once its first frame is out; this is a safety net
             self.set_timer(START_FALLBACK, self._start)
 
+    def on_unmount(self) -> None:
+        thaw(self)
+
     def start(self) -> None:
         """Load the rest after the frame being painted now (the app calls this when ready)."""
         self.call_after_refresh(self._start)
@@ -210,6 +270,7 @@ class DashboardScreen(Screen[None]):
         except (MountError, NoMatches):  # the app is closing before it finished opening
             return
         self.watching = True
+        freeze_long_lived(self)
         self._watch()
         self.set_interval(TICK, self._tick)
 
@@ -409,6 +470,7 @@ class DashboardScreen(Screen[None]):
         if message.fraction >= 1:
             self.load_seconds = message.seconds
             self._drawn_version = -1
+            freeze_long_lived(self)
             self._sample_device()
         self._dirty.add("status")
 

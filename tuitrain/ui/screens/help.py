@@ -1,12 +1,22 @@
-"""The help screen: what the dashboard shows and every key."""
+"""The help screen: what the dashboard shows and every key.
+
+The text is written as a little Markdown (headings, key tables, paragraphs, `code`) and turned
+into one styled `Text` once, shown by a single `Static` in a scrolling box: Textual's `Markdown`
+widget made a widget per block and per table cell, so the first `?` took about 250 ms to
+compose and every later one 40-60 ms to restyle and paint while a run was training."""
 
 from __future__ import annotations
 
+import re
+import textwrap
+from functools import lru_cache
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown
+from textual.widgets import Static
 
 HELP = """\
 # tuitrain
@@ -60,6 +70,81 @@ Press `escape` to close.
 """
 
 
+DESCRIPTION_WIDTH = 62  # table descriptions wrap here, indented under their column
+_INLINE = re.compile(r"`([^`]+)`|\*([^*]+)\*")
+
+
+def _inline(text: str, base: str = "") -> Text:
+    """`code` in bold, *emphasis* in italics."""
+    out = Text(style=base)
+    pos = 0
+    for m in _INLINE.finditer(text):
+        out.append(text[pos:m.start()])
+        out.append(m.group(1) or m.group(2), "bold" if m.group(1) else "italic")
+        pos = m.end()
+    out.append(text[pos:])
+    return out
+
+
+def _table(rows: list[list[str]]) -> Text:
+    """A key table: the header row and then one row per key, the key column padded."""
+    keys = [row[0].replace("`", "") for row in rows]
+    width = max(len(k) for k in keys) + 2
+    out = Text()
+    for i, row in enumerate(rows):
+        if i == 0:
+            out.append(" " + keys[0].ljust(width) + row[1], "bold underline")
+        else:
+            out.append(" ")
+            out.append(keys[i].ljust(width), "bold")
+            wrapped = textwrap.wrap(row[1], DESCRIPTION_WIDTH) or [""]
+            out.append_text(_inline(wrapped[0]))
+            for more in wrapped[1:]:
+                out.append("\n " + " " * width)
+                out.append_text(_inline(more))
+        out.append("\n")
+    return out
+
+
+@lru_cache(maxsize=1)
+def help_text(source: str = HELP) -> Text:
+    """The help as one `Text` (built once)."""
+    out = Text()
+    table: list[list[str]] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if table:
+            out.append_text(_table(table))
+            table.clear()
+        if para:
+            out.append_text(_inline(" ".join(para)))
+            out.append("\n")
+            para.clear()
+
+    for raw in source.splitlines():
+        line = raw.strip()
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if not set("".join(cells)) <= set("-: "):  # skip the |---|---| rule
+                table.append(cells)
+            continue
+        if not line:
+            flush()
+            out.append("\n")
+        elif line.startswith("#"):
+            flush()
+            level = len(line) - len(line.lstrip("#"))
+            out.append(line[level:].strip() + "\n", "bold reverse" if level == 1 else "bold")
+        else:
+            if table:
+                flush()
+            para.append(line)
+    flush()
+    out.rstrip()
+    return out
+
+
 class HelpScreen(ModalScreen[None]):
     """Keys and a short guide; closes on escape, q or ?."""
 
@@ -67,4 +152,4 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
-            yield Markdown(HELP)
+            yield Static(help_text(), id="help-text")
