@@ -22,7 +22,7 @@ def live_figures(quick: bool) -> list[Figure]:
                "<= 10%", r["cpu_live"] <= 0.10, "% core",
                f"one core = 100%; median over the attached windows; RSS {r['rss_mb']:.0f} MB"),
         Figure("4.idle", "dashboard CPU on a finished run (idle)", 100 * r["cpu_idle"],
-               "<= 1%", r["cpu_idle"] <= 0.01, "% core", "after 3 s settling, one window"),
+               "<= 1%", r["cpu_idle"] <= 0.01, "% core", "after 3 s settling, one 6 s window"),
         Figure("5.p95", "key latency p95 under training load", 1e3 * r["latency_p95"],
                "<= 50 ms", r["latency_p95"] <= 0.05, " ms",
                f"{r['presses']} presses of `?` and `m`; median {1e3 * r['latency_median']:.0f} ms;"

@@ -130,25 +130,24 @@ def key_latency(p: PtyProgram, presses: int) -> dict[str, list[float]]:
     presses) and `m` (cycle smoothing: a notification, and the plots redraw)."""
     out: dict[str, list[float]] = {"?": [], "m": []}
     smoothing = 0
-    if True:
-        for i in range(presses):
-            key = "?" if i % 2 == 0 else "m"
-            if key == "?":
-                mark = HELP_MARK
-            else:
-                mark = f"smoothing {SMOOTHING_CYCLE[smoothing % 3]}".encode()
-                smoothing += 1
-            start = p.size()
-            t = time.perf_counter()
-            p.send(key.encode())
-            seen = p.wait_for(mark, 5.0, start=start)
-            if seen is None:
-                raise RuntimeError(f"no reaction to {key!r} within 5 s")
-            out[key].append(seen + p.t0 - t)
-            if key == "?":
-                time.sleep(0.15)
-                p.send(b"\x1b")
-            time.sleep(0.8 + random.random() * 0.4)  # land on every phase of the redraws
+    for i in range(presses):
+        key = "?" if i % 2 == 0 else "m"
+        if key == "?":
+            mark = HELP_MARK
+        else:
+            mark = f"smoothing {SMOOTHING_CYCLE[smoothing % 3]}".encode()
+            smoothing += 1
+        start = p.size()
+        t = time.perf_counter()
+        p.send(key.encode())
+        seen = p.wait_for(mark, 5.0, start=start)
+        if seen is None:
+            raise RuntimeError(f"no reaction to {key!r} within 5 s")
+        out[key].append(seen + p.t0 - t)
+        if key == "?":
+            time.sleep(0.15)
+            p.send(b"\x1b")
+        time.sleep(0.8 + random.random() * 0.4)  # land on every phase of the redraws
     return out
 
 
@@ -157,6 +156,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=8, help="pairs of windows")
     ap.add_argument("--window", type=float, default=1.5)
     ap.add_argument("--settle", type=float, default=3.0)
+    ap.add_argument("--idle-window", type=float, default=6.0,
+                    help="seconds of the idle measurement (CPU time counts in 10 ms ticks)")
     ap.add_argument("--presses", type=int, default=15)
     ap.add_argument("--preset", default="mlp-digits")
     a = ap.parse_args()
@@ -183,7 +184,7 @@ def main() -> None:
                 latencies = key_latency(p, a.presses)
                 launch.request_stop(run)
                 launch.kill_after(run, proc, 15)
-                idle = idle_window(p, a.settle, a.window)
+                idle = idle_window(p, a.settle, a.idle_window)
             finally:
                 p.close()
         finally:
