@@ -285,7 +285,8 @@ def test_compare_prints_the_table(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("framework"))
-    for column in ("device", "params", "s/epoch", "samples/s", "val_loss", "metric", "peak MB"):
+    for column in ("device", "params", "1st epoch s", "s/epoch", "samples/s", "val_loss",
+                   "metric", "peak MB"):
         assert column in lines[header]
     row = lines[header + 2].split()
     assert row[0] == "torch" and row[1] == "cpu" and row[2] == "1,218" and row[-1] == "completed"

@@ -16,8 +16,15 @@ from fake_runs import aio, eval_report, quiet_env, record_notes, standard_runs, 
 from rich.console import Console
 
 from tuitrain.core import launch
+from tuitrain.core.events import EpochEnd
 from tuitrain.core.rundir import RunDir
-from tuitrain.core.runs_index import compare_rows, compare_table, epoch_curves, run_row
+from tuitrain.core.runs_index import (
+    COMPARE_HEADER,
+    compare_rows,
+    compare_table,
+    epoch_curves,
+    run_row,
+)
 from tuitrain.ui import jobs
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.confirm import ConfirmScreen
@@ -344,6 +351,21 @@ def test_run_row_and_compare_rows_survive_a_damaged_run(tmp_path: Path) -> None:
     assert rows[0][0] == "torch" and rows[0][-1] == "completed"
     assert rows[1][-1] == "damaged"
     assert "framework" in compare_table([runs["completed"]]).splitlines()[0]
+
+
+def test_compare_rows_keep_the_first_epoch_apart_from_the_speed(tmp_path: Path) -> None:
+    """Tracing and compiling land in the first epoch: it gets its own column, and s/epoch
+    and samples/s are the median of the others (a repeated epoch counts once, the later)."""
+    run = write_run(tmp_path, "r1", done=0, epochs=4)
+    for epoch, seconds in enumerate([3.0, 0.5, 0.9, 0.7]):
+        run.append(EpochEnd(epoch=epoch, global_step=40 * (epoch + 1), metrics={"loss": 1.0},
+                            seconds=seconds, is_best=False))
+    run.append(EpochEnd(epoch=2, global_step=120, metrics={"loss": 1.0}, seconds=0.6,
+                        is_best=False))  # epoch 3 again, after a resume
+    summary = {**run.summary(), "epochs_completed": 4, "train_samples": 4 * 1400}
+    run.write_summary(summary)
+    row = dict(zip(COMPARE_HEADER, compare_rows([run])[0], strict=True))
+    assert (row["1st epoch s"], row["s/epoch"], row["samples/s"]) == ("3.00", "0.60", "2,333")
 
 
 def test_epoch_curves_read_only_epoch_lines(tmp_path: Path) -> None:

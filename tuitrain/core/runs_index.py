@@ -1,12 +1,15 @@
 """Framework-free views of the runs folder, shared by `tuitrain runs`, `tuitrain compare` and
 the runs screen: one row per run (a damaged folder gets its own row), the framework
-comparison table, per-epoch curves for overlays, and what resuming a run needs."""
+comparison table (first-epoch time apart from the steady speed), per-epoch curves for
+overlays, and what resuming a run needs."""
 
 from __future__ import annotations
 
 import json
 import math
+import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -15,8 +18,8 @@ from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
 COMPARE_HEADER: tuple[str, ...] = (
-    "framework", "device", "params", "s/epoch", "samples/s", "val_loss", "metric", "peak MB",
-    "status",
+    "framework", "device", "params", "1st epoch s", "s/epoch", "samples/s", "val_loss", "metric",
+    "peak MB", "status",
 )
 # A cheap pre-filter for `metrics.jsonl`: only epoch lines are parsed for curves.
 _EPOCH_MARK = '"event": "epoch"'
@@ -63,20 +66,26 @@ def compare_rows(runs: list[RunDir]) -> list[list[str]]:
         try:
             s = run.summary()
         except UserError:
-            rows.append([run.id, "", "", "", "", "", "", "", "damaged"])
+            rows.append([run.id, *[""] * (len(COMPARE_HEADER) - 2), "damaged"])
             continue
         if not s:
             facts = _config_facts(run)
-            rows.append([facts.get("framework", "?"), "", "", "", "", "", "", "", "starting"])
+            rows.append([facts.get("framework", "?"), *[""] * (len(COMPARE_HEADER) - 2),
+                         "starting"])
             continue
         m = s.get("metrics", {})
         epochs = max(1, s.get("epochs_completed", 0))
-        seconds = _number(s.get("train_seconds", 0.0))
-        rate = s.get("train_samples", 0) / max(seconds, 1e-9) if seconds > 0 else 0.0
+        # The first epoch carries tracing and compilation (TensorFlow, Keras, torch.compile);
+        # the others say how fast the framework trains here: their median is the speed.
+        seconds = [t for _, t in sorted(epoch_seconds(run).items())]
+        first = seconds[0] if seconds else math.nan
+        steady = statistics.median(seconds[1:]) if len(seconds) > 1 else first
+        per_epoch = s.get("train_samples", 0) / epochs
+        rate = per_epoch / steady if steady > 0 else 0.0
         monitor = s.get("monitor", "")
         rows.append([
             s.get("framework", "?"), s.get("device", "?"), f"{s.get('params', 0):,}",
-            f"{seconds / epochs:.2f}", f"{rate:,.0f}", f"{_number(m.get('val_loss')):.4f}",
+            f"{first:.2f}", f"{steady:.2f}", f"{rate:,.0f}", f"{_number(m.get('val_loss')):.4f}",
             f"{monitor} {_number(m.get(monitor)):.4f}", f"{s.get('peak_memory_mb', 0):,.0f}",
             s.get("status", "?"),
         ])
@@ -93,12 +102,9 @@ def compare_table(runs: list[RunDir]) -> str:
     return "\n".join([fmt.format(*header), rule] + [fmt.format(*r) for r in lines])
 
 
-def epoch_curves(run: RunDir) -> dict[str, list[tuple[int, float]]]:
-    """Per-epoch values from the run's log: metric name -> [(epoch number, value), ...].
-
-    Only epoch lines are parsed, so a long log of batch lines reads quickly; a resumed run
-    that repeated an epoch keeps the later value."""
-    curves: dict[str, dict[int, float]] = {}
+def _epoch_lines(run: RunDir) -> Iterator[dict[str, Any]]:
+    """The epoch events of the run's log, as raw dicts. Only epoch lines are parsed, so a long
+    log of batch lines reads quickly; an unreadable log has none."""
     try:
         with open(run.metrics, encoding="utf-8", errors="replace") as f:
             for line in f:
@@ -108,15 +114,28 @@ def epoch_curves(run: RunDir) -> dict[str, list[tuple[int, float]]]:
                     raw = json.loads(line)
                 except ValueError:
                     continue
-                epoch = raw.get("epoch")
-                if raw.get("event") != "epoch" or not isinstance(epoch, int):
-                    continue
-                for name, value in (raw.get("metrics") or {}).items():
-                    if isinstance(value, (int, float)) and math.isfinite(value):
-                        curves.setdefault(name, {})[epoch + 1] = float(value)
+                if raw.get("event") == "epoch" and isinstance(raw.get("epoch"), int):
+                    yield raw
     except OSError:
-        return {}
+        return
+
+
+def epoch_curves(run: RunDir) -> dict[str, list[tuple[int, float]]]:
+    """Per-epoch values from the run's log: metric name -> [(epoch number, value), ...];
+    a resumed run that repeated an epoch keeps the later value."""
+    curves: dict[str, dict[int, float]] = {}
+    for raw in _epoch_lines(run):
+        for name, value in (raw.get("metrics") or {}).items():
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                curves.setdefault(name, {})[raw["epoch"] + 1] = float(value)
     return {name: sorted(points.items()) for name, points in curves.items()}
+
+
+def epoch_seconds(run: RunDir) -> dict[int, float]:
+    """Training seconds of each epoch (epoch number -> seconds); a repeated epoch keeps the
+    later value."""
+    return {raw["epoch"] + 1: float(raw["seconds"]) for raw in _epoch_lines(run)
+            if isinstance(raw.get("seconds"), (int, float))}
 
 
 def resume_spec(run: RunDir, epochs: int | None = None) -> RunSpec:
