@@ -16,13 +16,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuitrain.core import data
-from tuitrain.core.data import builtin_names, cache_dir, dataset_info, load_splits
+from tuitrain.core import data, datasets
+from tuitrain.core.data import load_splits
+from tuitrain.core.datasets import builtin_names, cache_dir, dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
 
 REPO = Path(__file__).resolve().parent.parent
-LOCAL = [n for n in builtin_names() if not data.BUILTIN[n].info.needs_download]
+LOCAL = [n for n in builtin_names() if not datasets.BUILTIN[n].info.needs_download]
 SMALL = {"moons": 300, "spirals": 300, "sine": 300}
 
 
@@ -319,3 +320,19 @@ def test_import_pulls_in_no_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_every_catalogue_entry_has_a_loader() -> None:
+    assert list(data.LOADERS) == list(datasets.BUILTIN)
+
+
+def test_the_catalogue_loads_without_numpy() -> None:
+    """The setup screen reads the catalogue before its first frame; numpy is not needed."""
+    code = ("import sys; from tuitrain.core.datasets import dataset_info, builtin_names; "
+            "from tuitrain.core.spec import DataSpec; "
+            "infos = [dataset_info(DataSpec(n)) for n in builtin_names()]; "
+            "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(infos))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == str(len(datasets.BUILTIN))

@@ -9,7 +9,8 @@ from typing import ClassVar, Literal
 
 import numpy as np
 
-from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.data import Splits
+from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split, Trainer

@@ -23,7 +23,8 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
-from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.data import Splits
+from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import LayerSpec, RunSpec
 from tuitrain.core.trainer import Engine, Split, Trainer

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
-from tuitrain.core.data import DatasetInfo, Splits
+from tuitrain.core.data import Splits
+from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.shapes import summarize
 from tuitrain.core.spec import LayerSpec, RunSpec

@@ -1,4 +1,4 @@
-"""The dataset catalogue and loaders.
+"""The dataset loaders (the catalogue of what each set is lives in `core/datasets.py`).
 
 Built-in sets (synthetic ones made here, small ones bundled with scikit-learn), the public sets
 Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, NPZ and
@@ -26,23 +26,19 @@ from pathlib import Path
 import numpy as np
 
 from tuitrain.core.catalog import Task
+from tuitrain.core.datasets import (
+    BUILTIN,
+    CIFAR_DIR,
+    FASHION_FILES,
+    SINE_STEPS,
+    DatasetInfo,
+    builtin_info,
+    builtin_names,
+    cache_dir,
+    cifar_folder,
+)
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.spec import DataSpec
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What a model needs to know about a dataset before seeing it."""
-
-    name: str  # "digits", or the file path for user data
-    task: Task
-    input_shape: tuple[int, ...]  # per sample, no batch dim; images channels-last (H, W, C)
-    num_outputs: int  # classes for classification, target columns for regression
-    class_names: tuple[str, ...]  # () for regression
-    input_dtype: str  # "float32" or "int64" (token ids)
-    needs_download: bool  # a public set that is not in the cache yet
-    description: str
-    size: int  # samples in total
 
 
 @dataclass(frozen=True)
@@ -61,38 +57,14 @@ class Splits:
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
-@dataclass(frozen=True)
-class Builtin:
-    """A catalogue entry: the dataset's info and how to make all of its (x, y) arrays."""
-
-    info: DatasetInfo
-    load: Callable[[int], Arrays]  # sample count -> x (float32, scaled), y (labels or targets)
-    default_samples: int = 0  # synthetic sets: the count `DataSpec.samples = 0` means
-    cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
-
-
 # Synthetic sets are fixed data; the run's seed only shuffles and splits them.
 _DATA_SEED = 20240601
 _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-_CIFAR_DIR = "cifar-10-batches-py"
 _CIFAR_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-_FASHION_FILES = (
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-)
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
-SINE_STEPS = 40
-
-
-def cache_dir() -> Path:
-    """Where downloads go: Keras's cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`."""
-    home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
-    return Path(home) / "datasets"
 
 
 # --- built-in data -------------------------------------------------------------------------
@@ -215,7 +187,7 @@ def _idx_gz(path: Path, offset: int) -> np.ndarray:
 
 def _fashion_mnist(_n: int) -> Arrays:
     folder = cache_dir() / "fashion-mnist"
-    x_tr, y_tr, x_te, y_te = (_fetch(_KERAS_URL + f, folder / f) for f in _FASHION_FILES)
+    x_tr, y_tr, x_te, y_te = (_fetch(_KERAS_URL + f, folder / f) for f in FASHION_FILES)
     y = np.concatenate([_idx_gz(y_tr, 8), _idx_gz(y_te, 8)])
     with _reading(folder, "; delete it to download it again"):
         x = np.concatenate([_idx_gz(x_tr, 16), _idx_gz(x_te, 16)]).reshape(len(y), 28, 28, 1)
@@ -247,15 +219,6 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to unpickle {module}.{name}")
 
 
-def _cifar_folder() -> Path | None:
-    """The extracted batches: our (and tf.keras's) layout, or Keras 3's."""
-    root = cache_dir()
-    for folder in (root / _CIFAR_DIR, root / f"{_CIFAR_DIR}-target" / _CIFAR_DIR):
-        if (folder / "test_batch").is_file():
-            return folder
-    return None
-
-
 def _untar_cifar(archive: Path) -> Path:
     """Extract the CIFAR archive next to itself (only plain files and folders)."""
     import tarfile
@@ -270,17 +233,17 @@ def _untar_cifar(archive: Path) -> Path:
                     raise UserError(f"{archive}: refusing to extract {m.name!r}")
             safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
             tar.extractall(tmp, members=members, **safe)
-            shutil.rmtree(root / _CIFAR_DIR, ignore_errors=True)  # a partial earlier copy
-            os.replace(tmp / _CIFAR_DIR, root / _CIFAR_DIR)
+            shutil.rmtree(root / CIFAR_DIR, ignore_errors=True)  # a partial earlier copy
+            os.replace(tmp / CIFAR_DIR, root / CIFAR_DIR)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return root / _CIFAR_DIR
+    return root / CIFAR_DIR
 
 
 def _cifar10(_n: int) -> Arrays:
-    folder = _cifar_folder()
+    folder = cifar_folder()
     if folder is None:
-        archive = cache_dir() / f"{_CIFAR_DIR}.tar.gz"
+        archive = cache_dir() / f"{CIFAR_DIR}.tar.gz"
         folder = _untar_cifar(_fetch(_CIFAR_URL, archive, _CIFAR_SHA256))
     xs, ys = [], []
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
@@ -292,82 +255,13 @@ def _cifar10(_n: int) -> Arrays:
     return _pixels(np.concatenate(xs).transpose(0, 2, 3, 1)), np.concatenate(ys)
 
 
-def _all_files(*relative: str) -> Callable[[], bool]:
-    return lambda: all((cache_dir() / p).is_file() for p in relative)
-
-
-# --- the catalogue -------------------------------------------------------------------------
-
-
-def _entry(
-    name: str,
-    task: Task,
-    shape: tuple[int, ...],
-    classes: tuple[str, ...] | int,
-    description: str,
-    size: int,
-    load: Callable[[int], Arrays],
-    synthetic: bool = False,
-    cached: Callable[[], bool] | None = None,
-) -> Builtin:
-    """One catalogue entry; `classes` is the class names, or their count (0 for regression)."""
-    names = tuple(str(i) for i in range(classes)) if isinstance(classes, int) else classes
-    outputs = len(names) if task == "classification" else 1
-    class_names = names if task == "classification" else ()
-    info = DatasetInfo(
-        name, task, shape, outputs, class_names, "float32", cached is not None, description, size
-    )
-    return Builtin(info, load, size if synthetic else 0, cached)
-
-
-_FASHION_NAMES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
-_CIFAR_NAMES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
-
-BUILTIN: dict[str, Builtin] = {
-    entry.info.name: entry
-    for entry in (
-        _entry("moons", "classification", (2,), 2, "two interleaving half circles (noise 0.2)",
-               2000, _moons, synthetic=True),
-        _entry("spirals", "classification", (2,), 3, "three interleaved spiral arms",
-               1500, _spirals, synthetic=True),
-        _entry("sine", "regression", (SINE_STEPS, 1), 0,
-               f"noisy sums of two sines: predict the next value from {SINE_STEPS} steps",
-               4000, _sine, synthetic=True),
-        _entry("digits", "classification", (8, 8, 1), 10,
-               "8x8 handwritten digits (scikit-learn)", 1797, _digits),
-        _entry("diabetes", "regression", (10,), 0,
-               "disease progression from 10 measurements (scikit-learn)", 442,
-               _sklearn("diabetes")),
-        _entry("iris", "classification", (4,), ("setosa", "versicolor", "virginica"),
-               "iris species from 4 flower measurements (scikit-learn)", 150,
-               _sklearn("iris")),
-        _entry("wine", "classification", (13,), ("class_0", "class_1", "class_2"),
-               "wine cultivar from 13 chemical measurements (scikit-learn)", 178,
-               _sklearn("wine")),
-        _entry("breast_cancer", "classification", (30,), ("malignant", "benign"),
-               "tumour diagnosis from 30 cell-nucleus features (scikit-learn)", 569,
-               _sklearn("breast_cancer")),
-        _entry("mnist", "classification", (28, 28, 1), 10,
-               "28x28 handwritten digits (11 MB download)", 70000, _mnist,
-               cached=_all_files("mnist.npz")),
-        _entry("fashion-mnist", "classification", (28, 28, 1), _FASHION_NAMES,
-               "28x28 clothing images (30 MB download)", 70000, _fashion_mnist,
-               cached=_all_files(*(f"fashion-mnist/{f}" for f in _FASHION_FILES))),
-        _entry("cifar10", "classification", (32, 32, 3), _CIFAR_NAMES,
-               "32x32 colour images of 10 classes (170 MB download)", 60000, _cifar10,
-               cached=lambda: _cifar_folder() is not None),
-    )
+# Each built-in dataset's arrays: sample count -> x (float32, scaled), y (labels or targets).
+LOADERS: dict[str, Callable[[int], Arrays]] = {
+    "moons": _moons, "spirals": _spirals, "sine": _sine, "digits": _digits,
+    "diabetes": _sklearn("diabetes"), "iris": _sklearn("iris"), "wine": _sklearn("wine"),
+    "breast_cancer": _sklearn("breast_cancer"), "mnist": _mnist,
+    "fashion-mnist": _fashion_mnist, "cifar10": _cifar10,
 }  # fmt: skip
-
-
-def builtin_names() -> list[str]:
-    """Names of the built-in datasets, in catalogue order."""
-    return list(BUILTIN)
 
 
 # --- a person's own data -------------------------------------------------------------------
@@ -538,7 +432,7 @@ def _read_user(
     return _prepare(str(path), x, y, task, what, kind)
 
 
-def _user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
     path = Path(data.dataset).expanduser()
     if not path.exists():
         if path.suffix or any(c in data.dataset for c in ("/", os.sep, "~")):
@@ -557,25 +451,6 @@ def _stamp(path: Path) -> int:
 
 
 # --- the public entry points ---------------------------------------------------------------
-
-
-def _builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
-    info = entry.info
-    if task is not None and task != info.task:
-        raise UserError(f"dataset {info.name!r} is for {info.task}, but the task is {task}")
-    if entry.default_samples and data.samples > 0:
-        info = replace(info, size=data.samples)
-    if entry.cached is not None:
-        info = replace(info, needs_download=not entry.cached())
-    return info
-
-
-def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
-    """What `data` holds, cheaply: built-ins load nothing; user files are read (and cached)."""
-    entry = BUILTIN.get(data.dataset)
-    if entry is not None:
-        return _builtin_info(entry, data, task)
-    return _user_data(data, task)[0]
 
 
 def _count(n: int, fraction: float) -> int:
@@ -598,13 +473,13 @@ def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
     """
     entry = BUILTIN.get(data.dataset)
     if entry is not None:
-        info = _builtin_info(entry, data, task)
-        x, y = entry.load(info.size)
+        info = builtin_info(entry, data, task)
+        x, y = LOADERS[data.dataset](info.size)
         info = replace(info, needs_download=False)
         x = np.asarray(x, np.float32)
         y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
     else:
-        info, x, y = _user_data(data, task)
+        info, x, y = user_data(data, task)
     val, test = data.val_fraction, data.test_fraction
     n_test, n_val = _count(len(x), test), _count(len(x), val)
     if not (0 <= val < 1 and 0 <= test < 1) or n_test + n_val >= len(x):

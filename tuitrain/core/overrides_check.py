@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tuitrain.core import validate
-from tuitrain.core.data import DatasetInfo
+from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import load_spec
 from tuitrain.core.shapes import Summary

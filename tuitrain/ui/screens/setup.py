@@ -21,7 +21,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Static
 
 from tuitrain import backends
 from tuitrain.core.catalog import FRAMEWORK_TITLES
-from tuitrain.core.data import dataset_info
+from tuitrain.core.datasets import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import PresetFile, list_presets, load_spec
 from tuitrain.core.spec import DataSpec, RunSpec

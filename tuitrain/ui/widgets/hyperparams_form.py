@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import Input, Select
 
 from tuitrain.core.catalog import OPTIMIZERS, PRECISIONS, SCHEDULES, Task, losses_for, metrics_for
-from tuitrain.core.data import builtin_names, dataset_info
+from tuitrain.core.datasets import builtin_names, dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec, RunSpec
 from tuitrain.ui.widgets.device_picker import DevicePicker

@@ -14,7 +14,7 @@ from textual.widgets import Static
 from tuitrain.core.catalog import FRAMEWORK_TITLES
 
 if TYPE_CHECKING:
-    from tuitrain.core.data import DatasetInfo
+    from tuitrain.core.datasets import DatasetInfo
     from tuitrain.core.shapes import Summary
 
 

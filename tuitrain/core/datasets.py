@@ -1,0 +1,163 @@
+"""The dataset catalogue: what each built-in set is (task, shape, classes, size, whether its
+download is cached) and `dataset_info`, all without numpy, which the setup screen needs before
+its first frame. The arrays themselves come from `core/data.py`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tuitrain.core.catalog import Task
+from tuitrain.core.errors import UserError
+from tuitrain.core.spec import DataSpec
+
+SINE_STEPS = 40
+CIFAR_DIR = "cifar-10-batches-py"
+FASHION_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a model needs to know about a dataset before seeing it."""
+
+    name: str  # "digits", or the file path for user data
+    task: Task
+    input_shape: tuple[int, ...]  # per sample, no batch dim; images channels-last (H, W, C)
+    num_outputs: int  # classes for classification, target columns for regression
+    class_names: tuple[str, ...]  # () for regression
+    input_dtype: str  # "float32" or "int64" (token ids)
+    needs_download: bool  # a public set that is not in the cache yet
+    description: str
+    size: int  # samples in total
+
+
+
+@dataclass(frozen=True)
+class Builtin:
+    """A catalogue entry: the dataset's info (its arrays come from `data.LOADERS`)."""
+
+    info: DatasetInfo
+    default_samples: int = 0  # synthetic sets: the count `DataSpec.samples = 0` means
+    cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
+
+
+
+def cache_dir() -> Path:
+    """Where downloads go: Keras's cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`."""
+    home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
+    return Path(home) / "datasets"
+
+
+
+def _all_files(*relative: str) -> Callable[[], bool]:
+    return lambda: all((cache_dir() / p).is_file() for p in relative)
+
+
+# --- the catalogue -------------------------------------------------------------------------
+
+
+
+def cifar_folder() -> Path | None:
+    """The extracted batches: our (and tf.keras's) layout, or Keras 3's."""
+    root = cache_dir()
+    for folder in (root / CIFAR_DIR, root / f"{CIFAR_DIR}-target" / CIFAR_DIR):
+        if (folder / "test_batch").is_file():
+            return folder
+    return None
+
+
+
+def _entry(
+    name: str,
+    task: Task,
+    shape: tuple[int, ...],
+    classes: tuple[str, ...] | int,
+    description: str,
+    size: int,
+    synthetic: bool = False,
+    cached: Callable[[], bool] | None = None,
+) -> Builtin:
+    """One catalogue entry; `classes` is the class names, or their count (0 for regression)."""
+    names = tuple(str(i) for i in range(classes)) if isinstance(classes, int) else classes
+    outputs = len(names) if task == "classification" else 1
+    class_names = names if task == "classification" else ()
+    info = DatasetInfo(
+        name, task, shape, outputs, class_names, "float32", cached is not None, description, size
+    )
+    return Builtin(info, size if synthetic else 0, cached)
+
+
+_FASHION_NAMES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+_CIFAR_NAMES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
+BUILTIN: dict[str, Builtin] = {
+    entry.info.name: entry
+    for entry in (
+        _entry("moons", "classification", (2,), 2, "two interleaving half circles (noise 0.2)",
+               2000, synthetic=True),
+        _entry("spirals", "classification", (2,), 3, "three interleaved spiral arms",
+               1500, synthetic=True),
+        _entry("sine", "regression", (SINE_STEPS, 1), 0,
+               f"noisy sums of two sines: predict the next value from {SINE_STEPS} steps",
+               4000, synthetic=True),
+        _entry("digits", "classification", (8, 8, 1), 10,
+               "8x8 handwritten digits (scikit-learn)", 1797),
+        _entry("diabetes", "regression", (10,), 0,
+               "disease progression from 10 measurements (scikit-learn)", 442),
+        _entry("iris", "classification", (4,), ("setosa", "versicolor", "virginica"),
+               "iris species from 4 flower measurements (scikit-learn)", 150),
+        _entry("wine", "classification", (13,), ("class_0", "class_1", "class_2"),
+               "wine cultivar from 13 chemical measurements (scikit-learn)", 178),
+        _entry("breast_cancer", "classification", (30,), ("malignant", "benign"),
+               "tumour diagnosis from 30 cell-nucleus features (scikit-learn)", 569),
+        _entry("mnist", "classification", (28, 28, 1), 10,
+               "28x28 handwritten digits (11 MB download)", 70000,
+               cached=_all_files("mnist.npz")),
+        _entry("fashion-mnist", "classification", (28, 28, 1), _FASHION_NAMES,
+               "28x28 clothing images (30 MB download)", 70000,
+               cached=_all_files(*(f"fashion-mnist/{f}" for f in FASHION_FILES))),
+        _entry("cifar10", "classification", (32, 32, 3), _CIFAR_NAMES,
+               "32x32 colour images of 10 classes (170 MB download)", 60000,
+               cached=lambda: cifar_folder() is not None),
+    )
+}  # fmt: skip
+
+
+def builtin_names() -> list[str]:
+    """Names of the built-in datasets, in catalogue order."""
+    return list(BUILTIN)
+
+
+
+def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
+    info = entry.info
+    if task is not None and task != info.task:
+        raise UserError(f"dataset {info.name!r} is for {info.task}, but the task is {task}")
+    if entry.default_samples and data.samples > 0:
+        info = replace(info, size=data.samples)
+    if entry.cached is not None:
+        info = replace(info, needs_download=not entry.cached())
+    return info
+
+
+
+def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
+    """What `data` holds, cheaply: built-ins load nothing; user files are read (and cached)."""
+    entry = BUILTIN.get(data.dataset)
+    if entry is not None:
+        return builtin_info(entry, data, task)
+    from tuitrain.core.data import user_data
+
+    return user_data(data, task)[0]
