@@ -135,3 +135,30 @@ async def plot_redraws() -> None:
         await pilot.resize_terminal(90, 24)
         await pilot.pause()
         assert plot.render_line(0).cell_length == 90, "a resize draws at the new size"
+
+
+@pytest.mark.parametrize("height", range(9, 17))
+def test_every_y_label_sits_on_the_row_that_draws_its_value(height: int) -> None:
+    """Evenly spaced labels, min(7, rows) of them, bottom = minimum and top = maximum; a flat
+    line at a label's value is drawn on that label's row (none named after a neighbour)."""
+    rise = Line(tuple(float(i) for i in range(50)), tuple(2.11 * i / 49 for i in range(50)),
+                "", "blue")
+    rows = text_of(Chart("loss", (rise,), xlim=(0.0, 49.0)), height=height)
+    labelled = [(i, float(r.split("┤")[0])) for i, r in enumerate(rows) if "┤" in r]
+    assert len(labelled) == min(7, height - 4)
+    assert labelled[0][1] == pytest.approx(2.11, abs=0.01)
+    assert labelled[-1][1] == pytest.approx(0.0, abs=0.01)
+    for row, value in labelled:
+        flat = Line((0.0, 49.0), (value, value), "", "red")
+        drawn = text_of(Chart("loss", (rise, flat), xlim=(0.0, 49.0)), height=height,
+                        legend=False)
+        right_edge = [r[-2] for r in drawn]  # the last canvas column: only the flat line
+        assert is_braille(right_edge[row]) or row == 2, (height, value, rows)
+
+
+def test_step_axis_ticks_are_whole_numbers() -> None:
+    line = Line((0.0, 1000.0, 4699.0), (1.0, 0.5, 0.2), "", "blue")
+    rows = text_of(Chart("loss", (line,), xlim=(0.0, 4699.0)), width=80)
+    labels = rows[-1].split()
+    assert labels[0] == "0" and labels[-1] == "4699"
+    assert all(label.isdigit() for label in labels), labels

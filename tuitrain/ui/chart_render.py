@@ -159,10 +159,16 @@ def render_chart(chart: Chart, width: int, height: int, palette: Palette,
         xlim = _lim(min(line.x[0] for line in lines), max(line.x[-1] for line in lines))
     else:
         xlim = (0.0, 1.0)
-    yticks = [ylim[0] + i * (ylim[1] - ylim[0]) / (Y_TICKS - 1) for i in range(Y_TICKS)]
+    ch = height - 4  # canvas rows
+    # Up to Y_TICKS labelled rows, evenly spaced; each label is the value its row stands for
+    # (bottom row: the minimum, top row: the maximum), so no label names a value drawn on a
+    # neighbouring row and none is lost when there are fewer rows than ticks.
+    n = max(1, min(Y_TICKS, ch))
+    tick_rows = sorted({round(i * (ch - 1) / max(n - 1, 1)) for i in range(n)})
+    yticks = [ylim[0] + (ylim[1] - ylim[0]) * r / max(ch - 1, 1) for r in tick_rows]
     ylabels = tick_labels([10**t for t in yticks] if chart.log else yticks) if lines else []
     label_w = max((len(s) for s in ylabels), default=0)
-    col0, cw, ch = label_w + 1, width - label_w - 2, height - 4  # canvas origin and size
+    col0, cw = label_w + 1, width - label_w - 2  # canvas origin and width
     row_top = 2  # row 0: title; row 1: top frame
     if cw < 1 or ch < 1:
         return c.strips(palette)
@@ -170,17 +176,14 @@ def render_chart(chart: Chart, width: int, height: int, palette: Palette,
     c.text(max(0, col0 + cw // 2 - len(name) // 2), 0, name)
     # frame, y ticks
     c.text(col0 - 1, 1, "┌" + "─" * cw + "┐")
-    tick_rows = {}
-    if lines:
-        for row, label in zip(_bins(np.asarray(yticks), ylim, ch).tolist(), ylabels,
-                              strict=True):
-            tick_rows[ch - 1 - row] = label
     c.chars[row_top:row_top + ch, col0 - 1] = ord("│")
     c.chars[row_top:row_top + ch, col0 + cw] = ord("│")
-    for r, label in tick_rows.items():
-        c.text(0, row_top + r, label.rjust(label_w) + "┤")
+    for r, label in zip(tick_rows, ylabels, strict=False):  # no labels without lines
+        c.text(0, row_top + ch - 1 - r, label.rjust(label_w) + "┤")
     bottom = ["─"] * cw
     xticks = [xlim[0] + i * (xlim[1] - xlim[0]) / (X_TICKS - 1) for i in range(X_TICKS)]
+    if lines and all(np.all(np.mod(np.asarray(line.x), 1) == 0) for line in lines):
+        xticks = sorted({float(round(t)) for t in xticks})  # steps and epochs: whole numbers
     taken = -1
     for col, label in zip(_bins(np.asarray(xticks), xlim, cw).tolist(), tick_labels(xticks),
                           strict=True):
