@@ -16,9 +16,10 @@ import pytest
 
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import BatchMetrics, EpochEnd, RunEnded, parse_event
+from tuitrain.core.locations import default_runs_dir
 from tuitrain.core.presets import load_spec
 from tuitrain.core.recorder import Recorder
-from tuitrain.core.rundir import EventTail, RunDir, default_runs_dir, find_run, list_runs
+from tuitrain.core.rundir import EventTail, RunDir, find_run, list_runs
 
 SPEC = load_spec("mlp-moons")
 

@@ -626,8 +626,8 @@ async def test_real_run_pause_resume_stop(tmp_path: Path, monkeypatch: pytest.Mo
         spec = load_spec("mlp-digits", {"train.epochs": 500, "run.framework": "torch"})
         run = app.start_run(spec)
         assert run is not None
-        await pilot.pause()
         dash = dash_of(app)
+        await until(pilot, lambda: dash.query(EpochTable))
         table = dash.query_one(EpochTable)
         await until(pilot, lambda: table.row_count >= 2, timeout=120)
         await pilot.press("p")

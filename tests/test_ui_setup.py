@@ -1,5 +1,6 @@
-"""The setup screen in the real app (Pilot, 160x48): presets fill the fields and the model
-summary, choices fit the task, invalid values are marked at their field and Start is
+"""The setup screen in the real app (Pilot, 160x48): presets fill the settings and the model
+summary, choices fit the task, keys edit the settings table as a person would (arrows,
+typing, a choice's list), invalid values are marked under their setting and Start is
 refused, device detection fills the device list, and Start hands a RunSpec to the app."""
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Any
 
 import pytest
 from fake_runs import aio, quiet_env, record_notes, until
-from textual.widgets import Input, RadioButton, Select
 
 from tuitrain import backends
 from tuitrain.core import launch
@@ -19,10 +19,10 @@ from tuitrain.core.overrides_check import check_overrides
 from tuitrain.core.presets import list_presets
 from tuitrain.core.rundir import list_runs
 from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.screens.choice import ChoiceScreen
 from tuitrain.ui.screens.dashboard import DashboardScreen
 from tuitrain.ui.screens.setup import SetupScreen, default_preset, short_reason
-from tuitrain.ui.widgets.device_picker import DevicePicker, device_label
-from tuitrain.ui.widgets.field_row import FieldRow
+from tuitrain.ui.settings import device_label
 from tuitrain.ui.widgets.model_summary import ModelSummary
 from tuitrain.ui.widgets.preset_list import PresetList
 
@@ -40,18 +40,40 @@ def setup_of(app: TuitrainApp) -> SetupScreen:
     return screen
 
 
-def value(screen: SetupScreen, name: str) -> Any:
-    widget = screen.query_one(f"#f-{name}")
-    return widget.value if isinstance(widget, (Input, Select)) else None
+def value(screen: SetupScreen, name: str) -> str:
+    return screen.table.settings[name].value
+
+
+def plain(renderable: Any, width: int = 100) -> str:
+    """A renderable as the plain text a terminal would show."""
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
 
 
 def summary_text(screen: SetupScreen) -> str:
     """The model summary as plain text."""
-    from rich.console import Console
+    return plain(screen.query_one(ModelSummary).content)
 
-    console = Console(width=100, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
-    console.print(screen.query_one(ModelSummary).content)
-    return console.export_text()
+
+def table_lines(screen: SetupScreen) -> list[str]:
+    """The settings table as the lines it shows."""
+    table = screen.table
+    return [line.rstrip() for line in plain(table.render(), table.content_region.width)
+            .splitlines()]
+
+
+async def go_to(pilot: Any, screen: SetupScreen, name: str) -> None:
+    """Focus the settings table and move its cursor to `name` with the arrow keys."""
+    table = screen.table
+    table.focus()
+    await pilot.pause()
+    names = [f.name for f in table.settings.shown]
+    steps = names.index(name) - names.index(table.cursor)
+    await pilot.press(*(["down"] * steps if steps > 0 else ["up"] * -steps))
+    assert table.cursor == name
 
 
 async def settled(pilot: Any, screen: SetupScreen, timeout: float = 10.0) -> None:
@@ -76,12 +98,9 @@ async def choose_preset(pilot: Any, screen: SetupScreen, name: str) -> None:
 
 
 async def type_into(pilot: Any, screen: SetupScreen, name: str, text: str) -> None:
-    """Focus a field, replace its text by typing, as a person would."""
-    field = screen.query_one(f"#f-{name}", Input)
-    field.focus()
-    await pilot.pause()
-    field.value = ""
-    await pilot.press(*text)
+    """Go to a setting, clear it (Ctrl+U) and type `text`, as a person would."""
+    await go_to(pilot, screen, name)
+    await pilot.press("ctrl+u", *text)
     await settled(pilot, screen)
 
 
@@ -121,14 +140,14 @@ async def test_choices_fit_the_task(tmp_path: Path) -> None:
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
-        form = screen.form
+        settings = screen.table.settings
         await choose_preset(pilot, screen, "mlp-regression")
-        assert form.choices("loss") == {"mse", "mae", "huber"}
-        datasets = {v for _, v in form.dataset_options()}
+        assert settings.choices("loss") == {"mse", "mae", "huber"}
+        datasets = settings.choices("dataset")
         assert "diabetes" in datasets and "sine" in datasets and "moons" not in datasets
         await choose_preset(pilot, screen, "mlp-digits")
-        assert form.choices("loss") == {"cross_entropy", "binary_cross_entropy"}
-        assert "accuracy" in form.choices("metric")
+        assert settings.choices("loss") == {"cross_entropy", "binary_cross_entropy"}
+        assert "accuracy" in settings.choices("metric")
 
 
 @aio
@@ -137,12 +156,22 @@ async def test_framework_choice_changes_the_summary_total(tmp_path: Path) -> Non
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
         await choose_preset(pilot, screen, "lstm-sine")
-        screen.query_one("#fw-keras", RadioButton).value = True
+        assert not any(line.startswith("Keras backend") for line in table_lines(screen))
+        await go_to(pilot, screen, "framework")
+        await pilot.press("enter")  # the framework's list, under the setting
+        await until(pilot, lambda: isinstance(app.screen, ChoiceScreen))
+        await pilot.press("down", "down", "enter")  # PyTorch -> TensorFlow -> Keras
         await until(pilot, lambda: screen.framework == "keras")
         await settled(pilot, screen)
+        assert app.screen is screen
         assert "Model for Keras" in summary_text(screen)
-        assert not screen.query_one("#keras-backend", Select).disabled
+        assert any(line.startswith("Keras backend  tensorflow") for line in table_lines(screen))
         assert "with Keras (tensorflow)" in str(screen.query_one("#setup-message").content)
+        await go_to(pilot, screen, "keras_backend")
+        await pilot.press("right")  # tensorflow -> torch, in place
+        await until(pilot, lambda: screen.keras_backend == "torch")
+        await settled(pilot, screen)
+        assert "with Keras (torch)" in str(screen.query_one("#setup-message").content)
 
 
 @aio
@@ -153,11 +182,12 @@ async def test_not_installed_framework_is_marked_and_refused(
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
-        button = screen.query_one("#fw-tensorflow", RadioButton)
-        assert "(not installed)" in str(button.label)
-        assert "(not installed)" not in str(screen.query_one("#fw-torch", RadioButton).label)
+        labels = dict((v, label) for label, v in screen.table.settings["framework"].options)
+        assert labels["tensorflow"] == "TensorFlow (not installed)"
+        assert labels["torch"] == "PyTorch"
         await choose_preset(pilot, screen, "mlp-moons")
-        button.value = True
+        await go_to(pilot, screen, "framework")
+        await pilot.press("right")
         await until(pilot, lambda: screen.framework == "tensorflow")
         await settled(pilot, screen)
         assert "TensorFlow is not installed" in str(screen.query_one("#setup-message").content)
@@ -178,24 +208,31 @@ async def test_invalid_value_is_marked_at_the_field_and_start_refused(tmp_path: 
         screen = setup_of(app)
         await choose_preset(pilot, screen, "mlp-moons")
         await type_into(pilot, screen, "epochs", "0")
-        row = screen.query_one("#row-epochs", FieldRow)
-        assert row.has_class("-invalid")
-        assert row.error == "train.epochs must be >= 1, got 0"
-        assert not screen.query_one("#row-lr", FieldRow).has_class("-invalid")
+        settings = screen.table.settings
+        assert settings["epochs"].error == "train.epochs must be >= 1, got 0"
+        assert not settings["lr"].error
+        lines = table_lines(screen)
+        at = lines.index("epochs         0")
+        assert lines[at + 1].strip() == "train.epochs must be >= 1, got 0", "under the setting"
         message = screen.query_one("#setup-message")
         assert "cannot start" in str(message.content) and message.has_class("-error")
 
-        await pilot.press("enter")  # Enter in the field asks to start: refused
+        await pilot.press("enter")  # Enter on a number asks to start: refused
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
         assert list_runs(tmp_path / "runs") == []
         assert any("cannot start" in n and "epochs" in n for n in notes)
 
         await type_into(pilot, screen, "lr", "0")
-        assert "optimizer.lr must be > 0" in screen.query_one("#row-lr", FieldRow).error
+        assert "optimizer.lr must be > 0" in settings["lr"].error
+        await go_to(pilot, screen, "seed")
+        screen.action_start()  # refused: the cursor goes to the first wrong setting
+        await pilot.pause()
+        assert screen.table.cursor == "lr" and screen.table.has_focus
         await type_into(pilot, screen, "epochs", "3")
         await type_into(pilot, screen, "lr", "0.02")
-        assert not row.has_class("-invalid")
+        assert not settings["epochs"].error and not settings["lr"].error
+        assert "epochs         3" in table_lines(screen)
         assert screen.problem(screen.result) == ""
 
 
@@ -205,9 +242,11 @@ async def test_a_loss_that_does_not_fit_the_data_is_marked_at_the_loss(tmp_path:
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
         await choose_preset(pilot, screen, "mlp-digits")
-        screen.query_one("#f-loss", Select).value = "binary_cross_entropy"
-        await until(pilot, lambda: screen.form.query_one("#row-loss", FieldRow).error)
-        error = screen.query_one("#row-loss", FieldRow).error
+        await go_to(pilot, screen, "loss")
+        await pilot.press("right")  # cross_entropy -> binary_cross_entropy
+        settings = screen.table.settings
+        await until(pilot, lambda: settings["loss"].error)
+        error = settings["loss"].error
         assert "needs 2 classes" in error and "digits" in error
         assert "No model summary" in summary_text(screen)
 
@@ -222,8 +261,8 @@ async def test_cli_prefill_shows_and_marks_given_values(tmp_path: Path) -> None:
         await settled(pilot, screen)
         assert screen.preset == "mlp-spirals" and screen.framework == "keras"
         assert value(screen, "lr") == "0.05"
-        assert screen.query_one("#row-epochs", FieldRow).has_class("-invalid")
-        assert screen.query_one(DevicePicker).value == "cuda:1"
+        assert screen.table.settings["epochs"].error
+        assert screen.table.settings.device == "cuda:1"
 
 
 def test_field_errors_drop_the_file_prefix() -> None:
@@ -249,12 +288,13 @@ async def test_device_list_fills_in_from_detection(tmp_path: Path) -> None:
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
-        picker = screen.query_one(DevicePicker)
-        await until(pilot, lambda: picker.detected)
-        labels = [label for label, _ in picker.device_options()]
+        settings = screen.table.settings
+        await until(pilot, lambda: settings.detected)
+        labels = [label for label, _ in settings["device"].options]
         assert "cuda:0  NVIDIA H100 80GB HBM3 · 75.0/80.0 GiB free" in labels
         assert labels[0] == "auto (best available)"
-        picker.value = "cuda:0"
+        await go_to(pilot, screen, "device")
+        await pilot.press("right")
         await settled(pilot, screen)
         assert screen.current_spec().run.device == "cuda:0"
 

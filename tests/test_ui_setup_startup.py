@@ -1,20 +1,26 @@
 """What keeps the setup screen's first frame cheap (figure 8) without changing what it shows:
-the width class is there before the first resize, error lines are built only when a field
-is first wrong (and shown and hidden as before), an unchanged mark touches nothing, and
-device detection starts after the first frame, still filling the device list in."""
+the width class is there before the first resize, the setup screen is the app's default
+screen (painted once), the check and device detection start after the first frame and
+still fill the screen in, garbage collection waits for the first frame, and the screen's
+imports stay free of numpy and the run-folder code."""
 
 from __future__ import annotations
 
+import gc
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fake_runs import aio, quiet_env, until
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
+from tuitrain.cli.app import cmd_app
+from tuitrain.cli.main import build_parser
 from tuitrain.ui.app import TuitrainApp
+from tuitrain.ui.screens.runs import RunsScreen
 from tuitrain.ui.screens.setup import SetupScreen
-from tuitrain.ui.widgets.field_row import FieldRow
 
 
 @pytest.fixture(autouse=True)
@@ -56,60 +62,84 @@ async def test_width_class_is_set_when_composing(tmp_path: Path, size: tuple[int
 
 
 @aio
-async def test_error_line_is_built_on_first_error_and_hidden_again(tmp_path: Path) -> None:
-    """Typed as a person would: the screen's own checks set and clear the mark."""
+async def test_the_app_opens_on_the_setup_screen_as_its_default_screen(tmp_path: Path) -> None:
+    """No screen is pushed over a blank one at start-up (its first paint would be thrown
+    away); going to another screen and back leaves one setup screen in the stack."""
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.screen
         assert isinstance(screen, SetupScreen)
-        await until(pilot, lambda: screen.result is not None)
-        rows = list(screen.query(FieldRow))
-        assert rows and not screen.query(".field-error"), "no error line until one is needed"
-        row = screen.query_one("#row-epochs", FieldRow)
-        field = screen.query_one("#f-epochs", Input)
-
-        async def enter(text: str) -> None:
-            field.focus()
-            await pilot.pause()
-            field.value = ""
-            await pilot.press(*text)
-
-        await enter("0")
-        await until(pilot, lambda: row.error != "")
-        await pilot.pause()
-        line = row.query_one(".field-error", Static)
-        assert line.display and str(line.content) == "train.epochs must be >= 1, got 0"
-        assert row.has_class("-invalid") and row.control.has_class("-invalid")
-        assert line.region.y == row.control.region.y + 1, "under the field"
-        await enter("3")
-        await until(pilot, lambda: row.error == "")
-        await pilot.pause()
-        assert not line.display and not row.has_class("-invalid")
-        await enter("0")
-        await until(pilot, lambda: row.error != "")
-        await pilot.pause()
-        assert len(row.query(".field-error")) == 1, "built once, then reused"
-        assert line.display and str(line.content) == "train.epochs must be >= 1, got 0"
+        assert app.screen_stack == [screen]
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, RunsScreen))
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen)
+        assert app.screen_stack == [screen]
 
 
 @aio
-async def test_an_unchanged_mark_does_not_touch_the_field(tmp_path: Path) -> None:
+async def test_the_check_starts_after_the_first_frame(tmp_path: Path) -> None:
+    started: list[int] = []
+
+    class Watching(SetupScreen):
+        def on_mount(self) -> None:
+            super().on_mount()
+            started.append(sum(w.group == "setup-check" for w in self.app.workers))
+
     app = TuitrainApp(tmp_path / "runs")
-    async with app.run_test(size=(160, 48)) as pilot:
-        screen = app.screen
-        assert isinstance(screen, SetupScreen)
-        await until(pilot, lambda: screen.result is not None)
-        row = screen.query_one("#row-lr", FieldRow)
-        row.set_error("enter a number, e.g. 0.001")  # no await: no check result in between
-        line = row._error_line
-        assert line is not None
-        updates: list[Any] = []
-        original = line.update
-        line.update = lambda *a, **k: (updates.append(a), original(*a, **k))[1]  # type: ignore
-        row.set_error("enter a number, e.g. 0.001")
-        assert updates == []
-        row.set_error("something else")
-        assert len(updates) == 1
+    app.SCREENS_BY_NAME = {**app.SCREENS_BY_NAME, "setup": (__name__, "_Watching")}
+    globals()["_Watching"] = Watching
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, Watching))
+            screen = app.screen
+            assert isinstance(screen, Watching)
+            assert started == [0], "no check while the first frame is drawn"
+            await until(pilot, lambda: screen.result is not None)
+            assert "ready:" in str(screen.query_one("#setup-message", Static).content)
+    finally:
+        del globals()["_Watching"]
+
+
+def test_garbage_collection_pauses_until_the_app_runs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`tuitrain` starts the app with the collector off and turns it back on afterwards,
+    whatever happens to the app."""
+    seen: list[bool] = []
+
+    def fake_run(self: TuitrainApp) -> int:
+        seen.append(gc.isenabled())
+        raise RuntimeError("the app broke")
+
+    monkeypatch.setattr(TuitrainApp, "run", fake_run)
+    args = build_parser().parse_args(["--runs-dir", str(tmp_path / "runs")])
+    with pytest.raises(RuntimeError):
+        cmd_app(args)
+    assert seen == [False]
+    assert gc.isenabled()
+
+
+@aio
+async def test_the_first_frame_turns_garbage_collection_back_on(tmp_path: Path) -> None:
+    app = TuitrainApp(tmp_path / "runs")
+    gc.disable()
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await until(pilot, lambda: app.dom_ready)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_the_setup_screen_imports_no_run_folder_code() -> None:
+    """What the first frame needs, and no more: no numpy, no event log, no run folders."""
+    code = ("import sys; import tuitrain.cli.main, tuitrain.cli.app, tuitrain.ui.app; "
+            "import tuitrain.ui.screens.setup; "
+            "heavy = {'numpy', 'tuitrain.core.rundir', 'tuitrain.core.events'} & set(sys.modules); "
+            "assert not heavy, heavy")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
 
 
 @aio
@@ -118,5 +148,5 @@ async def test_device_detection_still_runs_after_the_first_frame(tmp_path: Path)
     async with app.run_test(size=(160, 48)) as pilot:
         screen = app.screen
         assert isinstance(screen, SetupScreen)
-        await until(pilot, lambda: screen.form.device_picker.detected, timeout=30)
+        await until(pilot, lambda: screen.table.settings.detected, timeout=30)
         assert screen.framework in screen._probing

@@ -19,9 +19,9 @@ from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.evaluation import EvaluationScreen
 from tuitrain.ui.screens.runs import RunsScreen
 from tuitrain.ui.screens.setup import SetupScreen
-from tuitrain.ui.widgets.device_picker import DevicePicker
 from tuitrain.ui.widgets.overlay_plot import OverlayPlot
 from tuitrain.ui.widgets.runs_table import RunsTable
+from tuitrain.ui.widgets.settings_table import SettingsTable
 
 WIDE = (160, 48)
 SMALL = (80, 24)
@@ -48,7 +48,7 @@ async def setup_ready(pilot: Pilot[Any]) -> None:
     """Devices detected, the last check shown."""
     screen = pilot.app.screen
     assert isinstance(screen, SetupScreen)
-    await until(pilot, lambda: screen.query(DevicePicker) and screen.form.device_picker.detected)
+    await until(pilot, lambda: screen.query(SettingsTable) and screen.table.settings.detected)
     await until(pilot, lambda: screen.result is not None and screen.shown == screen.generation)
     await pilot.pause(0.2)
     await until(pilot, lambda: screen.shown == screen.generation)

@@ -9,8 +9,8 @@ from typing import Any
 
 from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
 from tuitrain.core.errors import UserError
+from tuitrain.core.locations import default_runs_dir
 from tuitrain.core.presets import OPTION_KEYS, parse_value
-from tuitrain.core.rundir import default_runs_dir
 
 
 def add_runs_dir(parser: argparse.ArgumentParser, top_level: bool = False) -> None:

@@ -10,9 +10,12 @@ import signal
 import subprocess
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from tuitrain.core import control
-from tuitrain.core.rundir import RunDir
+
+if TYPE_CHECKING:
+    from tuitrain.core.rundir import RunDir
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 

@@ -24,11 +24,6 @@ CONTROL = "control.jsonl"
 PIDFILE = "runner.pid"
 
 
-def default_runs_dir() -> Path:
-    """`$TUITRAIN_RUNS_DIR`, else `./runs`."""
-    return Path(os.environ.get("TUITRAIN_RUNS_DIR") or "runs")
-
-
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in text).strip("-") or "run"
 

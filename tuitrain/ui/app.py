@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -36,11 +37,11 @@ from textual.screen import Screen
 from tuitrain.backends import preflight
 from tuitrain.core import launch
 from tuitrain.core.errors import UserError
-from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 from tuitrain.ui.screens.quit import QuitChoice, QuitScreen
 
-if TYPE_CHECKING:  # imported when first shown: the first frame does not wait for them
+if TYPE_CHECKING:  # imported when first needed: the first frame does not wait for them
+    from tuitrain.core.rundir import RunDir
     from tuitrain.ui.screens.dashboard import DashboardScreen
 
 STOP_WAIT = 30.0  # seconds "stop and save" waits for the runners before leaving anyway
@@ -92,7 +93,9 @@ class TuitrainApp(App[int]):
             self.show("setup")
 
     def on_ready(self) -> None:
-        """The first frame is painted: let the dashboard load its plots and history now."""
+        """The first frame is painted: garbage collection resumes (`cli.app` pauses it for
+        the start-up), and the dashboard loads its plots and history now."""
+        gc.enable()
         self.dom_ready = True
         dashboard = sys.modules.get("tuitrain.ui.screens.dashboard")
         if dashboard is not None and isinstance(self.screen, dashboard.DashboardScreen):
@@ -116,6 +119,16 @@ class TuitrainApp(App[int]):
         self.exit(129)
 
     # ----- screens -------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        """The setup screen, when the app opens on it. As the default screen it is composed
+        and painted once, for the first frame; pushed from `on_mount` it would be painted
+        inside Textual's start-up batch first, and that paint is thrown away."""
+        if self._initial_start is None and self._initial_watch is None:
+            screen = self.screen_named("setup")
+            if screen is not None:
+                return screen
+        return super().get_default_screen()
+
     def screen_named(self, name: str) -> Screen[Any] | None:
         """The installed screen `name`, built on first use; None if it does not exist yet."""
         if self.is_screen_installed(name):
@@ -137,6 +150,10 @@ class TuitrainApp(App[int]):
             return
         while len(self.screen_stack) > 2 and self.screen.is_modal:
             self.pop_screen()
+        if screen in self.screen_stack:  # the setup screen the app opened on, at the bottom
+            while self.screen is not screen:
+                self.pop_screen()
+            return
         if len(self.screen_stack) <= 1:
             self.push_screen(screen)
         else:
@@ -171,6 +188,8 @@ class TuitrainApp(App[int]):
     def start_run(self, spec: RunSpec) -> RunDir | None:
         """Validate `spec`, create its run folder, start the runner and show its dashboard.
         Returns the run, or None after a notification saying what was wrong."""
+        from tuitrain.core.rundir import RunDir
+
         try:
             # The device came from detection (setup screen) or was probed by the CLI
             # (`--start`): no probe process here, which would freeze the UI for seconds.

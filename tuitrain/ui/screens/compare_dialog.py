@@ -13,7 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from tuitrain.core.catalog import FRAMEWORKS
 from tuitrain.core.presets import list_presets
-from tuitrain.ui.widgets.framework_picker import framework_label, package_installed
+from tuitrain.ui.settings import framework_label, package_installed
 
 
 @dataclass(frozen=True)

@@ -43,8 +43,15 @@ Training runs in its own process; this screen only watches the run folder, so cl
 
 ## Setup screen
 
-`tab` moves between the framework, the preset list and the settings; every setting is
-editable and checked as you type (a problem shows under its field); `enter` starts.
+| key | action |
+|-----|--------|
+| `tab` | preset list → settings → Start |
+| `↑` `↓` | the previous / next setting |
+| `←` `→` | change a choice (framework, dataset, loss, …) in place |
+| `enter` `space` | open a choice's list; on a preset or a number: start training |
+| digits, `backspace`, `ctrl+u` | edit a number or your data's path |
+
+Every change is checked at once; a problem shows under its setting and Start says why not.
 
 ## Runs screen
 

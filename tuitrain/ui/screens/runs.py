@@ -25,7 +25,8 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from tuitrain.core.errors import UserError
-from tuitrain.core.rundir import RunDir, default_runs_dir, list_runs
+from tuitrain.core.locations import default_runs_dir
+from tuitrain.core.rundir import RunDir, list_runs
 from tuitrain.core.runs_index import epoch_curves, run_row
 from tuitrain.ui import jobs
 from tuitrain.ui.screens.compare_dialog import CompareDialog, CompareRequest

@@ -1,5 +1,5 @@
-"""The setup screen: pick a framework and a preset, adjust the settings, see the model
-summary, choose a device, and start training.
+"""The setup screen: pick a preset, adjust the settings (framework, data, loss, optimizer,
+numbers, device), see the model summary, and start training.
 
 Every change is checked in a thread worker (`core.overrides_check`, no framework import) and
 the result comes back as a typed message; device detection runs one child process per
@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Footer, Header, Label, Static
 
 from tuitrain import backends
 from tuitrain.core.catalog import FRAMEWORK_TITLES
@@ -25,11 +25,9 @@ from tuitrain.core.datasets import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import PresetFile, list_presets, load_spec
 from tuitrain.core.spec import DataSpec, RunSpec
-from tuitrain.ui.widgets.field_row import FieldRow
-from tuitrain.ui.widgets.framework_picker import FrameworkPicker
-from tuitrain.ui.widgets.hyperparams_form import FIELD_OF, HyperparamsForm
 from tuitrain.ui.widgets.model_summary import ModelSummary
 from tuitrain.ui.widgets.preset_list import PresetList
+from tuitrain.ui.widgets.settings_table import SettingsTable
 
 if TYPE_CHECKING:  # the check and device detection are imported by their workers
     from tuitrain.core.overrides_check import CheckResult
@@ -37,7 +35,6 @@ if TYPE_CHECKING:  # the check and device detection are imported by their worker
 
 # "presets/mlp-moons.toml:23: " and "--set x: " prefixes name the file; the field says where.
 _WHERE = re.compile(r"^(\S+\.toml(:\d+)?(\s+model\.layers\[\d+\])?|--set \S+):\s*")
-PICKER_KEYS = ("run.framework", "run.keras_backend", "run.device")
 
 
 def short_reason(message: str) -> str:
@@ -76,7 +73,7 @@ class DevicesFound(Message):
 
 
 class SetupScreen(Screen[None]):
-    """Framework, preset, settings and device; Enter starts a run through the app."""
+    """Preset, settings and device; Enter starts a run through the app."""
 
     AUTO_FOCUS = "#presets"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
@@ -90,8 +87,8 @@ class SetupScreen(Screen[None]):
         self.presets = list_presets()
         self.initial_preset = preset
         overrides = dict(overrides or {})
-        self.framework = framework or overrides.pop("run.framework", None) or "torch"
-        self.keras_backend = overrides.pop("run.keras_backend", None) or "tensorflow"
+        self.initial_framework = framework or overrides.pop("run.framework", None) or "torch"
+        self.initial_backend = overrides.pop("run.keras_backend", None) or "tensorflow"
         self.initial_overrides = overrides
         self.extra: dict[str, Any] = {}  # --set keys the form has no field for
         self.preset: str | None = None
@@ -112,14 +109,13 @@ class SetupScreen(Screen[None]):
         yield Header()
         with Horizontal(id="setup-body"):
             with Vertical(id="setup-left"):
-                yield Label("Framework", classes="section-title")
-                yield FrameworkPicker(self.framework, self.keras_backend, id="framework-picker")
                 yield Label("Preset", classes="section-title")
                 yield PresetList(self.presets, id="presets")
             with ScrollableContainer(id="setup-right", can_focus=False):
                 with VerticalScroll(id="setup-form-col", can_focus=False):
                     yield Label("Settings", classes="section-title")
-                    yield HyperparamsForm(id="form")
+                    yield SettingsTable(self.initial_framework, self.initial_backend,
+                                        id="settings")
                 with VerticalScroll(id="setup-summary-col"):
                     yield ModelSummary("", id="summary")
         with Horizontal(id="setup-actions"):
@@ -144,20 +140,32 @@ class SetupScreen(Screen[None]):
         if self.initial_preset and self.initial_preset not in names:
             self.notify(f"unknown preset {self.initial_preset!r}; showing {start}",
                         severity="warning", timeout=8)
-        self.load_preset(start, self.initial_overrides)
+        self.load_preset(start, self.initial_overrides, check=False)
         self.query_one(PresetList).select_name(start)
-        # Detection starts a framework in a child process (seconds of CPU): after the first
-        # frame, so that it does not compete with drawing it.
+        # The check (a thread) and device detection (a child process per framework, seconds
+        # of CPU) start after the first frame, so that they do not compete with drawing it.
+        self._say(self.problem(None))
+        self.call_after_refresh(self.revalidate)
         self.call_after_refresh(self.detect, self.framework)
 
     # --- presets and fields -------------------------------------------------------------
 
     @property
-    def form(self) -> HyperparamsForm:
-        return self.query_one(HyperparamsForm)
+    def table(self) -> SettingsTable:
+        return self.query_one(SettingsTable)
 
-    def load_preset(self, name: str, overrides: dict[str, Any] | None = None) -> None:
-        """Fill the form from a preset's defaults, then apply pre-set overrides field by field."""
+    @property
+    def framework(self) -> str:
+        return self.table.settings.framework
+
+    @property
+    def keras_backend(self) -> str:
+        return self.table.settings.keras_backend
+
+    def load_preset(self, name: str, overrides: dict[str, Any] | None = None,
+                    check: bool = True) -> None:
+        """Fill the settings from a preset's defaults, then apply pre-set overrides one by
+        one; then check them (in a worker) unless `check` is False."""
         self.preset = name
         try:
             spec = load_spec(name)
@@ -165,14 +173,15 @@ class SetupScreen(Screen[None]):
             self.query_one(ModelSummary).show_error(str(exc))
             self._say(str(exc), error=True)
             return
-        self.form.load(spec)
+        self.table.load(spec)
         self.extra = {}
         for key, value in (overrides or {}).items():
             if key == "run.device":
-                self.form.device_picker.choose(str(value))
-            elif not self.form.set_value(key, value):
+                self.table.choose_device(str(value))
+            elif not self.table.set_value(key, value):
                 self.extra[key] = value
-        self.revalidate()
+        if check:
+            self.revalidate()
 
     def on_preset_list_chosen(self, event: PresetList.Chosen) -> None:
         # Only the preset under the cursor now counts (not one highlighted before mount).
@@ -183,18 +192,13 @@ class SetupScreen(Screen[None]):
     def on_preset_list_confirmed(self, event: PresetList.Confirmed) -> None:
         self.action_start()
 
-    def on_framework_picker_changed(self, event: FrameworkPicker.Changed) -> None:
-        self.framework = event.framework
-        self.keras_backend = event.keras_backend
-        self.form.device_picker.set_framework(event.framework)
-        self.detect(event.framework)
-        self.revalidate()
-
-    def on_hyperparams_form_edited(self, event: HyperparamsForm.Edited) -> None:
+    def on_settings_table_edited(self, event: SettingsTable.Edited) -> None:
+        if event.name == "framework":
+            self.detect(self.framework)
         self.last_edited = event.key
         self.revalidate()
 
-    def on_input_submitted(self, event: Input.Submitted) -> None:
+    def on_settings_table_submitted(self, event: SettingsTable.Submitted) -> None:
         event.stop()
         self.action_start()
 
@@ -207,15 +211,14 @@ class SetupScreen(Screen[None]):
 
     def fixed(self) -> dict[str, Any]:
         """Values picked from lists, never wrong alone, applied to every trial."""
-        return {**self.extra, "run.framework": self.framework,
-                "run.keras_backend": self.keras_backend, "run.device": self.form.device}
+        return {**self.extra, **self.table.settings.picked()}
 
     def revalidate(self) -> None:
         """Check the current settings in a worker; the newest result wins."""
         if self.preset is None:
             return
         self.generation += 1
-        values, local = self.form.values()
+        values, local = self.table.settings.values()
         self._check(self.generation, self.preset, values, local, self.fixed(), self.last_edited)
 
     @work(thread=True, exclusive=True, group="setup-check")
@@ -245,7 +248,7 @@ class SetupScreen(Screen[None]):
     def show_result(self, result: CheckResult) -> None:
         """Mark fields, update the summary and the message line."""
         self.result = result
-        self.form.mark({k: short_reason(v) for k, v in result.errors.items()})
+        self.table.mark({k: short_reason(v) for k, v in result.errors.items()})
         summary = self.query_one(ModelSummary)
         if result.summary is not None:
             summary.show(result.summary, result.info, self.framework)
@@ -266,7 +269,7 @@ class SetupScreen(Screen[None]):
             return f"cannot start: {short_reason(result.general)}"
         if result.errors:
             count = len(result.errors)
-            names = ", ".join(FIELD_OF.get(k, k).replace("_", " ") for k in result.errors)
+            names = ", ".join(self.table.settings.label_of(k) for k in result.errors)
             return f"cannot start: {count} field{'s' if count > 1 else ''} to fix ({names})"
         if not backends.is_installed(self.framework):
             return (f"cannot start: {FRAMEWORK_TITLES[self.framework]} is not installed; "
@@ -293,7 +296,7 @@ class SetupScreen(Screen[None]):
             return
         self._probing.add(framework)
         if not backends.is_installed(framework):
-            self.form.device_picker.set_result(framework, {"devices": [], "error": "not installed"})
+            self.table.set_devices(framework, {"devices": [], "error": "not installed"})
             return
         self._probe(framework)
 
@@ -304,7 +307,7 @@ class SetupScreen(Screen[None]):
         self.post_message(DevicesFound(framework, devices.probe(framework)))
 
     def on_devices_found(self, message: DevicesFound) -> None:
-        self.form.device_picker.set_result(message.framework, message.result)
+        self.table.set_devices(message.framework, message.result)
 
     # --- start --------------------------------------------------------------------------
 
@@ -312,7 +315,7 @@ class SetupScreen(Screen[None]):
         """The run the screen would start now, checked again here; UserError says why not."""
         if self.preset is None:
             raise UserError("choose a preset first")
-        values, local = self.form.values()
+        values, local = self.table.settings.values()
         result = self.compute(self.preset, values, local, self.fixed(), self.last_edited)
         self.generation += 1
         self.shown = self.generation
@@ -334,7 +337,6 @@ class SetupScreen(Screen[None]):
         cast("TuitrainApp", self.app).start_run(spec)
 
     def _focus_first_error(self) -> None:
-        for row in self.query(FieldRow):
-            if row.error and row.display:
-                row.control.focus()
-                return
+        wrong = next((f for f in self.table.settings.shown if f.error), None)
+        if wrong is not None:
+            self.table.move_to(wrong.name)
