@@ -233,6 +233,27 @@ async def test_enter_opens_the_runs_dashboard(tmp_path: Path) -> None:
         assert app.screen.run.id == runs["completed"].id
 
 
+@aio
+async def test_escape_unmarks_then_goes_back_to_the_dashboard(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await cursor_to(pilot, screen, runs["completed"].id)
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        dashboard = app.screen
+        await pilot.press("r")
+        await until(pilot, lambda: app.screen is screen)
+        await pilot.press("space")
+        assert screen.table.marked
+        await pilot.press("escape")  # first the marks
+        await pilot.pause()
+        assert not screen.table.marked and app.screen is screen
+        await pilot.press("escape")  # then back where the person came from
+        await until(pilot, lambda: app.screen is dashboard)
+
+
 # --- evaluate -----------------------------------------------------------------------------
 
 

@@ -147,6 +147,11 @@ async def test_a_path_takes_every_printable_key(tmp_path: Path) -> None:
         await settled(pilot, screen)
         assert "runs/q.csv" in table.settings["data_path"].error
         assert any(line.startswith("data path      runs/q.csv") for line in table_lines(screen))
+        message = str(screen.query_one("#setup-message").content)
+        assert message.endswith("1 field to fix (data path)"), message
+        await pilot.press(*"/" + "x" * 60 + "/end.csv")  # longer than the line
+        line = next(li for li in table_lines(screen) if li.startswith("data path"))
+        assert line.endswith("xx/end.csv") and "…" in line, "the end stays in view: " + line
         table.choose("dataset", "moons")  # the path's line goes; the cursor moves up a line
         assert table.cursor == "dataset"
         assert not any(line.startswith("data path") for line in table_lines(screen))

@@ -5,6 +5,7 @@ refused, device detection fills the device list, and Start hands a RunSpec to th
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,9 @@ from fake_runs import aio, quiet_env, record_notes, until
 
 from tuitrain import backends
 from tuitrain.core import launch
+from tuitrain.core.errors import UserError
 from tuitrain.core.overrides_check import check_overrides
-from tuitrain.core.presets import list_presets
+from tuitrain.core.presets import list_presets, load_spec
 from tuitrain.core.rundir import list_runs
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.choice import ChoiceScreen
@@ -136,6 +138,22 @@ async def test_choosing_a_preset_fills_fields_and_summary(tmp_path: Path) -> Non
 
 
 @aio
+async def test_browsing_presets_keeps_each_presets_edits(tmp_path: Path) -> None:
+    app = TuitrainApp(tmp_path / "runs", preset="mlp-digits", overrides={"train.epochs": 2})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = setup_of(app)
+        await settled(pilot, screen)
+        await choose_preset(pilot, screen, "mlp-moons")
+        assert value(screen, "epochs") == "20", "mlp-moons' own default"
+        await type_into(pilot, screen, "lr", "0.5")
+        await choose_preset(pilot, screen, "mlp-digits")
+        assert value(screen, "epochs") == "2", "the command line's value is still there"
+        await choose_preset(pilot, screen, "mlp-moons")
+        assert value(screen, "lr") == "0.5"
+        assert screen.current_spec().optimizer.lr == 0.5
+
+
+@aio
 async def test_choices_fit_the_task(tmp_path: Path) -> None:
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
@@ -195,6 +213,46 @@ async def test_not_installed_framework_is_marked_and_refused(
         await pilot.pause()
         assert isinstance(app.screen, SetupScreen)
         assert list_runs(tmp_path / "runs") == []
+
+
+def hide_jax(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This machine as one without jax (whether or not it has it), with every framework."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real(name, *a))
+    monkeypatch.setattr(backends, "is_installed", lambda fw: True)
+
+
+def test_preflight_refuses_a_keras_backend_that_is_not_installed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_jax(monkeypatch)
+    spec = load_spec("mlp-moons", {"run.framework": "keras", "run.keras_backend": "jax"})
+    with pytest.raises(UserError, match="Keras' jax backend is not installed; install it "
+                                        "with: pip install jax"):
+        backends.preflight(spec, probe_device=False)
+
+
+@aio
+async def test_a_keras_backend_that_is_not_installed_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hide_jax(monkeypatch)
+    app = TuitrainApp(tmp_path / "runs", preset="mlp-moons", overrides={"run.framework": "keras"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = setup_of(app)
+        await settled(pilot, screen)
+        labels = {v: label for label, v in screen.table.settings["keras_backend"].options}
+        assert labels["jax"] == "jax (not installed)"
+        await go_to(pilot, screen, "keras_backend")
+        await pilot.press("left")  # tensorflow -> jax, wrapping
+        await until(pilot, lambda: screen.keras_backend == "jax")
+        await settled(pilot, screen)
+        message = str(screen.query_one("#setup-message").content)
+        assert message.startswith("cannot start: Keras' jax backend is not installed")
+        await pilot.press("enter")  # opens the list; escape, then Start: refused
+        await pilot.press("escape")
+        screen.action_start()
+        await pilot.pause()
+        assert app.screen is screen and list_runs(tmp_path / "runs") == []
 
 
 # --- invalid values -----------------------------------------------------------------------

@@ -7,7 +7,7 @@ import importlib
 import importlib.util
 from typing import TYPE_CHECKING
 
-from tuitrain.core.catalog import FRAMEWORKS
+from tuitrain.core.catalog import FRAMEWORK_TITLES, FRAMEWORKS
 from tuitrain.core.errors import UserError, choices_error
 
 if TYPE_CHECKING:
@@ -25,11 +25,26 @@ INSTALL: dict[str, str] = {
     "tensorflow": "pip install 'tuitrain[tensorflow]'  (CPU-only: pip install tensorflow-cpu)",
     "keras": "pip install 'tuitrain[tensorflow]'  (Keras 3 comes with TensorFlow)",
 }
+KERAS_BACKEND_INSTALL: dict[str, str] = {
+    "tensorflow": INSTALL["tensorflow"], "torch": INSTALL["torch"], "jax": "pip install jax",
+}
 
 
 def is_installed(framework: str) -> bool:
     """Whether the framework's package can be imported, without importing it."""
     return importlib.util.find_spec(PACKAGES[framework]) is not None
+
+
+def not_installed(framework: str, keras_backend: str = "tensorflow") -> str:
+    """Why `framework` (on Keras, with `keras_backend`) cannot run here, with the command
+    that installs what is missing; '' when it can."""
+    if not is_installed(framework):
+        title = FRAMEWORK_TITLES[framework]
+        return f"{title} is not installed; install it with: {INSTALL[framework]}"
+    if framework == "keras" and importlib.util.find_spec(keras_backend) is None:
+        return (f"Keras' {keras_backend} backend is not installed; install it with: "
+                f"{KERAS_BACKEND_INSTALL[keras_backend]}")
+    return ""
 
 
 def load(framework: str) -> Backend:
@@ -48,9 +63,9 @@ def preflight(spec: RunSpec, probe_device: bool = True) -> RunSpec:
     from tuitrain.core import devices, validate
 
     validate.check(spec)
-    if not is_installed(spec.run.framework):
-        raise UserError(f"{spec.run.framework} is not installed; install it with: "
-                        f"{INSTALL[spec.run.framework]}")
+    missing = not_installed(spec.run.framework, spec.run.keras_backend)
+    if missing:
+        raise UserError(missing)
     if probe_device:
         devices.check_available(spec.run.framework, spec.run.device)
     return spec

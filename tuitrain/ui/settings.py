@@ -233,6 +233,22 @@ class Settings:
         self.choose_device(spec.run.device)
         self.mark({})
 
+    def snapshot(self) -> dict[str, Any]:
+        """What the person set for this preset (not the framework, backend or device, which
+        stay as they are from preset to preset), for `restore`."""
+        kept: dict[str, Any] = {f.name: f.value for f in self.fields.values()
+                                if f.name not in ("framework", "keras_backend", "device")}
+        return {**kept, "other_metrics": self.other_metrics}
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Put back a `snapshot` of the same preset, loaded again."""
+        for name, value in snapshot.items():
+            if name == "other_metrics":
+                self.other_metrics = value
+            else:
+                self[name].value = value
+        self["data_path"].shown = self["dataset"].value == PATH_CHOICE
+
     def set_value(self, key: str, value: Any) -> bool:
         """Set the field that preset key `key` overrides (a CLI pre-fill); False if no field
         takes it or its choices do not offer `value`."""
@@ -343,5 +359,8 @@ class Settings:
         return changed
 
     def label_of(self, key: str) -> str:
-        """The field label of a preset key ('train.epochs' -> 'epochs')."""
-        return next((f.label for f in self.fields.values() if f.key == key), key)
+        """The label of the setting that shows preset key `key`'s error ('train.epochs' ->
+        'epochs'; 'data.dataset' -> 'data path' when a path was typed)."""
+        fields = [f for f in self.fields.values() if f.key == key]
+        marked = [f for f in fields if f.error] or fields
+        return marked[0].label if marked else key

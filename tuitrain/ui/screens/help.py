@@ -48,8 +48,10 @@ Training runs in its own process; this screen only watches the run folder, so cl
 | `tab` | preset list → settings → Start |
 | `↑` `↓` | the previous / next setting |
 | `←` `→` | change a choice (framework, dataset, loss, …) in place |
-| `enter` `space` | open a choice's list; on a preset or a number: start training |
+| `enter` `space` | open a choice's list; on a number or a preset: start |
+| in a list | `↑` `↓` and `enter` choose, `escape` keeps the value |
 | digits, `backspace`, `ctrl+u` | edit a number or your data's path |
+| `tab` on the model summary | `↑` `↓` scroll it |
 
 Every change is checked at once; a problem shows under its setting and Start says why not.
 
@@ -64,7 +66,7 @@ Every change is checked at once; a problem shows under its setting and Start say
 | `x` | export the best model for serving (`tuitrain export`) |
 | `d` | delete a run (asks first; never a live run) |
 | `f` | compare frameworks: train one preset in each and show the table |
-| `escape` | unmark all |
+| `escape` | unmark all; with none marked, back to the dashboard |
 
 ## Plots
 

@@ -116,7 +116,7 @@ class RunsScreen(Screen[None]):
         Binding("x", "export", "Export"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f", "compare", "Compare frameworks"),
-        Binding("escape", "clear_marks", "Unmark", show=False),
+        Binding("escape", "clear_marks", "Unmark / back", show=False),
     ]
 
     def __init__(self, runs_dir: Path | None = None,
@@ -270,8 +270,11 @@ class RunsScreen(Screen[None]):
         self.query_one("#overlay-metric", OverlayPlot).set_series(title, metrics)
 
     def action_clear_marks(self) -> None:
+        """Escape: unmark the marked runs; with none marked, back to the last dashboard."""
         if self.table.marked:
             self.table.set_marks([])
+        else:
+            host(self).action_back()
 
     # --- open, resume -------------------------------------------------------------------
 

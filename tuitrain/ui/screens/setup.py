@@ -90,7 +90,10 @@ class SetupScreen(Screen[None]):
         self.initial_framework = framework or overrides.pop("run.framework", None) or "torch"
         self.initial_backend = overrides.pop("run.keras_backend", None) or "tensorflow"
         self.initial_overrides = overrides
-        self.extra: dict[str, Any] = {}  # --set keys the form has no field for
+        self.extra: dict[str, Any] = {}  # --set keys the table has no setting for
+        # Each preset's settings as the person left them (with its extra keys), put back
+        # when the preset is chosen again: browsing the list loses no edit.
+        self.kept: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
         self.preset: str | None = None
         self.generation = 0  # counts checks asked for; `shown` is the one on screen
         self.shown = 0
@@ -180,12 +183,17 @@ class SetupScreen(Screen[None]):
                 self.table.choose_device(str(value))
             elif not self.table.set_value(key, value):
                 self.extra[key] = value
+        if name in self.kept:
+            snapshot, self.extra = self.kept[name]
+            self.table.restore(snapshot)
         if check:
             self.revalidate()
 
     def on_preset_list_chosen(self, event: PresetList.Chosen) -> None:
         # Only the preset under the cursor now counts (not one highlighted before mount).
         if event.preset != self.preset and event.preset == self.query_one(PresetList).current:
+            if self.preset is not None:
+                self.kept[self.preset] = (self.table.settings.snapshot(), self.extra)
             self.last_edited = None
             self.load_preset(event.preset)
 
@@ -271,9 +279,9 @@ class SetupScreen(Screen[None]):
             count = len(result.errors)
             names = ", ".join(self.table.settings.label_of(k) for k in result.errors)
             return f"cannot start: {count} field{'s' if count > 1 else ''} to fix ({names})"
-        if not backends.is_installed(self.framework):
-            return (f"cannot start: {FRAMEWORK_TITLES[self.framework]} is not installed; "
-                    f"{backends.INSTALL[self.framework]}")
+        missing = backends.not_installed(self.framework, self.keras_backend)
+        if missing:
+            return f"cannot start: {missing}"
         return ""
 
     def ready_text(self, spec: RunSpec) -> str:

@@ -24,10 +24,13 @@ def summary_table(summary: Summary) -> Table:
     table.add_column("layer", no_wrap=True)
     table.add_column("output shape", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("note", style="dim", overflow="fold", ratio=1)
-    table.add_row("input", str(summary.input_shape), "", "")
+    notes = any(row.note for row in summary.rows)
+    if notes:  # a column for PyTorch's extra LSTM bias; none squeezing the others otherwise
+        table.add_column("note", style="dim", overflow="fold", ratio=1)
+    table.add_row("input", str(summary.input_shape), "", *([""] if notes else []))
     for row in summary.rows:
-        table.add_row(row.label, str(row.output_shape), f"{row.params:,}", row.note)
+        table.add_row(row.label, str(row.output_shape), f"{row.params:,}",
+                      *([row.note] if notes else []))
     return table
 
 

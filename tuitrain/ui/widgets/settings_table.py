@@ -77,8 +77,12 @@ class SettingsTable(Widget, can_focus=True):
         for f in self.settings.shown:
             line = Text(no_wrap=True, overflow="ellipsis")
             line.append(f.label.ljust(LABEL_WIDTH), style=error_style if f.error else label_style)
-            line.append(f.display)
             at_cursor = self.has_focus and f.name == self.cursor
+            room = width - LABEL_WIDTH - 2  # the value, then the text cursor or " ▾"
+            shown = f.display
+            if at_cursor and not f.is_choice and len(shown) > room:
+                shown = "…" + shown[-(room - 1):]  # while typing, the end stays in view
+            line.append(shown)
             if f.is_choice:
                 line.append(" ▾", style=hint_style)
             elif at_cursor:
@@ -113,6 +117,10 @@ class SettingsTable(Widget, can_focus=True):
 
     def load(self, spec: RunSpec) -> None:
         self.settings.load(spec)
+        self.changed()
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        self.settings.restore(snapshot)
         self.changed()
 
     def set_value(self, key: str, value: Any) -> bool:
