@@ -68,6 +68,7 @@ def startup_figures(quick: bool) -> list[Figure]:
                    "<= 1.5x", r["ratio"] <= 1.5, "x",
                    f"tuitrain {r['tuitrain_s']:.2f} s, bare app {r['bare_s']:.2f} s (medians, "
                    f"{len(r['bare'])} interleaved launches, 160x48 pty, bytecode cached as "
-                   "installed)"),
+                   f"installed; {len(r['lost_sync'])} launches without synchronized output "
+                   "made again)"),
             Figure("8.imports", "ML frameworks imported by the first screen", len(fw), "== 0",
                    not fw, "", ", ".join(fw) or "none of torch, tensorflow, keras, jax")]
