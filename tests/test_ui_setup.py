@@ -387,6 +387,19 @@ async def test_start_creates_the_run_and_opens_its_dashboard(
         assert started == [(run.path, False)]
 
 
+@aio
+async def test_a_click_on_start_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(launch, "start_runner",
+                        lambda run, resume=False: subprocess.Popen([sys.executable, "-c", "pass"]))
+    app = TuitrainApp(tmp_path / "runs", preset="mlp-moons")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = setup_of(app)
+        await settled(pilot, screen)
+        await pilot.click("#start", offset=(3, 0))  # on the words, not the padding
+        await until(pilot, lambda: isinstance(app.screen, DashboardScreen))
+        assert len(list_runs(tmp_path / "runs")) == 1
+
+
 def test_the_first_preset_shown_needs_no_download() -> None:
     presets = list_presets()
     assert presets[0].name == "cnn-cifar10"  # alphabetical; its data is a download
