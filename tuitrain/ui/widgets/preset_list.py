@@ -3,8 +3,8 @@ Enter asks to start it."""
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.binding import Binding
+from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -12,12 +12,11 @@ from textual.widgets.option_list import Option
 from tuitrain.core.presets import PresetFile
 
 
-def preset_prompt(preset: PresetFile) -> Text:
-    """Name in bold, then the description (and a download note) dimmed."""
-    text = Text(preset.name, style="bold")
-    text.append(f"  {preset.task}", style="italic")
-    text.append(f"\n{preset.description or preset.dataset}", style="dim")
-    return text
+def preset_prompt(preset: PresetFile) -> Content:
+    """Name in bold, then the task, then the description dimmed (Textual's own Content: the
+    list draws it without converting from Rich first)."""
+    return Content.assemble((preset.name, "bold"), (f"  {preset.task}", "italic"),
+                            (f"\n{preset.description or preset.dataset}", "dim"))
 
 
 class PresetList(OptionList):
