@@ -177,24 +177,21 @@ class SettingsTable(Widget, can_focus=True):
         from tuitrain.ui.screens.choice import ChoiceScreen
 
         name = self.cursor
-        region = self._cursor_region()
-        at = Offset(self.content_region.x + LABEL_WIDTH, region.y + 1)
+        box = self.content_region  # on screen: the list drops down under the cursor's line
+        at = Offset(box.x + LABEL_WIDTH, box.y + self._cursor_line() + 1)
         self.app.push_screen(
             ChoiceScreen(self.current.label, self.current.options, self.current.value, at),
             lambda value: None if value is None else self.choose(name, value))
 
-    def _cursor_region(self) -> Region:
-        """The cursor's line, on screen."""
-        y = self._lines.index(self.cursor) if self.cursor in self._lines else 0
-        box = self.content_region
-        return Region(box.x, box.y + y, box.width, 1)
+    def _cursor_line(self) -> int:
+        """The cursor's line in the table (as last drawn)."""
+        return self._lines.index(self.cursor) if self.cursor in self._lines else 0
 
     def _show_cursor(self) -> None:
         """Scroll every scrolling container around the table so the cursor's line is in view
         (Textual's `scroll_to_widget` walk, for one line rather than the whole widget)."""
-        y = self._lines.index(self.cursor) if self.cursor in self._lines else 0
         box = self.virtual_region_with_margin
-        region = Region(box.x, box.y + self.gutter.top + y, box.width, 1)
+        region = Region(box.x, box.y + self.gutter.top + self._cursor_line(), box.width, 1)
         widget: Widget = self
         while isinstance(widget.parent, Widget):
             container = widget.parent
