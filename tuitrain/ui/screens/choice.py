@@ -23,7 +23,7 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def __init__(self, title: str, options: list[tuple[str, str]], current: str,
                  at: Offset) -> None:
-        super().__init__(classes="choice-screen")
+        super().__init__()
         self.title_text = title
         self.options = options
         self.current = current
