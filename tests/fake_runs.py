@@ -19,10 +19,12 @@ import pytest
 from textual.pilot import Pilot
 
 from tuitrain.core.events import EpochEnd
+from tuitrain.core.liveness import Lock
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import RunDir
 
 T0 = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+_HELD: list[Lock] = []  # locks of runs made `alive`, held until the test session ends
 
 
 def write_run(runs_dir: Path, run_id: str, *, preset: str = "mlp-moons", framework: str = "torch",
@@ -54,8 +56,9 @@ def write_run(runs_dir: Path, run_id: str, *, preset: str = "mlp-moons", framewo
         "started": start, "device": "cpu", "params": 1218, "train_seconds": 1.5 * done,
         "train_samples": 1400 * done, "peak_memory_mb": 310.0, "error": error,
     })
-    if alive:
-        run.pidfile.write_text(str(os.getpid()))  # this test process: alive while it runs
+    if alive:  # this test process holds the run's lock, as its runner would, until it ends
+        _HELD.append(run.lock().acquire())
+        run.pidfile.write_text(str(os.getpid()))
     return run
 
 

@@ -8,12 +8,16 @@ import io
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tuitrain.core import launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import BatchMetrics, EpochEnd, RunEnded, parse_event
 from tuitrain.core.locations import default_runs_dir
@@ -64,7 +68,7 @@ def test_folder_layout_and_id(tmp_path: Path) -> None:
     assert run.config.is_file() and run.checkpoints.is_dir()
     assert run.id.endswith("-mlp-moons-torch")
     assert run.summary() == {} and run.events() == []
-    assert run.status() == "interrupted"  # no summary and no runner alive
+    assert run.status() == "crashed"  # no summary and no runner alive
 
 
 def test_default_runs_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -190,16 +194,41 @@ def test_runs_listing_survives_damaged_runs(tmp_path: Path) -> None:
     assert _runs(["runs", "--runs-dir", str(tmp_path / "none")])[1].startswith("no runs in")
 
 
-def test_status_of_a_dead_runner_is_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("written", "live", "dead"), [
+    ("running", "running", "crashed"),
+    ("paused", "paused", "crashed"),
+    ("completed", "running", "completed"),  # live: being resumed
+    ("stopped", "running", "stopped"),
+    ("failed", "running", "failed"),
+    (None, "running", "crashed"),  # no summary yet
+    ("starting", "running", "crashed"),  # names written by older versions
+    ("interrupted", "running", "crashed"),
+])
+def test_status_comes_from_the_summary_and_the_runners_lock(
+        tmp_path: Path, written: str | None, live: str, dead: str) -> None:
+    run = RunDir.create(tmp_path, SPEC)
+    if written is not None:
+        run.write_summary({"status": written})
+    assert run.status() == dead and not run.is_alive()
+    with run.lock():
+        assert run.status() == live and run.is_alive()
+    assert run.status() == dead
+
+
+def test_a_foreign_live_pid_in_a_dead_runs_pidfile_is_not_a_runner(tmp_path: Path) -> None:
     run = RunDir.create(tmp_path, SPEC)
     run.write_summary({"status": "running"})
-    run.pidfile.write_text("999999999")
-    assert run.status() == "interrupted"
-    run.pidfile.write_text(str(os.getpid()))
-    assert run.status() == "running"
-    run.write_summary({"status": "completed"})
-    run.pidfile.write_text("999999999")
-    assert run.status() == "completed"
+    foreign = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run.pidfile.write_text(str(foreign.pid))  # a reused pid: alive, but not the runner
+        assert not run.is_alive() and run.runner_pid() is None
+        assert run.status() == "crashed"
+        launch.request_stop(run)  # never signals the foreign process
+        time.sleep(0.2)
+        assert foreign.poll() is None
+    finally:
+        foreign.kill()
+        foreign.wait()
 
 
 def test_find_run(tmp_path: Path) -> None:

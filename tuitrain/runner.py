@@ -16,9 +16,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuitrain.core import launch
 from tuitrain.core.control import Inbox
 from tuitrain.core.errors import UserError
-from tuitrain.core.launch import STOP_SIGNALS
 from tuitrain.core.rundir import RunDir
 
 if TYPE_CHECKING:
@@ -34,17 +34,27 @@ def _oom_message(exc: BaseException, batch_size: int) -> str:
             f"e.g. --batch-size {max(1, batch_size // 2)}")
 
 
-def run(run_dir: Path, resume: bool, control_offset: int | None = None) -> int:
+def run(run_dir: Path, resume: bool, control_offset: int | None = None,
+        lock_fd: int | None = None) -> int:
     """Train the run in `run_dir`; returns the process exit code. Control commands are read
-    from byte `control_offset` of the control file (default: those sent from now on)."""
+    from byte `control_offset` of the control file (default: those sent from now on);
+    `lock_fd` is the run's lock, taken by the launcher."""
     # Importing a framework takes seconds; a stop asked for meanwhile (SIGTERM, or the control
     # file) must not be lost, so both are watched from the start.
     early_stop: list[int] = []
-    for sig in STOP_SIGNALS:
+    for sig in launch.STOP_SIGNALS:
         signal.signal(sig, lambda signum, frame: early_stop.append(signum))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)  # the launcher blocked them
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, launch.STOP_SIGNALS)  # the launcher blocked them
     run = RunDir.open(run_dir)
+    # The run's lock, handed over by the launcher (or taken here when started by hand): the
+    # process holding it is the run's one live runner for as long as it lives.
+    lock = run.lock().adopt(lock_fd) if lock_fd is not None else launch.claim(run)
+    with lock:  # released once the final status is written, before the interpreter winds down
+        return _train(run, resume, control_offset, early_stop)
+
+
+def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: list[int]) -> int:
     run.pidfile.write_text(str(os.getpid()))
     inbox = Inbox(run.control)
     if control_offset is not None:
@@ -171,8 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--control-offset", type=int, default=None)
+    parser.add_argument("--lock-fd", type=int, default=None)
     args = parser.parse_args(argv)
-    return run(args.run_dir, args.resume, args.control_offset)
+    try:
+        return run(args.run_dir, args.resume, args.control_offset, args.lock_fd)
+    except UserError as exc:  # not a run folder, or another runner holds it: nothing written
+        print(f"runner: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,8 +8,16 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar, Literal
 
-Status = Literal["starting", "running", "paused", "completed", "stopped", "failed"]
+# The run lifecycle. `running` and `paused` while a runner holds the run's lock; `completed`,
+# `stopped` (by the user or a signal) and `failed` (an error in training, with its text) are
+# written by the runner as it ends; `crashed` is never written: readers derive it when no
+# runner holds the lock and the folder does not say how the run ended.
+RunStatus = Literal["running", "paused", "completed", "stopped", "failed", "crashed"]
+Status = Literal["running", "paused", "completed", "stopped", "failed"]  # what a runner writes
+FinalStatus = Literal["completed", "stopped", "failed"]
 FINAL_STATUSES: tuple[str, ...] = ("completed", "stopped", "failed")
+ENDED_STATUSES: tuple[str, ...] = (*FINAL_STATUSES, "crashed")
+LIVE_STATUSES: tuple[str, ...] = ("running", "paused")
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ class Recorder:
             "preset": spec.name,
             "task": spec.task,
             "framework": spec.run.framework,
-            "status": "starting",
+            "status": "running",
             "epochs_completed": previous.get("epochs_completed", 0),
             "epochs": spec.train.epochs,
             "global_step": previous.get("global_step", 0),

@@ -1,5 +1,6 @@
 """The run folder, the source of truth for every run: `config.toml`, `metrics.jsonl`,
-`summary.json`, `checkpoints/`, and the control file. Creating, reading and listing runs."""
+`summary.json`, `checkpoints/`, the control file and the runner's lock. Creating, reading
+and listing runs, and a run's status as every reader shows it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any, TextIO
 from tuitrain.core import tomlwrite
 from tuitrain.core.atomic import fsync_dir, write_atomic
 from tuitrain.core.errors import UserError
-from tuitrain.core.events import FINAL_STATUSES, Event, parse_event
+from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
+from tuitrain.core.liveness import Lock, is_held
 from tuitrain.core.spec import RunSpec
 
 CONFIG = "config.toml"
@@ -22,6 +24,7 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 CONTROL = "control.jsonl"
 PIDFILE = "runner.pid"
+LOCKFILE = "runner.lock"
 
 
 def _slug(text: str) -> str:
@@ -62,6 +65,14 @@ class RunDir:
     @property
     def pidfile(self) -> Path:
         return self.path / PIDFILE
+
+    @property
+    def lockfile(self) -> Path:
+        return self.path / LOCKFILE
+
+    def lock(self) -> Lock:
+        """The runner's lock, not yet taken: whoever holds it is the run's live runner."""
+        return Lock(self.lockfile)
 
     @classmethod
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
@@ -149,30 +160,37 @@ class RunDir:
         return summary
 
     def runner_pid(self) -> int | None:
+        """The live runner's pid, None when no runner lives. `runner.pid` is written by the
+        runner's launcher while it holds the lock; once the lock is free, the pid is only a
+        record (another process may have it by now) and is not returned."""
+        if not self.is_alive():
+            return None
         try:
             return int(self.pidfile.read_text().strip())
-        except (OSError, ValueError):
+        except (OSError, ValueError):  # being written by a launcher this very moment
             return None
 
     def is_alive(self) -> bool:
-        """Whether the runner process recorded in the folder is still running."""
-        pid = self.runner_pid()
-        if pid is None:
-            return False
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
+        """Whether a runner holds the run's lock: true exactly while that process lives."""
+        return is_held(self.lockfile)
 
-    def status(self) -> str:
-        """The summary's status, corrected to `interrupted` when its runner died unannounced."""
-        status = self.summary().get("status", "starting")
-        if status not in FINAL_STATUSES and not self.is_alive():
-            return "interrupted"
-        return status
+    def status(self, summary: dict[str, Any] | None = None) -> RunStatus:
+        """The run's status as every reader shows it. While a runner holds the lock the run is
+        `paused` or `running` (a resumed run's folder may still say how it last ended); with
+        no runner, a final status stands and anything else means it died unannounced:
+        `crashed`. Folders written by older versions read the same way. `summary`: the one
+        just read, if the caller has it."""
+        status = (self.summary() if summary is None else summary).get("status")
+        if self.is_alive():
+            return "paused" if status == "paused" else "running"
+        return status if status in FINAL_STATUSES else "crashed"
+
+    def status_or(self, default: RunStatus) -> RunStatus:
+        """`status()`, or `default` when the summary is damaged."""
+        try:
+            return self.status()
+        except UserError:
+            return default
 
 
 @dataclass

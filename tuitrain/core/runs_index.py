@@ -29,7 +29,7 @@ def run_row(run: RunDir) -> dict[str, Any]:
     """One run for listings; a damaged folder is reported in its own row."""
     try:
         s = run.summary()
-        status = run.status()
+        status = run.status(s)
     except UserError as exc:
         return {"id": run.id, "status": "damaged", "error": str(exc)}
     if not s:  # the runner has not written a summary yet: the config says what it is
@@ -71,7 +71,7 @@ def compare_rows(runs: list[RunDir]) -> list[list[str]]:
         if not s:
             facts = _config_facts(run)
             rows.append([facts.get("framework", "?"), *[""] * (len(COMPARE_HEADER) - 2),
-                         "starting"])
+                         run.status(s)])
             continue
         m = s.get("metrics", {})
         epochs = max(1, s.get("epochs_completed", 0))
@@ -87,7 +87,7 @@ def compare_rows(runs: list[RunDir]) -> list[list[str]]:
             s.get("framework", "?"), s.get("device", "?"), f"{s.get('params', 0):,}",
             f"{first:.2f}", f"{steady:.2f}", f"{rate:,.0f}", f"{_number(m.get('val_loss')):.4f}",
             f"{monitor} {_number(m.get(monitor)):.4f}", f"{s.get('peak_memory_mb', 0):,.0f}",
-            s.get("status", "?"),
+            run.status(s),
         ])
     return rows
 
@@ -141,9 +141,8 @@ def epoch_seconds(run: RunDir) -> dict[int, float]:
 def resume_spec(run: RunDir, epochs: int | None = None) -> RunSpec:
     """The spec to resume `run` with, or a UserError saying why it cannot be resumed.
 
-    `epochs` sets a new total (it must exceed the epochs done) and is written to the folder."""
-    if run.is_alive():
-        raise UserError(f"{run.id} is still running; watch it with `tuitrain watch {run.id}`")
+    `epochs` sets a new total (it must exceed the epochs done) and is written to the folder:
+    the caller holds the run's lock (`launch.claim`), so no runner is reading it."""
     summary = run.summary()
     spec = run.read_spec()
     done = summary.get("epochs_completed", 0)
