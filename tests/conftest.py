@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -64,10 +66,14 @@ def run_cli(
 
 
 def popen_cli(
-    *args: str, runs_dir: Path, env: dict[str, str] | None = None
+    *args: str, runs_dir: Path, env: dict[str, str] | None = None,
+    sigint: Literal["default", "ignored"] = "default",
 ) -> subprocess.Popen[str]:
-    """Start `python -m tuitrain ARGS --runs-dir RUNS` without waiting."""
+    """Start `python -m tuitrain ARGS --runs-dir RUNS` without waiting. The child's SIGINT
+    disposition is set here, not inherited: pytest started from a non-interactive shell in
+    the background inherits SIGINT ignored, as every background job does."""
     cmd = [sys.executable, "-m", "tuitrain", *args, "--runs-dir", str(runs_dir)]
+    handler = signal.SIG_DFL if sigint == "default" else signal.SIG_IGN
     return subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -75,6 +81,7 @@ def popen_cli(
         text=True,
         env=env or cli_env(),
         cwd=REPO,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, handler),
     )
 
 

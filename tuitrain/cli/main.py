@@ -41,6 +41,8 @@ def build_parser() -> Parser:
 
     t = sub.add_parser("train", help="train a preset headless with a progress bar")
     t.add_argument("--preset", "-p", help="preset name or .toml path")
+    t.add_argument("--detach", action="store_true",
+                   help="start the run in the background and return at once")
     add_spec_options(t)
     add_runs_dir(t)
     t.set_defaults(func=_handler("train", "cmd_train"))
@@ -48,8 +50,17 @@ def build_parser() -> Parser:
     r = sub.add_parser("resume", help="continue a stopped run from its last checkpoint")
     r.add_argument("run", help="run folder or run id")
     r.add_argument("--epochs", type=int, help="new total number of epochs")
+    r.add_argument("--detach", action="store_true",
+                   help="resume in the background and return at once")
     add_runs_dir(r)
     r.set_defaults(func=_handler("train", "cmd_resume"))
+
+    st = sub.add_parser("stop", help="stop a running run gracefully (checkpoint, `stopped`)")
+    st.add_argument("run", help="run folder or run id")
+    st.add_argument("--wait", type=float, default=60.0,
+                    help="seconds to wait for it to end (default 60)")
+    add_runs_dir(st)
+    st.set_defaults(func=_handler("train", "cmd_stop"))
 
     e = sub.add_parser("eval", help="evaluate a run's best checkpoint on the test split")
     e.add_argument("run", help="run folder or run id")

@@ -1,11 +1,15 @@
-"""`tuitrain train`, `resume` and `compare`: validate, create the run folder, start the runner
-process, follow its events with a progress display, and stop it gracefully on Ctrl+C."""
+"""`tuitrain train`, `resume`, `compare` and `stop`: validate, create the run folder, start the
+runner process, follow its events with a progress display, and stop it gracefully when this
+command is asked to stop (SIGTERM, Ctrl+C); `--detach` leaves the run training on its own."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import time
+from collections.abc import Iterator
 
 from tuitrain import backends
 from tuitrain.cli.options import overrides, runs_dir
@@ -14,45 +18,82 @@ from tuitrain.core import launch
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
+from tuitrain.core.liveness import Lock
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import EventTail, RunDir, find_run
 from tuitrain.core.runs_index import compare_table, resume_spec
 
-EXIT = {"completed": 0, "stopped": 130, "failed": 1}
+EXIT = {"completed": 0, "stopped": 130, "failed": 1, "crashed": 1}
 
 
-def follow(run: RunDir, resume: bool = False) -> str:
-    """Start the runner and show its progress until it ends; returns the final status.
+@contextlib.contextmanager
+def stop_signals() -> Iterator[list[int]]:
+    """Collect SIGTERM and SIGINT (in the yielded list) while following a run. A SIGINT
+    ignored when this process started stays ignored: that is how non-interactive shells
+    protect background jobs from the terminal's Ctrl+C. SIGHUP keeps its default: the CLI
+    goes with its terminal and the runner, in a session of its own, trains on."""
+    received: list[int] = []
+    signums = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signums.append(signal.SIGINT)
+    previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
+                for s in signums}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
-    The first Ctrl+C asks for a graceful stop (finish the step, checkpoint); a second one
-    within the grace period kills the runner."""
-    proc = launch.start_runner(run, resume=resume)
-    progress = Progress(sys.stdout)
-    tail = EventTail(run.metrics)
-    if resume:
-        tail.offset = run.metrics.stat().st_size if run.metrics.exists() else 0
-    stopping = False
-    while True:
-        try:
+
+def follow(run: RunDir, resume: bool = False, claimed: Lock | None = None) -> tuple[str, int]:
+    """Start the runner and show its progress until it ends; returns the final status and the
+    exit code.
+
+    A first stop signal asks for a graceful stop (finish the step, checkpoint) and the CLI
+    exits 128 + the signal's number once the run has stopped; a second kills the runner."""
+    with stop_signals() as received:
+        proc = launch.start_runner(run, resume=resume, claimed=claimed)
+        progress = Progress(sys.stdout)
+        tail = EventTail(run.metrics)
+        if resume:
+            tail.offset = run.metrics.stat().st_size if run.metrics.exists() else 0
+        asked = 0  # stop signals acted on
+        while True:
             for event in tail.read():
                 progress.feed(event)
                 if isinstance(event, RunEnded):
                     proc.wait()
-                    return event.status
+                    return event.status, _exit_code(event.status, received)
             if proc.poll() is not None:
                 for event in tail.read():
                     progress.feed(event)
-                return run.status() if run.status() != "interrupted" else "failed"
+                status = run.status()
+                return status, _exit_code(status, received)
+            if len(received) > asked:
+                asked = len(received)
+                name = signal.Signals(received[-1]).name
+                if asked > 1:
+                    launch.kill_after(run, proc, 0)
+                    print(f"\n{name} again: killed the runner", file=sys.stderr)
+                    return "stopped", _exit_code("stopped", received)
+                print(f"\n{name}: stopping, finishing the step and saving a checkpoint "
+                      "(again to kill)", file=sys.stderr)
+                launch.request_stop(run)
             time.sleep(0.05)
-        except KeyboardInterrupt:
-            if stopping:
-                launch.kill_after(run, proc, 0)
-                print("\nkilled the runner", file=sys.stderr)
-                return "stopped"
-            stopping = True
-            print("\nstopping: finishing the step and saving a checkpoint (Ctrl+C again to kill)",
-                  file=sys.stderr)
-            launch.request_stop(run)
+
+
+def _exit_code(status: str, received: list[int]) -> int:
+    """128 + the signal that stopped the run (130 for Ctrl+C, 143 for SIGTERM), else by status."""
+    return 128 + received[0] if received else EXIT.get(status, 1)
+
+
+def detach(run: RunDir, resume: bool = False, claimed: Lock | None = None) -> int:
+    """Start the runner and return at once: the run outlives this command on purpose."""
+    launch.start_runner(run, resume=resume, claimed=claimed)
+    print(f"training in the background: {run.path}\n"
+          f"  watch:  tuitrain watch {run.id}\n"
+          f"  stop:   tuitrain stop {run.id}")
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -60,20 +101,48 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UserError("train needs --preset NAME or a .toml path; see `tuitrain presets`")
     spec = backends.preflight(load_spec(args.preset, overrides(args)))
     run = RunDir.create(runs_dir(args), spec)
+    if args.detach:
+        return detach(run)
     print(f"run folder: {run.path}")
-    status = follow(run)
-    return EXIT.get(status, 1)
+    return follow(run)[1]
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
-    # Checked here: a runner started without a checkpoint would overwrite the run's status.
-    if CheckpointStore(run.checkpoints, "").latest() is None:
-        raise UserError(f"{run.id}: no complete checkpoint to resume from; "
-                        "start it again with `tuitrain train`")
-    backends.preflight(resume_spec(run, args.epochs))
+    # The run is claimed first: two resumes started together cannot both pass the checks.
+    claimed = launch.claim(run)
+    try:
+        # Checked here: a runner started without a checkpoint would overwrite the run's status.
+        if CheckpointStore(run.checkpoints, "").latest() is None:
+            raise UserError(f"{run.id}: no complete checkpoint to resume from; "
+                            "start it again with `tuitrain train`")
+        backends.preflight(resume_spec(run, args.epochs))
+    except BaseException:
+        claimed.release()
+        raise
+    if args.detach:
+        return detach(run, resume=True, claimed=claimed)
     print(f"resuming {run.path}")
-    return EXIT.get(follow(run, resume=True), 1)
+    return follow(run, resume=True, claimed=claimed)[1]
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """`tuitrain stop RUN`: a graceful stop, then wait (up to `--wait` s) for the run to end."""
+    run = find_run(args.run, runs_dir(args))
+    if not run.is_alive():
+        raise UserError(f"{run.id} is not running (it is {run.status()})")
+    launch.request_stop(run)
+    print(f"stopping {run.id}: finishing the step and saving a checkpoint")
+    deadline = time.monotonic() + args.wait
+    while run.is_alive():
+        if time.monotonic() > deadline:
+            print(f"{run.id} is still stopping after {args.wait:g} s; "
+                  f"see {run.path / 'runner.log'}", file=sys.stderr)
+            return 1
+        time.sleep(0.1)
+    status = run.status()
+    print(f"{run.id}: {status}")
+    return 0 if status == "stopped" else EXIT.get(status, 1)
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
@@ -91,10 +160,10 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for spec in specs:
         run = RunDir.create(runs_dir(args), spec)
         print(f"\n== {spec.run.framework}: {run.path}")
-        status = follow(run)
+        status, code = follow(run)
         rows.append((run, status))
         if status == "stopped":
             break
     print()
     print(compare_table([r for r, _ in rows]))
-    return 0 if all(s == "completed" for _, s in rows) else 1
+    return 0 if all(s == "completed" for _, s in rows) else code
