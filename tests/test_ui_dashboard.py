@@ -1,5 +1,5 @@
 """The dashboard, driven with Textual's Pilot against run folders the tests write themselves
-(finished, running, failed, cut last line, interrupted, a million steps) and one real run.
+(finished, running, failed, cut last line, crashed, a million steps) and one real run.
 
 `write_run` and `epoch_events` make deterministic run folders (fixed times, smooth curves);
 the snapshot tests use them too."""
@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli
+from stand_in import StandInRunner
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -104,7 +105,7 @@ def epoch_events(epoch: int, spe: int = 40, log_every: int = 10, t0: float = T0)
 
 
 def write_run(runs_dir: Path, *, epochs: int = 3, done: int | None = None, spe: int = 40,
-              end: str | None = "completed", error: str = "", pid: int | None = None,
+              end: str | None = "completed", error: str = "", holder: StandInRunner | None = None,
               extra: list[Event] | None = None, name: str = RUN_ID) -> RunDir:
     """A run folder as a runner leaves it: config, events with fixed times, summary."""
     done = epochs if done is None else done
@@ -123,8 +124,8 @@ def write_run(runs_dir: Path, *, epochs: int = 3, done: int | None = None, spe: 
         run.append(event)
     run.write_summary({"status": end or "running", "framework": "torch", "device": "cpu",
                        "epochs_completed": done, "started": T0})
-    if pid is not None:
-        run.pidfile.write_text(str(pid))
+    if holder is not None:
+        holder.hold(run)
     return run
 
 
@@ -134,12 +135,11 @@ def append(run: RunDir, events: list[Event]) -> None:
 
 
 @pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+def sleeper() -> Iterator[StandInRunner]:
     """A stand-in runner process: alive until the test ends (or a stop signal ends it)."""
-    proc = subprocess.Popen(["sleep", "120"])
+    proc = StandInRunner()
     yield proc
-    proc.kill()
-    proc.wait()
+    proc.close()
 
 
 def make_app(runs_dir: Path, run: RunDir | None = None) -> TuitrainApp:
@@ -166,7 +166,7 @@ def control_commands(run: RunDir) -> list[str]:
     return [json.loads(line)["cmd"] for line in run.control.read_text().splitlines()]
 
 
-# ----- finished, failed, cut, interrupted -------------------------------------------------
+# ----- finished, failed, cut, crashed -----------------------------------------------------
 @aio
 async def test_finished_run_shows_whole_history(tmp_path: Path) -> None:
     run = write_run(tmp_path, epochs=3)
@@ -202,7 +202,7 @@ async def test_failed_run_shows_error_and_stays_up(tmp_path: Path) -> None:
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
-        await until(pilot, lambda: dash.state.status == "failed")
+        await until(pilot, lambda: dash.state.status == "failed" and dash.state.loaded >= 1)
         assert "RuntimeError: boom" in status_text(dash.state).plain
         log = dash.query_one(LogPane)
         assert log.counts.get("error", 0) >= 2 and log.counts.get("warning") == 1
@@ -219,8 +219,8 @@ async def test_cut_last_line_is_skipped_then_read_once_complete(tmp_path: Path) 
                         lr=0.01, samples_per_sec=1.0, time=T0 + 20).to_json()
     with open(run.metrics, "a") as f:
         f.write(line[:25])
-    sleeper = subprocess.Popen(["sleep", "60"])
-    run.pidfile.write_text(str(sleeper.pid))
+    sleeper = StandInRunner()
+    sleeper.hold(run)
     try:
         app = make_app(tmp_path, run)
         async with app.run_test(size=SIZE) as pilot:
@@ -233,8 +233,7 @@ async def test_cut_last_line_is_skipped_then_read_once_complete(tmp_path: Path) 
             await until(pilot, lambda: dash.state.global_step == 50)
             assert dash.state.status == "running"
     finally:
-        sleeper.kill()
-        sleeper.wait()
+        sleeper.close()
 
 
 @aio
@@ -253,15 +252,17 @@ async def test_garbage_lines_are_ignored(tmp_path: Path) -> None:
 
 
 @aio
-async def test_runner_gone_without_a_word_is_interrupted(tmp_path: Path) -> None:
+async def test_runner_gone_without_a_word_is_crashed(tmp_path: Path) -> None:
     run = write_run(tmp_path, epochs=3, done=1, end=None)
     (run.path / "runner.log").write_text("Fatal Python error: Segmentation fault\n")
-    app = make_app(tmp_path, run)  # no pid file: the runner is not alive
+    app = make_app(tmp_path, run)  # nobody holds the run's lock: the runner is not alive
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
-        await until(pilot, lambda: dash.state.status == "interrupted")
+        assert dash.state.status == "crashed"  # from the folder, before any history is read
+        await until(pilot, lambda: dash.state.loaded >= 1 and dash.watcher is not None
+                    and dash.watcher.lost)
         log = dash.query_one(LogPane)
-        assert log.counts.get("error") == 1
+        await until(pilot, lambda: log.counts.get("error") == 1)
         assert any("Segmentation fault" in line.text for line in log.lines)
         assert not dash.live
 
@@ -269,8 +270,8 @@ async def test_runner_gone_without_a_word_is_interrupted(tmp_path: Path) -> None
 # ----- live runs -----------------------------------------------------------------------------
 @aio
 async def test_running_run_updates_table_plots_and_status(tmp_path: Path,
-                                                          sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=3, done=1, end=None, pid=sleeper.pid)
+                                                          sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
@@ -294,8 +295,8 @@ async def test_running_run_updates_table_plots_and_status(tmp_path: Path,
 
 @aio
 async def test_redraws_are_throttled_and_skip_unchanged_pictures(
-        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=50, done=1, end=None, pid=sleeper.pid)
+        tmp_path: Path, sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=50, done=1, end=None, holder=sleeper)
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
@@ -318,8 +319,8 @@ async def test_redraws_are_throttled_and_skip_unchanged_pictures(
 
 @aio
 async def test_control_keys_write_commands(tmp_path: Path,
-                                           sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=3, done=1, end=None, pid=sleeper.pid)
+                                           sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
@@ -347,8 +348,8 @@ async def test_control_keys_write_commands(tmp_path: Path,
 
 @aio
 async def test_quit_with_live_run_asks_and_can_keep_training(
-        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=3, done=1, end=None, pid=sleeper.pid)
+        tmp_path: Path, sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
         dash = dash_of(app)
@@ -368,8 +369,8 @@ async def test_quit_with_live_run_asks_and_can_keep_training(
 
 @aio
 async def test_quit_stop_and_save_waits_for_the_run_to_end(
-        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=3, done=1, end=None, pid=sleeper.pid)
+        tmp_path: Path, sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
     sleeper_pid = sleeper.pid
     app = make_app(tmp_path, run)
     async with app.run_test(size=SIZE) as pilot:
@@ -381,7 +382,7 @@ async def test_quit_stop_and_save_waits_for_the_run_to_end(
         append(run, [RunEnded(status="stopped", epochs_completed=1, global_step=40, time=T0 + 20)])
         await until(pilot, lambda: not app.is_running, timeout=10)
     assert app.return_value == 0
-    assert run.runner_pid() == sleeper_pid
+    assert run.pidfile.read_text() == str(sleeper_pid)
 
 
 @aio
@@ -555,8 +556,8 @@ def _read_until(fd: int, needle: bytes, timeout: float) -> bytes:
 
 
 def test_sighup_exits_promptly_and_leaves_the_runner(tmp_path: Path,
-                                                     sleeper: subprocess.Popen[bytes]) -> None:
-    run = write_run(tmp_path, epochs=3, done=1, end=None, pid=sleeper.pid)
+                                                     sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
     pid, fd = pty.fork()
     if pid == 0:  # the child: the real CLI in a real terminal
         env = cli_env(TERM="xterm-256color", COLUMNS="120", LINES="40")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from fake_runs import aio, eval_report, quiet_env, record_notes, standard_runs, until, write_run
 from rich.console import Console
+from stand_in import StandInRunner
 
 from tuitrain.core import launch
 from tuitrain.core.events import EpochEnd
@@ -48,10 +49,9 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def sleeper() -> Any:
     """A process that is alive while the test runs (a stand-in runner)."""
-    proc = subprocess.Popen(["sleep", "120"])
+    proc = StandInRunner()
     yield proc
-    proc.kill()
-    proc.wait()
+    proc.close()
 
 
 async def open_runs(pilot: Any, app: TuitrainApp, count: int) -> RunsScreen:
@@ -104,7 +104,7 @@ async def test_every_run_is_listed_with_its_status_and_a_damaged_one_too(tmp_pat
 
 
 @aio
-async def test_the_list_refreshes_live(tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+async def test_the_list_refreshes_live(tmp_path: Path, sleeper: StandInRunner) -> None:
     runs_dir = tmp_path / "runs"
     write_run(runs_dir, "20260101-000000-mlp-moons-torch")
     app = TuitrainApp(runs_dir)
@@ -113,7 +113,7 @@ async def test_the_list_refreshes_live(tmp_path: Path, sleeper: subprocess.Popen
         screen.refresh_seconds = 0.2
         live = write_run(runs_dir, "20260101-003000-mlp-moons-torch", status="running", done=2,
                          epochs=5)
-        live.pidfile.write_text(str(sleeper.pid))
+        sleeper.hold(live)
         screen.scan()
         await until(pilot, lambda: screen.table.row_count == 2)
         assert status_of(screen, live.id) == "running"
@@ -181,10 +181,10 @@ async def test_delete_asks_first_and_removes_the_folder(tmp_path: Path) -> None:
 
 @aio
 async def test_a_live_run_is_never_deleted(tmp_path: Path,
-                                           sleeper: subprocess.Popen[bytes]) -> None:
+                                           sleeper: StandInRunner) -> None:
     runs_dir = tmp_path / "runs"
     live = write_run(runs_dir, "20260101-003000-mlp-moons-torch", status="running", done=1)
-    live.pidfile.write_text(str(sleeper.pid))
+    sleeper.hold(live)
     app = TuitrainApp(runs_dir)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_runs(pilot, app, 1)
@@ -406,12 +406,12 @@ def test_compare_state_reads_run_ids_and_errors(tmp_path: Path) -> None:
 
 
 def test_a_run_without_summary_yet_is_described_from_its_config(
-        tmp_path: Path, sleeper: subprocess.Popen[bytes]) -> None:
+        tmp_path: Path, sleeper: StandInRunner) -> None:
     run = write_run(tmp_path, "20260101-000000-mlp-digits-keras", preset="mlp-digits",
                     framework="keras", done=0, epochs=7)
     run.summary_path.unlink()
-    run.pidfile.write_text(str(sleeper.pid))
+    sleeper.hold(run)
     row = run_row(run)
     assert (row["status"], row["preset"], row["framework"], row["epochs"]) == (
-        "starting", "mlp-digits", "keras", "0/7")
-    assert compare_rows([run])[0][0] == "keras" and compare_rows([run])[0][-1] == "starting"
+        "running", "mlp-digits", "keras", "0/7")
+    assert compare_rows([run])[0][0] == "keras" and compare_rows([run])[0][-1] == "running"

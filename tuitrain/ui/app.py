@@ -1,12 +1,13 @@
 """The tuitrain Textual app: screen routing, app-wide keys, command palette entries, the quit
-flow for live runs, and SIGHUP handling.
+flow for live runs, and signals: SIGHUP (the terminal is gone) leaves every run training;
+SIGTERM and SIGINT stop the runs this app started, then leave.
 
 How other screens use it (public API):
 - `app.start_run(spec)`: validate a `RunSpec`, create its run folder, start the runner process
   and show its dashboard. The setup screen calls this on Start. Returns the `RunDir`, or None
   after telling the person why not (a notification; never raises for a user mistake).
 - `app.open_run(run)`: show the dashboard of an existing run folder (live or finished).
-- `app.resume_run(run)`: continue a stopped/interrupted run from its last checkpoint.
+- `app.resume_run(run)`: continue a stopped or crashed run from its last checkpoint.
 - `app.show("setup" | "runs")`: show a named screen. Screens are registered by name in
   `SCREENS` as (module, class) and imported lazily; the setup screen is built as
   `SetupScreen(preset=app.launch_preset, overrides=app.launch_overrides)` and the runs screen
@@ -83,7 +84,7 @@ class TuitrainApp(App[int]):
 
     # ----- start-up --------------------------------------------------------------------
     def on_mount(self) -> None:
-        self._install_hangup_handler()
+        self._install_signal_handlers()
         if self._initial_start is not None:
             if self.start_run(self._initial_start) is None:
                 self.show("setup")
@@ -101,13 +102,17 @@ class TuitrainApp(App[int]):
         if dashboard is not None and isinstance(self.screen, dashboard.DashboardScreen):
             self.screen.start()
 
-    def _install_hangup_handler(self) -> None:
+    def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         # Event loops without signal support (Windows: NotImplementedError) or a loop not in
-        # the main thread (RuntimeError/ValueError) simply keep the default SIGHUP behaviour.
+        # the main thread (RuntimeError/ValueError) simply keep the default behaviours.
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.hang_up)
+            loop = asyncio.get_running_loop()
+            loop.add_signal_handler(signal.SIGHUP, self.hang_up)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored: stays so
+                    loop.add_signal_handler(signum, self.terminate, signum)
 
     def hang_up(self) -> None:
         """The terminal is gone (SSH drop): leave now, never touching a runner. If a clean
@@ -117,6 +122,17 @@ class TuitrainApp(App[int]):
         timer.daemon = True
         timer.start()
         self.exit(129)
+
+    def terminate(self, signum: int) -> None:
+        """Asked to stop (SIGTERM, or SIGINT from `kill`: in the terminal Ctrl+C is a key):
+        the runs this app started stop gracefully, as `tuitrain train`'s would, and the app
+        leaves at once; the runners finish their step and checkpoint on their own. Runs it
+        only watches are left alone."""
+        for dash in self.live_dashboards():
+            if dash.proc is not None and not dash.stopping:
+                dash.stopping = True
+                launch.request_stop(dash.run)
+        self.exit(128 + signum)
 
     # ----- screens -------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
@@ -203,18 +219,19 @@ class TuitrainApp(App[int]):
         return run
 
     def resume_run(self, run: RunDir) -> bool:
-        """Continue a stopped or interrupted run from its last checkpoint, in its dashboard."""
+        """Continue a stopped or crashed run from its last checkpoint, in its dashboard."""
         if run.is_alive():
             self.open_run(run)
             return True
         try:
-            summary = run.summary()
-            spec = run.read_spec()
-            preflight(spec, probe_device=False)
-            if summary.get("status") == "completed" and \
-                    summary.get("epochs_completed", 0) >= spec.train.epochs:
-                raise UserError(f"{run.id} already completed; start a new run to train more")
-            proc = launch.start_runner(run, resume=True)
+            with launch.claim(run) as claimed:  # a runner started elsewhere meanwhile: refused
+                summary = run.summary()
+                spec = run.read_spec()
+                preflight(spec, probe_device=False)
+                if summary.get("status") == "completed" and \
+                        summary.get("epochs_completed", 0) >= spec.train.epochs:
+                    raise UserError(f"{run.id} already completed; start a new run to train more")
+                proc = launch.start_runner(run, resume=True, claimed=claimed)
         except (UserError, OSError) as exc:
             self.notify(str(exc), title="Cannot resume", severity="error", timeout=8)
             return False

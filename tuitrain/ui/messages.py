@@ -56,7 +56,7 @@ class CheckpointDone(Message):
 
 
 class StatusChange(Message):
-    """`running`, `paused`, or `interrupted` when the runner vanished without a word."""
+    """`running`, `paused`, or `crashed` when the runner vanished without a word."""
 
     def __init__(self, status: str, time: float) -> None:
         super().__init__()

@@ -9,10 +9,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from tuitrain.core.events import FINAL_STATUSES, RunEnded, RunStarted
+from tuitrain.core.events import ENDED_STATUSES, RunEnded, RunStarted
 from tuitrain.ui.messages import Position
-
-ENDED_STATUSES = (*FINAL_STATUSES, "interrupted")
 
 
 @dataclass
@@ -28,7 +26,7 @@ class RunState:
     started: RunStarted | None = None
     first_time: float | None = None  # first RunStarted: when the run began
     position: Position | None = None
-    status: str = "starting"
+    status: str = "running"  # the dashboard starts from the folder's `RunDir.status()`
     ended: RunEnded | None = None
     end_time: float | None = None
     epochs_done: int = 0

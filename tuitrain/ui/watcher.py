@@ -82,7 +82,7 @@ class RunWatcher:
         self.chunk_bytes = chunk_bytes
         self.offset = 0
         self._partial = b""
-        self.status = "starting"
+        self.status = "running"
         self.ended = False
         self.lost = False  # the runner died without writing its end
         self.caught_up = False
@@ -271,7 +271,7 @@ class RunWatcher:
         return []
 
     def _check_alive(self) -> list[Message]:
-        """Once a second: a runner that died without a final status is `interrupted`."""
+        """Once a second: a runner that died without a final status `crashed`."""
         now = time.monotonic()
         if now < self._next_alive_check:
             return []
@@ -286,7 +286,7 @@ class RunWatcher:
         except UserError:
             final = ""
         self.lost = True
-        self.status = final if final in FINAL_STATUSES else "interrupted"
+        self.status = final if final in FINAL_STATUSES else "crashed"
         text = "the runner process is gone without recording how the run ended"
         tail = runner_log_tail(self.run)
         if tail:

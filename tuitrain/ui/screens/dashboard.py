@@ -151,7 +151,7 @@ class DashboardScreen(Screen[None]):
         self.history: RunHistory | None = None  # made after the first frame, with the watcher
         self.watcher: RunWatcher | None = None
         self.lock = threading.Lock()
-        self.state = RunState(run_id=run.id)
+        self.state = RunState(run_id=run.id, status=run.status_or("running"))
         self.log_scale = False
         self.smoothing = SMOOTHING_LEVELS[0]
         self.stopping = False
@@ -439,7 +439,7 @@ class DashboardScreen(Screen[None]):
         previous = self.state.status
         self.state.status = message.status
         self._dirty.update(("status", "progress"))
-        if message.status == "interrupted":
+        if message.status == "crashed":
             self.state.error = "runner exited without a final status"
             self.device_panel.stop()
         elif self.state.loaded >= 1 and previous != message.status:

@@ -25,6 +25,7 @@ from textual.widgets import Footer, Header, Static
 from textual.worker import get_current_worker
 
 from tuitrain.core.errors import UserError
+from tuitrain.core.events import LIVE_STATUSES
 from tuitrain.core.locations import default_runs_dir
 from tuitrain.core.rundir import RunDir, list_runs
 from tuitrain.core.runs_index import epoch_curves, run_row
@@ -190,7 +191,7 @@ class RunsScreen(Screen[None]):
         self.summaries = message.summaries
         self.rows = {str(r["id"]): r for r in message.rows}
         self.table.show_rows(message.rows)
-        live = sum(1 for r in message.rows if r.get("status") in ("running", "starting", "paused"))
+        live = sum(1 for r in message.rows if r.get("status") in LIVE_STATUSES)
         count = len(message.rows)
         heading = f"{count} run{'s' if count != 1 else ''} in {self.runs_dir.resolve()}"
         if live:
@@ -206,7 +207,7 @@ class RunsScreen(Screen[None]):
             panel.show()
 
     def _is_live(self, run_id: str) -> bool:
-        return self.rows.get(run_id, {}).get("status") in ("running", "starting", "paused")
+        return self.rows.get(run_id, {}).get("status") in LIVE_STATUSES
 
     def show_detail(self, run_id: str | None) -> None:
         """One line about the run under the cursor: its folder, or why it failed."""

@@ -19,8 +19,8 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("started", "started"),
 )
 STATUS_STYLES: dict[str, str] = {
-    "running": "bold green", "starting": "green", "paused": "yellow", "completed": "cyan",
-    "stopped": "yellow", "failed": "bold red", "interrupted": "magenta", "damaged": "bold red",
+    "running": "bold green", "paused": "yellow", "completed": "cyan", "stopped": "yellow",
+    "failed": "bold red", "crashed": "magenta", "damaged": "bold red",
 }
 MARK = "●"
 

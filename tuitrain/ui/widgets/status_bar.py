@@ -9,13 +9,12 @@ from tuitrain.cli.progress import fmt_duration
 from tuitrain.ui.state import RunState
 
 STATUS_STYLE = {
-    "starting": "bold yellow",
     "running": "bold green",
     "paused": "bold yellow",
     "completed": "bold cyan",
     "stopped": "bold magenta",
     "failed": "bold red",
-    "interrupted": "bold red",
+    "crashed": "bold red",
 }
 PRECISION = {"32": "fp32", "bf16": "bf16 mixed", "16": "fp16 mixed"}
 
