@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tuitrain.core import tomlwrite
+import tomli_w
+
 from tuitrain.core.atomic import fsync_dir, write_atomic
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, parse_event
@@ -99,7 +100,9 @@ class RunDir:
         return cls(p)
 
     def write_spec(self, spec: RunSpec) -> None:
-        write_atomic(self.config, tomlwrite.dumps(spec.to_document()))
+        text = tomli_w.dumps(spec.to_document(), indent=2)
+        # Undecodable command-line bytes arrive as lone surrogates, which UTF-8 cannot hold.
+        write_atomic(self.config, text.encode("utf-8", "replace"))
 
     def read_spec(self) -> RunSpec:
         from tuitrain.core.presets import read_document, read_source, spec_from_document
