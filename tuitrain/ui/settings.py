@@ -323,7 +323,9 @@ class Settings:
             if path:
                 out["data.dataset"] = path
             else:
-                errors["data.dataset"] = "enter the path of a .csv or .npz file or image folder"
+                errors["data.dataset"] = (
+                    "enter the path of a .csv, .parquet or .npz file or image folder"
+                )
         else:
             out["data.dataset"] = self["dataset"].value
         for name in ("loss", "optimizer", "schedule", "precision"):
