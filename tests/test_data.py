@@ -18,7 +18,8 @@ import pytest
 
 from tuitrain.core import data, datasets
 from tuitrain.core.data import load_splits
-from tuitrain.core.datasets import builtin_names, cache_dir, dataset_info
+from tuitrain.core.datainfo import dataset_info
+from tuitrain.core.datasets import builtin_names, cache_dir
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
 
@@ -411,7 +412,8 @@ def test_every_catalogue_entry_has_a_loader() -> None:
 def test_the_catalogue_loads_without_numpy() -> None:
     """The setup screen reads the catalogue before its first frame; numpy is not needed."""
     code = (
-        "import sys; from tuitrain.core.datasets import dataset_info, builtin_names; "
+        "import sys; from tuitrain.core.datainfo import dataset_info; "
+        "from tuitrain.core.datasets import builtin_names; "
         "from tuitrain.core.spec import DataSpec; "
         "infos = [dataset_info(DataSpec(n)) for n in builtin_names()]; "
         "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(infos))"

@@ -23,7 +23,8 @@ from tuitrain.core.catalog import (
     losses_for,
     metrics_for,
 )
-from tuitrain.core.datasets import builtin_names, dataset_info
+from tuitrain.core.datainfo import dataset_info
+from tuitrain.core.datasets import builtin_names
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec, RunSpec
 
