@@ -135,6 +135,15 @@ def builtin_names() -> list[str]:
     return list(BUILTIN)
 
 
+def own_data_name(data: DataSpec) -> str | None:
+    """What a person's own data is called: its file's name without the suffix, or its
+    folder's name; None for a built-in set."""
+    if data.dataset in BUILTIN:
+        return None
+    path = Path(data.dataset).expanduser()
+    return path.name if path.is_dir() else path.stem
+
+
 def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
     info = entry.info
     if task is not None and task != info.task:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 import tomli_w
 
 from tuitrain.core.atomic import fsync_dir, write_atomic
+from tuitrain.core.datasets import own_data_name
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, parse_event
 from tuitrain.core.spec import RunSpec
@@ -66,7 +67,8 @@ class RunDir:
 
     @classmethod
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
-        """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively."""
+        """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively;
+        a run on a person's own data is named after the data file instead of the preset."""
         try:
             return cls._create(runs_dir, spec)
         except OSError as exc:  # a file in the way, no permission, disk full
@@ -77,7 +79,8 @@ class RunDir:
     def _create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{_slug(spec.name)}-{spec.run.framework}"
+        name = own_data_name(spec.data) or spec.name
+        base = f"{stamp}-{_slug(name)}-{spec.run.framework}"
         for n in range(1, 10_000):
             path = runs_dir / (base if n == 1 else f"{base}-{n}")
             try:
