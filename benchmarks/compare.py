@@ -13,7 +13,7 @@ from benchmarks.common import ROOT, Figure, child_env
 
 
 def offline_presets() -> list[str]:
-    from tuitrain.core.datasets import dataset_info
+    from tuitrain.core.datainfo import dataset_info
     from tuitrain.core.presets import discover, load_spec
 
     names = []

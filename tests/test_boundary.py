@@ -3,9 +3,12 @@ import neither Textual nor an ML framework; a framework is imported only by `loa
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
 
 import pytest
 from conftest import REPO, cli_env, requires_torch, run_cli
@@ -112,3 +115,29 @@ def test_python_dash_m_help_and_version() -> None:
     assert out.returncode == 0 and out.stdout.startswith("tuitrain ")
     out = run_cli("train", "--help")
     assert out.returncode == 0 and "--preset" in out.stdout and "--set" in out.stdout
+
+
+def _core_imports(module: Path) -> set[str]:
+    """The core modules `module` imports anywhere in its body (in functions too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(module.read_text(), str(module))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+        else:
+            continue
+        found |= {n.split(".")[2] for n in names if n.startswith("tuitrain.core.")}
+    return found & {p.stem for p in module.parent.glob("*.py")} - {"__init__", module.stem}
+
+
+def test_core_modules_import_each_other_without_cycles() -> None:
+    """Each core module depends only on modules below it, even through imports kept inside
+    functions: `graphlib` finds any cycle."""
+    folder = REPO / "tuitrain" / "core"
+    graph = {p.stem: _core_imports(p) for p in folder.glob("*.py") if p.stem != "__init__"}
+    assert "datasets" in graph["data"], "the graph misses imports"
+    try:
+        TopologicalSorter(graph).prepare()
+    except CycleError as exc:
+        pytest.fail(f"core modules import each other in a cycle: {' -> '.join(exc.args[1])}")

@@ -18,7 +18,8 @@ import pytest
 
 from tuitrain.core import data, datasets
 from tuitrain.core.data import load_splits
-from tuitrain.core.datasets import builtin_names, cache_dir, dataset_info
+from tuitrain.core.datainfo import dataset_info
+from tuitrain.core.datasets import builtin_names, cache_dir
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
 
@@ -141,17 +142,98 @@ def test_csv_string_labels_and_target_selection(tmp_path: Path) -> None:
     assert r.info.input_shape == (2,) and r.info.num_outputs == 1 and r.info.task == "regression"
 
 
-def test_csv_errors(tmp_path: Path) -> None:
+def test_csv_cells_and_names_are_trimmed_and_a_bom_is_skipped(tmp_path: Path) -> None:
     path = tmp_path / "d.csv"
-    path.write_text(CSV)
-    with pytest.raises(UserError, match=r"no column 'label'; columns: a, b, colour"):
-        dataset_info(DataSpec(str(path), target="label"))
-    with pytest.raises(UserError, match="feature column 'colour' is not numeric"):
-        dataset_info(DataSpec(str(path), target="a"))
-    with pytest.raises(UserError, match="numeric target"):
-        dataset_info(DataSpec(str(path)), task="regression")
-    path.write_text("a,b\n1,2\n3\n")
-    with pytest.raises(UserError, match="line 3"):
+    path.write_bytes(b"\xef\xbb\xbfa , b,colour\n1, 2.5, red\n\n2,0.5 ,blue \n3,1,red\n")
+    info, x, y = data.user_data(DataSpec(str(path), target="colour"), None)
+    assert info.class_names == ("blue", "red") and info.input_shape == (2,)
+    np.testing.assert_array_equal(x, [[1, 2.5], [2, 0.5], [3, 1]])
+    np.testing.assert_array_equal(y, [1, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "task", "message"),
+    [
+        (b"", None, None, "needs a header row and at least one row of data"),
+        (b"\n\n", None, None, "needs a header row and at least one row of data"),
+        (b"a,b\n", None, None, "needs a header row and at least one row of data"),
+        (CSV.encode(), "label", None, "no column 'label'; columns: a, b, colour"),
+        (
+            CSV.encode(),
+            "a",
+            None,
+            "feature column 'colour' is not numeric ('red' in row 2); use numbers, or make it "
+            "the target",
+        ),
+        (b"a,b\n1,2\n2,NA\n", "a", None, "feature column 'b' is not numeric ('NA' in row 3)"),
+        (CSV.encode(), None, "regression", "regression needs a numeric target"),
+        (b"a,b\n1,2\n3\n", None, None, "row 3 has 1 fields; the header has 2"),
+        (b"a,b\n1,2\n3,4,5\n", None, None, "row 3 has 3 fields; the header has 2"),
+        (b"a,b\n1,2\n,4\n", None, None, "column 'a' has an empty cell in row 3"),
+        (b"a,b\n1,2\n3,\n", None, None, "column 'b' has an empty cell in row 3"),
+        (b"a,b\n1,2\n", "a,b", None, "no feature columns besides the target"),
+        (CSV.encode(), "a,colour", None, "several target columns need numbers (regression)"),
+        (b"a,b\n1,\xff\n", None, None, "cannot read it"),
+    ],
+)
+def test_csv_errors(
+    tmp_path: Path, content: bytes, target: str | None, task: str | None, message: str
+) -> None:
+    path = tmp_path / "d.csv"
+    path.write_bytes(content)
+    with pytest.raises(UserError) as exc:
+        dataset_info(DataSpec(str(path), target=target), task=task)  # type: ignore[arg-type]
+    text = str(exc.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+
+
+def _parquet(path: Path, columns: dict[str, list[object]]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table(columns), path)
+
+
+def test_parquet_reads_like_the_same_csv(tmp_path: Path) -> None:
+    numbers = "a,b\n" + "".join(f"{i},{i * i / 4}\n" for i in range(10))
+    texts = {"a": [1, 2, 3, 4, 5, 6], "b": [2.5, 0.5, 1.5, 3.5, 4.5, 2.0]}
+    texts["colour"] = ["red", "blue", "red", "green", "blue", "red"]
+    cases = [
+        (CSV, texts, None, "classification"),
+        (numbers, {"a": list(range(10)), "b": [i * i / 4 for i in range(10)]}, "b", "regression"),
+    ]
+    for text, columns, target, task in cases:
+        (tmp_path / "d.csv").write_text(text)
+        _parquet(tmp_path / "d.parquet", columns)
+        csv = load_splits(DataSpec(str(tmp_path / "d.csv"), target=target), seed=3)
+        parquet = load_splits(DataSpec(str(tmp_path / "d.parquet"), target=target), seed=3)
+        _check(parquet)
+        assert parquet.info.task == task and parquet.info.class_names == csv.info.class_names
+        assert parquet.info.description == f"Parquet file, {len(columns['a'])} samples"
+        for part in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+            np.testing.assert_array_equal(getattr(parquet, part), getattr(csv, part))
+
+
+@pytest.mark.parametrize(
+    ("columns", "target", "message"),
+    [
+        ({"a": [], "b": []}, None, "holds no rows of data"),
+        ({"a": [1, 2], "b": [3, 4]}, "label", "no column 'label'; columns: a, b"),
+        ({"a": ["1", "x"], "b": [3, 4]}, None, "feature column 'a' is not numeric ('x' in row 2)"),
+        ({"a": [1.0, None], "b": [3, 4]}, None, "column 'a' has an empty cell in row 2"),
+    ],
+)
+def test_parquet_errors(
+    tmp_path: Path, columns: dict[str, list[object]], target: str | None, message: str
+) -> None:
+    path = tmp_path / "d.parquet"
+    _parquet(path, columns)
+    with pytest.raises(UserError) as exc:
+        dataset_info(DataSpec(str(path), target=target))
+    text = str(exc.value)
+    assert text.startswith(f"{path}: ") and message in text and "\n" not in text
+    path.write_bytes(b"PAR1 not really")
+    with pytest.raises(UserError, match=r"cannot read it"):
         dataset_info(DataSpec(str(path)))
 
 
@@ -312,7 +394,8 @@ def test_restricted_unpickler_refuses_code(offline: Path, tmp_path: Path) -> Non
 def test_import_pulls_in_no_framework() -> None:
     code = (
         "import sys, tuitrain.core.data\n"
-        "heavy = {'torch', 'tensorflow', 'keras', 'textual', 'sklearn', 'PIL'} & set(sys.modules)\n"
+        "heavy = {'torch', 'tensorflow', 'keras', 'textual', 'sklearn', 'PIL', 'pyarrow'}\n"
+        "heavy &= set(sys.modules)\n"
         "print(sorted(heavy))"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}
@@ -328,11 +411,13 @@ def test_every_catalogue_entry_has_a_loader() -> None:
 
 def test_the_catalogue_loads_without_numpy() -> None:
     """The setup screen reads the catalogue before its first frame; numpy is not needed."""
-    code = ("import sys; from tuitrain.core.datasets import dataset_info, builtin_names; "
-            "from tuitrain.core.spec import DataSpec; "
-            "infos = [dataset_info(DataSpec(n)) for n in builtin_names()]; "
-            "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(infos))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
+    code = (
+        "import sys; from tuitrain.core.datainfo import dataset_info; "
+        "from tuitrain.core.datasets import builtin_names; "
+        "from tuitrain.core.spec import DataSpec; "
+        "infos = [dataset_info(DataSpec(n)) for n in builtin_names()]; "
+        "assert 'numpy' not in sys.modules, 'numpy imported'; print(len(infos))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == str(len(datasets.BUILTIN))

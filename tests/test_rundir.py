@@ -8,14 +8,17 @@ import io
 import json
 import multiprocessing
 import os
+import re
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import requires_torch, run_cli, run_folders
 
 from tuitrain.core import launch
 from tuitrain.core.errors import UserError
@@ -268,3 +271,36 @@ def test_a_runs_folder_that_cannot_be_used_is_a_user_error(tmp_path: Path) -> No
         locked.mkdir(mode=0o555)
         with pytest.raises(UserError, match="Permission denied"):
             RunDir.create(locked, SPEC)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "expected"),
+    [
+        ("moons", "mlp-moons"),
+        ("my data.v2.csv", "my-data-v2"),
+        ("sub/sales.parquet", "sales"),
+        ("~/arrays.npz", "arrays"),
+        ("photos.v1", "photos-v1"),  # a folder: its whole name
+    ],
+)
+def test_a_run_on_own_data_is_named_after_the_file(
+    tmp_path: Path, dataset: str, expected: str
+) -> None:
+    (tmp_path / "photos.v1").mkdir()
+    path = dataset if dataset == "moons" or dataset.startswith("~") else str(tmp_path / dataset)
+    run = RunDir.create(tmp_path / "runs", replace(SPEC, data=replace(SPEC.data, dataset=path)))
+    assert re.fullmatch(rf"\d{{8}}-\d{{6}}-{re.escape(expected)}-torch", run.id), run.id
+
+
+@pytest.mark.torch
+@requires_torch
+def test_train_on_a_csv_names_the_run_after_it(tmp_path: Path) -> None:
+    rows = "".join(f"{i % 7 / 7},{i % 5 / 5},{i % 2}\n" for i in range(60))
+    (tmp_path / "My Data.csv").write_text("x1,x2,label\n" + rows)
+    out = run_cli(
+        "train", "-p", "mlp-moons", "--data", str(tmp_path / "My Data.csv"), "--epochs", "1",
+        "-f", "torch", runs_dir=tmp_path / "runs",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    [run] = run_folders(tmp_path / "runs")
+    assert re.fullmatch(r"\d{8}-\d{6}-My-Data-torch", run.name), run.name

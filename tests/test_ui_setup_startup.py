@@ -132,10 +132,12 @@ async def test_the_first_frame_turns_garbage_collection_back_on(tmp_path: Path) 
 
 
 def test_the_setup_screen_imports_no_run_folder_code() -> None:
-    """What the first frame needs, and no more: no numpy, no event log, no run folders."""
+    """What the first frame needs, and no more: no numpy, no pyarrow, no event log, no run
+    folders."""
     code = ("import sys; import tuitrain.cli.main, tuitrain.cli.app, tuitrain.ui.app; "
             "import tuitrain.ui.screens.setup; "
-            "heavy = {'numpy', 'tuitrain.core.rundir', 'tuitrain.core.events'} & set(sys.modules); "
+            "heavy = {'numpy', 'pyarrow', 'tuitrain.core.rundir', 'tuitrain.core.events'}; "
+            "heavy &= set(sys.modules); "
             "assert not heavy, heavy")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False)

@@ -10,7 +10,7 @@ from tuitrain import backends
 from tuitrain.cli.options import overrides, runs_dir
 from tuitrain.core import devices, validate
 from tuitrain.core.catalog import FRAMEWORKS
-from tuitrain.core.datasets import dataset_info
+from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import list_presets, load_spec
 from tuitrain.core.rundir import list_runs

@@ -1,16 +1,16 @@
 """The dataset loaders (the catalogue of what each set is lives in `core/datasets.py`).
 
 Built-in sets (synthetic ones made here, small ones bundled with scikit-learn), the public sets
-Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, NPZ and
-image folders all come back the same way: numpy arrays split deterministically from a seed.
+Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, Parquet
+and NPZ files and image folders all come back the same way: numpy arrays split
+deterministically from a seed.
 
-Only numpy is imported at module level; scikit-learn, Pillow and the download machinery load
-when a dataset needs them, and no ML framework is ever imported here.
+Only numpy is imported at module level; scikit-learn, pyarrow (CSV and Parquet), Pillow and
+the download machinery load when a dataset needs them, and no ML framework is ever imported here.
 """
 
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
 import os
@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from tuitrain.core.datasets import (
 )
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.spec import DataSpec
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -267,57 +271,125 @@ LOADERS: dict[str, Callable[[int], Arrays]] = {
 # --- a person's own data -------------------------------------------------------------------
 
 
-def _column(cells: list[str]) -> np.ndarray | None:
-    """The cells as int64, else float64, else None when some cell is not a number."""
-    for dtype in (np.int64, np.float64):
-        try:
-            return np.array(cells, dtype=dtype)
-        except (ValueError, OverflowError):
-            continue
+def _numbers(column: pa.ChunkedArray) -> np.ndarray | None:
+    """A numeric column as numpy (int64 or float64), or None when it is not numeric."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
+        return column.to_numpy()
+    if pa.types.is_decimal(column.type):
+        return column.cast(pa.float64(), safe=False).to_numpy()
     return None
 
 
-def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """Numeric feature columns and the target column(s) of a CSV file with a header row."""
-    with _reading(path), open(path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.reader(f)
-        lines = [(reader.line_num, row) for row in reader if any(c.strip() for c in row)]
-    if len(lines) < 2:
-        raise UserError(f"{path}: needs a header row and at least one row of data")
-    header = [h.strip() for h in lines[0][1]]
-    for line, row in lines[1:]:
-        if len(row) != len(header):
-            raise UserError(
-                f"{path}: line {line} has {len(row)} fields; the header has {len(header)}"
-            )
+def _texts(column: pa.ChunkedArray) -> list[str]:
+    """Any column's cells as text, without surrounding whitespace."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.utf8_trim_whitespace(column.cast(pa.string())).to_pylist()
+
+
+def _not_a_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return True
+    return False
+
+
+def _read_table(
+    path: Path, table: pa.Table, target: str | None, first_row: int
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Numeric feature columns and the target column(s) of a table read from `path`; row
+    numbers in errors count from `first_row` (2 for a CSV file, whose header is row 1)."""
+    header = [name.strip() for name in table.column_names]
+    table = table.rename_columns(header)
     wanted = [t.strip() for t in target.split(",")] if target else [header[-1]]
     for name in wanted:
         if name not in header:
             raise UserError(f"{path}: no column {name!r}; columns: {', '.join(header)}")
-    columns = {name: [row[i].strip() for _, row in lines[1:]] for i, name in enumerate(header)}
+    for name in header:
+        column = table.column(name)
+        if column.null_count:
+            row = first_row + column.is_null().to_pylist().index(True)
+            raise UserError(
+                f"{path}: column {name!r} has an empty cell in row {row}; fill it in or "
+                "remove the row"
+            )
     features = []
     for name in header:
         if name in wanted:
             continue
-        values = _column(columns[name])
+        values = _numbers(table.column(name))
         if values is None:
-            bad = next(c for c in columns[name] if _column([c]) is None)
-            example = repr(bad) if bad else "an empty cell"
+            cells = _texts(table.column(name))
+            row, bad = next((i, c) for i, c in enumerate(cells) if _not_a_number(c))
             raise UserError(
-                f"{path}: feature column {name!r} is not numeric ({example}); "
-                "use numbers, or make it the target"
+                f"{path}: feature column {name!r} is not numeric ({bad!r} in row "
+                f"{first_row + row}); use numbers, or make it the target"
             )
         features.append(values.astype(np.float32))
     if not features:
         raise UserError(f"{path}: no feature columns besides the target")
-    targets = [_column(columns[n]) for n in wanted]
+    targets = [_numbers(table.column(n)) for n in wanted]
     if len(wanted) == 1:
-        y = targets[0] if targets[0] is not None else np.array(columns[wanted[0]])
+        y = targets[0] if targets[0] is not None else np.array(_texts(table.column(wanted[0])))
     elif any(t is None for t in targets):
         raise UserError(f"{path}: several target columns need numbers (regression)")
     else:
         y = np.stack(targets, axis=1)
     return np.stack(features, axis=1), y, f"column {', '.join(wanted)!r}"
+
+
+def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """A CSV file with a header row. Blank lines are skipped; row numbers count records (the
+    header is row 1), as a spreadsheet shows them. One thread, so that the first ragged row
+    is the one reported."""
+    import pyarrow as pa
+    import pyarrow.csv
+
+    ragged: list[pyarrow.csv.InvalidRow] = []
+
+    def refuse(row: pyarrow.csv.InvalidRow) -> str:
+        ragged.append(row)
+        return "error"
+
+    needs_rows = f"{path}: needs a header row and at least one row of data"
+    with _reading(path):
+        try:
+            table = pyarrow.csv.read_csv(
+                path,
+                read_options=pyarrow.csv.ReadOptions(use_threads=False),
+                parse_options=pyarrow.csv.ParseOptions(invalid_row_handler=refuse),
+                convert_options=pyarrow.csv.ConvertOptions(null_values=[""]),
+            )
+        except pa.ArrowInvalid as exc:
+            if ragged:
+                row = ragged[0]
+                raise UserError(
+                    f"{path}: row {row.number} has {row.actual_columns} fields; the header "
+                    f"has {row.expected_columns}"
+                ) from None
+            if "Empty CSV" in str(exc):  # no bytes, or blank lines only
+                raise UserError(needs_rows) from None
+            raise
+    if table.num_rows == 0:
+        raise UserError(needs_rows)
+    with _reading(path):  # e.g. a text column that is not UTF-8
+        return _read_table(path, table, target, first_row=2)
+
+
+def _read_parquet(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """A Parquet file's columns (row numbers in errors count from 1)."""
+    import pyarrow.parquet
+
+    with _reading(path):
+        table = pyarrow.parquet.read_table(path)
+    if table.num_rows == 0:
+        raise UserError(f"{path}: holds no rows of data")
+    with _reading(path):
+        return _read_table(path, table, target, first_row=1)
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
@@ -422,12 +494,15 @@ def _read_user(
     elif path.suffix.lower() == ".csv":
         x, y, what = _read_csv(path, target)
         kind = "CSV file"
+    elif path.suffix.lower() == ".parquet":
+        x, y, what = _read_parquet(path, target)
+        kind = "Parquet file"
     elif path.suffix.lower() == ".npz":
         x, y, what = _read_npz(path)
         kind = "NPZ file"
     else:
         raise UserError(
-            f"{path}: unsupported data file; use a .csv or .npz file or an image folder"
+            f"{path}: unsupported data file; use a .csv, .parquet or .npz file or an image folder"
         )
     return _prepare(str(path), x, y, task, what, kind)
 
@@ -439,7 +514,7 @@ def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarra
             raise UserError(f"data file not found: {path}")
         raise UserError(
             f"{choices_error('dataset', data.dataset, builtin_names())}; or give "
-            "a path to a .csv or .npz file or an image folder"
+            "a path to a .csv, .parquet or .npz file or an image folder"
         )
     return _read_user(path, _stamp(path), data.target, task)
 

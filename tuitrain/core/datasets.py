@@ -1,6 +1,6 @@
 """The dataset catalogue: what each built-in set is (task, shape, classes, size, whether its
-download is cached) and `dataset_info`, all without numpy, which the setup screen needs before
-its first frame. The arrays themselves come from `core/data.py`."""
+download is cached), all without numpy, which the setup screen needs before its first frame.
+The arrays themselves come from `core/data.py`; `core/datainfo.py` describes any dataset."""
 
 from __future__ import annotations
 
@@ -38,7 +38,6 @@ class DatasetInfo:
     size: int  # samples in total
 
 
-
 @dataclass(frozen=True)
 class Builtin:
     """A catalogue entry: the dataset's info (its arrays come from `data.LOADERS`)."""
@@ -48,12 +47,10 @@ class Builtin:
     cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
 
 
-
 def cache_dir() -> Path:
     """Where downloads go: Keras's cache, `$KERAS_HOME/datasets` or `~/.keras/datasets`."""
     home = os.environ.get("KERAS_HOME") or str(Path("~/.keras").expanduser())
     return Path(home) / "datasets"
-
 
 
 def _all_files(*relative: str) -> Callable[[], bool]:
@@ -63,7 +60,6 @@ def _all_files(*relative: str) -> Callable[[], bool]:
 # --- the catalogue -------------------------------------------------------------------------
 
 
-
 def cifar_folder() -> Path | None:
     """The extracted batches: our (and tf.keras's) layout, or Keras 3's."""
     root = cache_dir()
@@ -71,7 +67,6 @@ def cifar_folder() -> Path | None:
         if (folder / "test_batch").is_file():
             return folder
     return None
-
 
 
 def _entry(
@@ -140,6 +135,14 @@ def builtin_names() -> list[str]:
     return list(BUILTIN)
 
 
+def own_data_name(data: DataSpec) -> str | None:
+    """What a person's own data is called: its file's name without the suffix, or its
+    folder's name; None for a built-in set."""
+    if data.dataset in BUILTIN:
+        return None
+    path = Path(data.dataset).expanduser()
+    return path.name if path.is_dir() else path.stem
+
 
 def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
     info = entry.info
@@ -150,14 +153,3 @@ def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetIn
     if entry.cached is not None:
         info = replace(info, needs_download=not entry.cached())
     return info
-
-
-
-def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
-    """What `data` holds, cheaply: built-ins load nothing; user files are read (and cached)."""
-    entry = BUILTIN.get(data.dataset)
-    if entry is not None:
-        return builtin_info(entry, data, task)
-    from tuitrain.core.data import user_data
-
-    return user_data(data, task)[0]

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tuitrain.core import tomlwrite
+import tomli_w
+
 from tuitrain.core.atomic import fsync_dir, write_atomic
+from tuitrain.core.datasets import own_data_name
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
 from tuitrain.core.liveness import Lock, is_held
@@ -76,7 +78,8 @@ class RunDir:
 
     @classmethod
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
-        """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively."""
+        """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively;
+        a run on a person's own data is named after the data file instead of the preset."""
         try:
             return cls._create(runs_dir, spec)
         except OSError as exc:  # a file in the way, no permission, disk full
@@ -87,7 +90,8 @@ class RunDir:
     def _create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}-{_slug(spec.name)}-{spec.run.framework}"
+        name = own_data_name(spec.data) or spec.name
+        base = f"{stamp}-{_slug(name)}-{spec.run.framework}"
         for n in range(1, 10_000):
             path = runs_dir / (base if n == 1 else f"{base}-{n}")
             try:
@@ -110,7 +114,9 @@ class RunDir:
         return cls(p)
 
     def write_spec(self, spec: RunSpec) -> None:
-        write_atomic(self.config, tomlwrite.dumps(spec.to_document()))
+        text = tomli_w.dumps(spec.to_document(), indent=2)
+        # Undecodable command-line bytes arrive as lone surrogates, which UTF-8 cannot hold.
+        write_atomic(self.config, text.encode("utf-8", "replace"))
 
     def read_spec(self) -> RunSpec:
         from tuitrain.core.presets import read_document, read_source, spec_from_document

@@ -3,7 +3,8 @@ connect, and the model ends in the shape the loss needs."""
 
 from __future__ import annotations
 
-from tuitrain.core.datasets import BUILTIN, DatasetInfo, dataset_info
+from tuitrain.core.datainfo import dataset_info
+from tuitrain.core.datasets import BUILTIN, DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.shapes import Summary, check_output, summarize
 from tuitrain.core.spec import RunSpec

@@ -23,7 +23,8 @@ from tuitrain.core.catalog import (
     losses_for,
     metrics_for,
 )
-from tuitrain.core.datasets import builtin_names, dataset_info
+from tuitrain.core.datainfo import dataset_info
+from tuitrain.core.datasets import builtin_names
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec, RunSpec
 
@@ -323,7 +324,9 @@ class Settings:
             if path:
                 out["data.dataset"] = path
             else:
-                errors["data.dataset"] = "enter the path of a .csv or .npz file or image folder"
+                errors["data.dataset"] = (
+                    "enter the path of a .csv, .parquet or .npz file or image folder"
+                )
         else:
             out["data.dataset"] = self["dataset"].value
         for name in ("loss", "optimizer", "schedule", "precision"):

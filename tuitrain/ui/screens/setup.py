@@ -21,7 +21,7 @@ from textual.widgets import Footer, Header, Label, Static
 
 from tuitrain import backends
 from tuitrain.core.catalog import FRAMEWORK_TITLES
-from tuitrain.core.datasets import dataset_info
+from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import PresetFile, list_presets, load_spec
 from tuitrain.core.spec import DataSpec, RunSpec
