@@ -28,7 +28,8 @@ EXIT = {"completed": 0, "stopped": 130, "failed": 1, "crashed": 1}
 
 @contextlib.contextmanager
 def stop_signals() -> Iterator[list[int]]:
-    """Collect SIGTERM and SIGINT (in the yielded list) while following a run. A SIGINT
+    """Collect SIGTERM and SIGINT (in the yielded list) for the whole command, from before
+    its run folder exists, so that no stop signal finds the default action. A SIGINT
     ignored when this process started stays ignored: that is how non-interactive shells
     protect background jobs from the terminal's Ctrl+C. SIGHUP keeps its default: the CLI
     goes with its terminal and the runner, in a session of its own, trains on."""
@@ -45,41 +46,42 @@ def stop_signals() -> Iterator[list[int]]:
             signal.signal(s, handler)
 
 
-def follow(run: RunDir, resume: bool = False, claimed: Lock | None = None) -> tuple[str, int]:
+def follow(run: RunDir, received: list[int], resume: bool = False,
+           claimed: Lock | None = None) -> tuple[str, int]:
     """Start the runner and show its progress until it ends; returns the final status and the
-    exit code.
+    exit code. `received`: the stop signals collected by `stop_signals()`.
 
     A first stop signal asks for a graceful stop (finish the step, checkpoint) and the CLI
-    exits 128 + the signal's number once the run has stopped; a second kills the runner."""
-    with stop_signals() as received:
-        proc = launch.start_runner(run, resume=resume, claimed=claimed)
-        progress = Progress(sys.stdout)
-        tail = EventTail(run.metrics)
-        if resume:
-            tail.offset = run.metrics.stat().st_size if run.metrics.exists() else 0
-        asked = 0  # stop signals acted on
-        while True:
+    exits 128 + the signal's number once the run has stopped; a second kills the runner. One
+    that came before the runner started stops it as soon as it starts."""
+    proc = launch.start_runner(run, resume=resume, claimed=claimed)
+    progress = Progress(sys.stdout)
+    tail = EventTail(run.metrics)
+    if resume:
+        tail.offset = run.metrics.stat().st_size if run.metrics.exists() else 0
+    asked = 0  # stop signals acted on
+    while True:
+        for event in tail.read():
+            progress.feed(event)
+            if isinstance(event, RunEnded):
+                proc.wait()
+                return event.status, _exit_code(event.status, received)
+        if proc.poll() is not None:
             for event in tail.read():
                 progress.feed(event)
-                if isinstance(event, RunEnded):
-                    proc.wait()
-                    return event.status, _exit_code(event.status, received)
-            if proc.poll() is not None:
-                for event in tail.read():
-                    progress.feed(event)
-                status = run.status()
-                return status, _exit_code(status, received)
-            if len(received) > asked:
-                asked = len(received)
-                name = signal.Signals(received[-1]).name
-                if asked > 1:
-                    launch.kill_after(run, proc, 0)
-                    print(f"\n{name} again: killed the runner", file=sys.stderr)
-                    return "stopped", _exit_code("stopped", received)
-                print(f"\n{name}: stopping, finishing the step and saving a checkpoint "
-                      "(again to kill)", file=sys.stderr)
-                launch.request_stop(run)
-            time.sleep(0.05)
+            status = run.status()
+            return status, _exit_code(status, received)
+        if len(received) > asked:
+            asked = len(received)
+            name = signal.Signals(received[-1]).name
+            if asked > 1:
+                launch.kill_after(run, proc, 0)
+                print(f"\n{name} again: killed the runner", file=sys.stderr)
+                return "stopped", _exit_code("stopped", received)
+            print(f"\n{name}: stopping, finishing the step and saving a checkpoint "
+                  "(again to kill)", file=sys.stderr)
+            launch.request_stop(run)
+        time.sleep(0.05)
 
 
 def _exit_code(status: str, received: list[int]) -> int:
@@ -97,6 +99,11 @@ def detach(run: RunDir, resume: bool = False, claimed: Lock | None = None) -> in
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    with stop_signals() as received:
+        return _train(args, received)
+
+
+def _train(args: argparse.Namespace, received: list[int]) -> int:
     if not args.preset:
         raise UserError("train needs --preset NAME or a .toml path; see `tuitrain presets`")
     spec = backends.preflight(load_spec(args.preset, overrides(args)))
@@ -104,10 +111,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.detach:
         return detach(run)
     print(f"run folder: {run.path}")
-    return follow(run)[1]
+    return follow(run, received)[1]
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
+    with stop_signals() as received:
+        return _resume(args, received)
+
+
+def _resume(args: argparse.Namespace, received: list[int]) -> int:
     run = find_run(args.run, runs_dir(args))
     # The run is claimed first: two resumes started together cannot both pass the checks.
     claimed = launch.claim(run)
@@ -123,7 +135,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     if args.detach:
         return detach(run, resume=True, claimed=claimed)
     print(f"resuming {run.path}")
-    return follow(run, resume=True, claimed=claimed)[1]
+    return follow(run, received, resume=True, claimed=claimed)[1]
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
@@ -146,6 +158,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
+    with stop_signals() as received:
+        return _compare(args, received)
+
+
+def _compare(args: argparse.Namespace, received: list[int]) -> int:
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     if not frameworks:
         raise UserError("--frameworks needs one or more of: torch, tensorflow, keras")
@@ -160,7 +177,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     for spec in specs:
         run = RunDir.create(runs_dir(args), spec)
         print(f"\n== {spec.run.framework}: {run.path}")
-        status, code = follow(run)
+        status, code = follow(run, received)
         rows.append((run, status))
         if status == "stopped":
             break
