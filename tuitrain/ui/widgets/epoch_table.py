@@ -1,9 +1,11 @@
 """The per-epoch table: train and validation values, learning rate, time; the best epoch
-starred (the epoch whose checkpoint is `best`)."""
+starred (the epoch whose checkpoint is `best`). It holds the latest `KEEP` epochs and the
+best one, so a run of a hundred thousand epochs costs what a run of `KEEP` does."""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from typing import TYPE_CHECKING
 
 from rich.text import Text
@@ -14,6 +16,7 @@ if TYPE_CHECKING:
 
 BEST = "★"
 WIDTH = 9  # a %.4g number: sign, 4 digits, point, exponent
+KEEP = 500  # rows shown: the latest epochs (and the best one, when it is older)
 
 
 def _fmt(value: float | None) -> str:
@@ -39,13 +42,30 @@ def columns_for(metrics: list[str], metric: str) -> list[str]:
 
 
 class EpochTable(DataTable[Text | str]):
-    """One row per finished epoch, the latest one in view, the best one marked."""
+    """The latest `KEEP` finished epochs, and the best one (starred) wherever it is: memory
+    and repaint cost stay the same however long the run. Rows are queued as they are read
+    (`queue`, bounded too) and join the table in batches (`flush`)."""
 
     def __init__(self, metric: str = "loss", *, id: str | None = None) -> None:
         super().__init__(id=id, zebra_stripes=True, cursor_type="row", show_cursor=False)
         self.metric = metric
         self.keys: list[str] = []
-        self.best_epoch: int | None = None
+        self.best: EpochRow | None = None
+        self.latest: deque[EpochRow] = deque(maxlen=KEEP)  # the rows shown, but the best
+        self.epochs_seen = 0
+        self._queued: deque[EpochRow] = deque(maxlen=KEEP)
+        self._queued_best: EpochRow | None = None
+        self._queued_count = 0
+        self.border_title = "epochs"
+
+    @property
+    def best_epoch(self) -> int | None:
+        return None if self.best is None else self.best.epoch
+
+    @property
+    def queued(self) -> bool:
+        """Whether rows wait for the next `flush`."""
+        return self._queued_count > 0
 
     def _setup(self, row: EpochRow) -> None:
         self.keys = columns_for(list(row.metrics), self.metric)
@@ -56,26 +76,70 @@ class EpochTable(DataTable[Text | str]):
             self.add_column(Text(label, justify="right"), key=k, width=max(len(label), WIDTH))
         self.add_column(Text("time", justify="right"), key="time", width=7)
 
-    def add_epoch(self, row: EpochRow) -> None:
-        self.add_epochs([row])
+    def queue(self, row: EpochRow) -> None:
+        """Take a finished epoch; it shows at the next `flush` (older queued rows that would
+        not be kept are let go at once)."""
+        self._queued.append(row)
+        self._queued_count += 1
+        if row.is_best:
+            self._queued_best = row
 
     def add_epochs(self, rows: list[EpochRow]) -> None:
-        """Append rows (one repaint for the batch), move the star, keep the newest in view."""
-        if not rows:
+        """Queue `rows` and show them."""
+        for row in rows:
+            self.queue(row)
+        self.flush()
+
+    def flush(self) -> None:
+        """Show the queued rows (one repaint for the batch): the oldest rows make room, the
+        star moves to the best epoch, the newest stays in view."""
+        if not self._queued_count:
             return
+        rows = list(self._queued)
         if not self.columns:
             self._setup(rows[0])
-        best = self.best_epoch
-        for row in rows:
-            cells: list[Text | str] = [Text(str(row.epoch), justify="right"), ""]
-            cells += [Text(_fmt(row.metrics.get(k)), justify="right") for k in self.keys]
-            cells += [Text(f"{row.seconds:.1f}s", justify="right")]
-            self.add_row(*cells, key=str(row.epoch))
-            if row.is_best:
-                best = row.epoch
-        if best != self.best_epoch:
-            if self.best_epoch is not None and str(self.best_epoch) in self.rows:
-                self.update_cell(str(self.best_epoch), "best", "")
-            self.best_epoch = best
-            self.update_cell(str(best), "best", Text(BEST, "bold green"))
+        old_best = self.best
+        self.best = self._queued_best or self.best
+        self.epochs_seen += self._queued_count
+        gone = list(self.latest)[: max(0, len(self.latest) + len(rows) - KEEP)]
+        self.latest.extend(rows)
+        self._queued.clear()
+        self._queued_best, self._queued_count = None, 0
+        best_missing = (self.best is not None and str(self.best.epoch) not in self.rows
+                        and all(row is not self.best for row in rows))
+        if len(gone) > KEEP // 4 or best_missing:  # many rows go, or the best went already
+            self._rebuild()
+        else:
+            for row in gone:
+                if row is not self.best:
+                    self.remove_row(str(row.epoch))
+            if (old_best is not None and old_best is not self.best
+                    and str(old_best.epoch) in self.rows):
+                if old_best.epoch < self.latest[0].epoch:  # kept only for being the best
+                    self.remove_row(str(old_best.epoch))
+                else:
+                    self.update_cell(str(old_best.epoch), "best", "")
+            for row in rows:
+                self.add_row(*self._cells(row), key=str(row.epoch))
+        self._show_count()
         self.scroll_end(animate=False)
+
+    def _rebuild(self) -> None:
+        """All rows anew: the best (when older than the latest) and the latest."""
+        self.clear()
+        if self.best is not None and self.best.epoch < self.latest[0].epoch:
+            self.add_row(*self._cells(self.best), key=str(self.best.epoch))
+        for row in self.latest:
+            self.add_row(*self._cells(row), key=str(row.epoch))
+
+    def _cells(self, row: EpochRow) -> list[Text | str]:
+        star: Text | str = Text(BEST, "bold green") if row is self.best else ""
+        cells: list[Text | str] = [Text(str(row.epoch), justify="right"), star]
+        cells += [Text(_fmt(row.metrics.get(k)), justify="right") for k in self.keys]
+        cells.append(Text(f"{row.seconds:.1f}s", justify="right"))
+        return cells
+
+    def _show_count(self) -> None:
+        if self.epochs_seen > len(self.latest):
+            self.border_title = (f"epochs · the best and the last {len(self.latest):,} "
+                                 f"of {self.epochs_seen:,}")
