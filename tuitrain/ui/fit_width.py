@@ -54,7 +54,7 @@ def shorten(text: str, width: int) -> str:
     if width <= 1:
         return ELLIPSIS[:width]
     head = text[: width - 1]
-    cut = head.rstrip().rfind(" ")
-    if cut > 0:
+    cut = head.rfind(" ")
+    if text[width - 1] != " " and cut > 0:  # the last word in `head` is cut: leave it out
         head = head[:cut]
     return head.rstrip(" ·,;:-") + ELLIPSIS
