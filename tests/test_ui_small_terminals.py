@@ -19,6 +19,7 @@ from tuitrain.ui.fit_width import Piece, fit_pieces, shorten
 from tuitrain.ui.screens.dashboard import PLOT_MIN, DashboardScreen, plots_layout
 from tuitrain.ui.screens.runs import TABLE_MIN, RunsScreen
 from tuitrain.ui.state import RunState
+from tuitrain.ui.widgets.epoch_table import fit_columns as fit_epoch_columns
 from tuitrain.ui.widgets.metric_plot import MetricPlot
 from tuitrain.ui.widgets.overlay_plot import MIN_HEIGHT, OverlayPlot, epoch_ticks
 from tuitrain.ui.widgets.runs_table import RunsTable, plan_columns
@@ -104,6 +105,15 @@ def test_runs_table_keeps_the_columns_that_matter_most(tmp_path: Path) -> None:
     assert list(narrow) == ["mark", "status", "id"] and narrow["id"] == 1
 
 
+def test_epoch_table_keeps_the_validation_columns() -> None:
+    keys = ["loss", "val_loss", "accuracy", "val_accuracy", "f1", "lr"]
+    assert fit_epoch_columns(keys, "accuracy", 200) == [*keys, "time"]
+    assert fit_epoch_columns(keys, "accuracy", 75) == [*keys[:4], "lr", "time"]  # f1 goes
+    assert fit_epoch_columns(keys, "accuracy", 65) == [*keys[:4], "lr"]  # then time
+    assert fit_epoch_columns(keys, "accuracy", 44) == ["loss", "val_loss", "val_accuracy"]
+    assert fit_epoch_columns(["loss", "val_loss", "lr"], "loss", 20) == ["val_loss"]
+
+
 def test_plot_layout_by_terminal_size() -> None:
     assert plots_layout(160, 48, False)[:3] == ("both", 2, 2)
     assert plots_layout(120, 36, False)[:3] == ("both", 2, 2)
@@ -145,6 +155,11 @@ def check_dashboard(dash: DashboardScreen, width: int) -> list[MetricPlot]:
     assert len(line) <= width - 2 and whole_words(line, status_text(bar.state).plain)
     note = dash.query_one("#plots-note", Static)
     assert note.display == (len(shown) < 4 or dash.view == "plots")
+    table = dash.table
+    if table.display and dash.query_one("#bottom").display:
+        used = sum(column.get_render_width(table) for column in table.columns.values())
+        assert used <= table.size.width - table.styles.scrollbar_size_vertical
+        assert {"val_loss", "val_accuracy"} <= set(table.shown), "validation stays in view"
     return shown
 
 

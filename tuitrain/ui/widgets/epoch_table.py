@@ -1,6 +1,7 @@
 """The per-epoch table: train and validation values, learning rate, time; the best epoch
 starred (the epoch whose checkpoint is `best`). It holds the latest `KEEP` epochs and the
-best one, so a run of a hundred thousand epochs costs what a run of `KEEP` does."""
+best one, so a run of a hundred thousand epochs costs what a run of `KEEP` does; in a narrow
+terminal the columns that matter least are left out (`fit_columns`)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import DataTable
 
+from tuitrain.ui.fit_width import Piece, fit_pieces
+
 if TYPE_CHECKING:
     from tuitrain.core.history import EpochRow
 
 BEST = "★"
 WIDTH = 9  # a %.4g number: sign, 4 digits, point, exponent
 KEEP = 500  # rows shown: the latest epochs (and the best one, when it is older)
+PADDING = 2  # a DataTable cell's padding, one each side
 
 
 def _fmt(value: float | None) -> str:
@@ -41,6 +45,22 @@ def columns_for(metrics: list[str], metric: str) -> list[str]:
     return ordered + rest + (["lr"] if "lr" in metrics else [])
 
 
+def fit_columns(keys: list[str], metric: str, room: int) -> list[str]:
+    """The metric columns (and `time`) shown in `room` cells, in reading order: the extra
+    metrics give way first, then time, lr, the train metric and the train loss; the
+    validation loss and metric stay."""
+    pieces = {"epoch": Piece((5 + PADDING,), droppable=False),
+              "best": Piece((1 + PADDING,), droppable=False)}
+    for k in keys:
+        pieces[k] = Piece((max(len(header(k)), WIDTH) + PADDING,),
+                          droppable=not k.startswith("val_"))
+    pieces["time"] = Piece((7 + PADDING,))
+    first = [k for k in dict.fromkeys(("loss", metric, "lr", "time")) if k in pieces]
+    rest = [k for k in reversed(keys) if k not in first and not k.startswith("val_")]
+    chosen = fit_pieces(pieces, rest + first[::-1], room, gap=0)
+    return [k for k in [*keys, "time"] if k in chosen]
+
+
 class EpochTable(DataTable[Text | str]):
     """The latest `KEEP` finished epochs, and the best one (starred) wherever it is: memory
     and repaint cost stay the same however long the run. Rows are queued as they are read
@@ -49,7 +69,8 @@ class EpochTable(DataTable[Text | str]):
     def __init__(self, metric: str = "loss", *, id: str | None = None) -> None:
         super().__init__(id=id, zebra_stripes=True, cursor_type="row", show_cursor=False)
         self.metric = metric
-        self.keys: list[str] = []
+        self.keys: list[str] = []  # every metric column, in reading order
+        self.shown: list[str] = []  # those that fit the width, and `time`
         self.best: EpochRow | None = None
         self.latest: deque[EpochRow] = deque(maxlen=KEEP)  # the rows shown, but the best
         self.epochs_seen = 0
@@ -69,12 +90,29 @@ class EpochTable(DataTable[Text | str]):
 
     def _setup(self, row: EpochRow) -> None:
         self.keys = columns_for(list(row.metrics), self.metric)
+        self._add_columns()
+
+    def _room(self) -> int:
+        """Cells the columns may take: the width less a vertical scrollbar's."""
+        if not self.size.width:
+            return 10**6  # not laid out yet: every column (a resize fits them again)
+        return max(1, self.size.width - self.styles.scrollbar_size_vertical)
+
+    def _add_columns(self) -> None:
+        self.shown = fit_columns(self.keys, self.metric, self._room())
         self.add_column("epoch", key="epoch", width=5)
         self.add_column(BEST, key="best", width=1)
-        for k in self.keys:
-            label = header(k)
-            self.add_column(Text(label, justify="right"), key=k, width=max(len(label), WIDTH))
-        self.add_column(Text("time", justify="right"), key="time", width=7)
+        for k in self.shown:
+            label = "time" if k == "time" else header(k)
+            width = 7 if k == "time" else max(len(label), WIDTH)
+            self.add_column(Text(label, justify="right"), key=k, width=width)
+
+    def on_resize(self) -> None:
+        if self.keys and fit_columns(self.keys, self.metric, self._room()) != self.shown:
+            self.clear(columns=True)
+            self._add_columns()
+            self._rebuild()
+            self.scroll_end(animate=False)
 
     def queue(self, row: EpochRow) -> None:
         """Take a finished epoch; it shows at the next `flush` (older queued rows that would
@@ -135,8 +173,8 @@ class EpochTable(DataTable[Text | str]):
     def _cells(self, row: EpochRow) -> list[Text | str]:
         star: Text | str = Text(BEST, "bold green") if row is self.best else ""
         cells: list[Text | str] = [Text(str(row.epoch), justify="right"), star]
-        cells += [Text(_fmt(row.metrics.get(k)), justify="right") for k in self.keys]
-        cells.append(Text(f"{row.seconds:.1f}s", justify="right"))
+        cells += [Text(f"{row.seconds:.1f}s" if k == "time" else _fmt(row.metrics.get(k)),
+                       justify="right") for k in self.shown]
         return cells
 
     def _show_count(self) -> None:
