@@ -93,8 +93,17 @@ def test_runs_table_keeps_the_columns_that_matter_most(tmp_path: Path) -> None:
 
     standard_runs(tmp_path)
     rows = [run_row(run) for run in list_runs(tmp_path)]
-    assert list(plan_columns(rows, 200)) == ["mark", "status", "id", "epochs", "best", "preset",
-                                             "framework", "device", "started"]
+    assert list(plan_columns(rows, 200)) == [
+        "mark",
+        "status",
+        "id",
+        "epochs",
+        "best",
+        "preset",
+        "framework",
+        "device",
+        "started",
+    ]
     at_100 = plan_columns(rows, 98)
     assert list(at_100) == ["mark", "status", "id", "epochs", "best", "started"]
     assert at_100["started"] == 1 and at_100["best"] == 0, "`01-01 00:05`, `val_accuracy …`"
@@ -217,8 +226,14 @@ async def test_runs_screen_at_each_size(runs_dir: Path, size: tuple[int, int]) -
     app = TuitrainApp(runs_dir)
     async with app.run_test(size=size) as pilot:
         app.show("runs")
-        await until(pilot, lambda: isinstance(app.screen, RunsScreen)
-                    and app.screen.query(RunsTable) and app.screen.table.row_count == 5)
+        await until(
+            pilot,
+            lambda: (
+                isinstance(app.screen, RunsScreen)
+                and app.screen.query(RunsTable)
+                and app.screen.table.row_count == 5
+            ),
+        )
         screen = app.screen
         assert isinstance(screen, RunsScreen)
         table = screen.table
