@@ -1,5 +1,6 @@
 """The dashboard, driven with Textual's Pilot against run folders the tests write themselves
-(finished, running, failed, cut last line, crashed, a million steps) and one real run.
+(finished, running, failed, cut last line, crashed, a million steps, 100,000 epochs) and
+one real run.
 
 `write_run` and `epoch_events` make deterministic run folders (fixed times, smooth curves);
 the snapshot tests use them too."""
@@ -44,7 +45,7 @@ from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.dashboard import PLOT_INTERVAL, DashboardFooter, DashboardScreen
 from tuitrain.ui.screens.help import HelpScreen
 from tuitrain.ui.screens.quit import QuitScreen
-from tuitrain.ui.widgets.epoch_table import EpochTable
+from tuitrain.ui.widgets.epoch_table import BEST, EpochTable
 from tuitrain.ui.widgets.log_pane import LogPane
 from tuitrain.ui.widgets.metric_plot import MetricPlot
 from tuitrain.ui.widgets.status_bar import status_text
@@ -507,6 +508,76 @@ async def test_million_step_run_opens_with_bounded_memory(tmp_path: Path) -> Non
           f"dashboard caught up in {dash.load_seconds:.2f} s; "
           f"history {dash.history.nbytes / 1e6:.1f} MB; "
           f"loss plot build {per_render * 1000:.1f} ms")
+
+
+def write_epochs(run: RunDir, n: int, best: int) -> None:
+    """n epoch lines (no batch lines), written fast; val_loss improves until epoch `best`
+    (1-based) and never again."""
+    head = started(n, 1).to_json()
+    fmt = ('{"event": "epoch", "time": %.1f, "epoch": %d, "global_step": %d, "seconds": 0.5, '
+           '"is_best": %s, "metrics": {"loss": 0.5, "val_loss": %r}}\n')
+    with open(run.metrics, "w") as f:
+        f.write(head + "\n")
+        for start in range(0, n, 10_000):
+            f.write("".join(fmt % (T0 + e, e, e + 1, "true" if e < best else "false",
+                                   1.0 / (e + 1) if e < best else 0.5)
+                            for e in range(start, min(n, start + 10_000))))
+        f.write(RunEnded(status="completed", epochs_completed=n, global_step=n,
+                         time=T0 + n).to_json() + "\n")
+
+
+@aio
+async def test_epoch_table_keeps_the_latest_and_the_best_of_100k_epochs(tmp_path: Path) -> None:
+    from tuitrain.ui.widgets.epoch_table import KEEP
+
+    n, best = 100_000, 40_000
+    run = write_run(tmp_path, epochs=n, done=0, end=None)
+    write_epochs(run, n, best)
+    app = make_app(tmp_path, run)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = dash_of(app)
+        await until(pilot, lambda: dash.state.status == "completed" and dash.settled,
+                    timeout=120)
+        table = dash.query_one(EpochTable)
+        assert table.epochs_seen == n
+        assert table.row_count == KEEP + 1, "the last KEEP epochs and the best one"
+        keys = [str(row.key.value) for row in table.ordered_rows]
+        assert keys[0] == str(best) and keys[1] == str(n - KEEP + 1) and keys[-1] == str(n)
+        assert table.best_epoch == best and BEST in str(table.get_cell(str(best), "best"))
+        assert "of 100,000" in str(table.border_title)
+        assert len(dash.state.epoch_seconds) <= 3
+
+
+def test_epoch_table_moves_the_best_row_as_epochs_arrive() -> None:
+    from tuitrain.core.history import EpochRow
+    from tuitrain.ui.widgets.epoch_table import KEEP
+
+    async def run() -> None:
+        from textual.app import App, ComposeResult
+
+        class One(App[None]):
+            def compose(self) -> ComposeResult:
+                yield EpochTable(id="epochs")
+
+        app = One()
+        async with app.run_test(size=(80, 24)):
+            table = app.query_one(EpochTable)
+
+            def row(epoch: int, is_best: bool = False) -> EpochRow:
+                return EpochRow(epoch, epoch, {"loss": 1.0 / epoch}, 0.1, is_best)
+
+            table.add_epochs([row(1, True)] + [row(e) for e in range(2, KEEP + 1)])
+            assert table.row_count == KEEP and table.best_epoch == 1
+            for e in range(KEEP + 1, KEEP + 51):  # one at a time, as a live run adds them
+                table.add_epochs([row(e)])
+            keys = [int(str(r.key.value)) for r in table.ordered_rows]
+            assert keys[0] == 1 and keys[1:] == list(range(51, KEEP + 51)), "best pinned"
+            table.add_epochs([row(KEEP + 51, True)])  # a new best: the old one goes
+            keys = [int(str(r.key.value)) for r in table.ordered_rows]
+            assert keys == list(range(52, KEEP + 52)) and table.best_epoch == KEEP + 51
+            assert BEST in str(table.get_cell(str(KEEP + 51), "best"))
+
+    asyncio.run(run())
 
 
 def Series_bytes() -> int:

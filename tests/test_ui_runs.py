@@ -18,6 +18,7 @@ from stand_in import StandInRunner
 
 from tuitrain.core import launch
 from tuitrain.core.events import EpochEnd
+from tuitrain.core.liveness import Lock
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.runs_index import (
     COMPARE_HEADER,
@@ -202,7 +203,9 @@ async def test_continue_resumes_a_stopped_run_through_the_launcher(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, bool]] = []
 
-    def fake_start(run: RunDir, resume: bool = False) -> subprocess.Popen[bytes]:
+    def fake_start(run: RunDir, resume: bool = False,
+                   claimed: Lock | None = None) -> subprocess.Popen[bytes]:
+        assert claimed is not None and run.is_alive(), "resumed under the run's lock"
         calls.append((run.id, resume))
         return subprocess.Popen([sys.executable, "-c", "pass"])
 

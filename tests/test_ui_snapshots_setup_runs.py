@@ -1,6 +1,7 @@
-"""Snapshots of the setup screen (160x48 and 80x24), the runs screen with an overlay (160x48
-and 80x24) and the evaluation screen, over fixed data: shipped presets only, detection faked
-to one H100, run folders written here at a fixed path, times in UTC, no wall-clock text.
+"""Snapshots of the setup screen (160x48, 120x36 and 80x24), the runs screen (80x24) and with
+an overlay (160x48, 120x36 and 80x24), and the evaluation screen, over fixed data: shipped
+presets only, detection faked to one H100, run folders written here at a fixed path, times in
+UTC, no wall-clock text.
 Update with `pytest tests/test_ui_snapshots_setup_runs.py --snapshot-update` and look."""
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from tuitrain.ui.widgets.runs_table import RunsTable
 from tuitrain.ui.widgets.settings_table import SettingsTable
 
 WIDE = (160, 48)
+MEDIUM = (120, 36)
 SMALL = (80, 24)
+OVERLAY_MARKS = ("20260101-000000-mlp-moons-torch", "20260101-000500-mlp-moons-tensorflow")
 
 
 @pytest.fixture(autouse=True)
@@ -83,6 +86,11 @@ def test_setup_screen_small(snap_compare: Any, tmp_path: Path) -> None:
     assert snap_compare(app, terminal_size=SMALL, run_before=setup_ready)
 
 
+def test_setup_screen_medium(snap_compare: Any, tmp_path: Path) -> None:
+    app = TuitrainApp(tmp_path / "runs", preset="cnn-digits")
+    assert snap_compare(app, terminal_size=MEDIUM, run_before=setup_ready)
+
+
 def test_setup_screen_invalid_value(snap_compare: Any, tmp_path: Path) -> None:
     app = TuitrainApp(tmp_path / "runs", preset="mlp-moons", overrides={"train.epochs": 0})
     assert snap_compare(app, terminal_size=WIDE, run_before=setup_ready)
@@ -90,8 +98,14 @@ def test_setup_screen_invalid_value(snap_compare: Any, tmp_path: Path) -> None:
 
 def test_runs_screen_with_overlay(snap_compare: Any, fixed_runs: Path) -> None:
     app = TuitrainApp(fixed_runs)
-    marks = ("20260101-000000-mlp-moons-torch", "20260101-000500-mlp-moons-tensorflow")
-    assert snap_compare(app, terminal_size=WIDE, run_before=runs_ready(marks))
+    assert snap_compare(app, terminal_size=WIDE, run_before=runs_ready(OVERLAY_MARKS))
+
+
+@pytest.mark.parametrize("size", [MEDIUM, SMALL], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_runs_screen_with_overlay_at(snap_compare: Any, fixed_runs: Path,
+                                     size: tuple[int, int]) -> None:
+    app = TuitrainApp(fixed_runs)
+    assert snap_compare(app, terminal_size=size, run_before=runs_ready(OVERLAY_MARKS))
 
 
 def test_runs_screen_small(snap_compare: Any, fixed_runs: Path) -> None:

@@ -305,7 +305,8 @@ class TuitrainApp(App[int]):
                                 screen.action_stop)
             yield SystemCommand("Checkpoint now", "Save a checkpoint at the current step (c)",
                                 screen.action_checkpoint)
-            yield SystemCommand("Toggle plots", "Show or hide the plots (t)",
+            yield SystemCommand("Toggle plots", "Hide the plots, or show them in place of the "
+                                "epoch table in a small terminal (t)",
                                 screen.action_toggle_plots)
             yield SystemCommand("Log scale", "Logarithmic y axis for loss and lr (l)",
                                 screen.action_log_scale)

@@ -7,10 +7,13 @@ which needs the wall clock; a finished run shows exactly the same thing every ti
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from tuitrain.core.events import ENDED_STATUSES, RunEnded, RunStarted
 from tuitrain.ui.messages import Position
+
+ETA_EPOCHS = 3  # the ETA comes from the durations of the last few epochs
 
 
 @dataclass
@@ -30,7 +33,7 @@ class RunState:
     ended: RunEnded | None = None
     end_time: float | None = None
     epochs_done: int = 0
-    epoch_seconds: list[float] = field(default_factory=list)
+    epoch_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=ETA_EPOCHS))
     loaded: float = 0.0  # fraction of the existing log read
     error: str = ""
 
@@ -103,7 +106,7 @@ class RunState:
         remaining = max(0, self.total_steps - self.global_step)
         if remaining == 0:
             return 0.0
-        recent = self.epoch_seconds[-3:]
+        recent = self.epoch_seconds
         if recent and self.steps_per_epoch:
             return sum(recent) / len(recent) * remaining / self.steps_per_epoch
         rate = self.position.steps_per_sec if self.position else 0.0

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from textual import work
 from textual.app import ComposeResult
@@ -31,6 +31,7 @@ from textual.worker import get_current_worker
 from tuitrain.core import control, launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.rundir import RunDir
+from tuitrain.ui.fit_width import shorten
 from tuitrain.ui.messages import (
     CheckpointDone,
     EpochDone,
@@ -46,7 +47,7 @@ from tuitrain.ui.widgets.progress_panel import ProgressPanel
 from tuitrain.ui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
-    from tuitrain.core.history import EpochRow, RunHistory
+    from tuitrain.core.history import RunHistory
     from tuitrain.ui.charts import Chart, ChartOptions
     from tuitrain.ui.watcher import RunWatcher
     from tuitrain.ui.widgets.device_panel import DevicePanel
@@ -56,12 +57,17 @@ if TYPE_CHECKING:
     ChartBuilder = Callable[[RunHistory, int, ChartOptions], Chart]
 
 SMOOTHING_LEVELS: tuple[float, ...] = (0.6, 0.9, 0.0)  # cycled by `m`; 0 = off
-PLOTS = (  # id, chart builder in tuitrain.ui.charts, extra classes
-    ("plot-loss", "loss_chart", ""),
-    ("plot-metric", "metric_chart", ""),
-    ("plot-lr", "lr_chart", "secondary"),
-    ("plot-speed", "throughput_chart", "secondary"),
+PLOTS = (  # id, chart builder in tuitrain.ui.charts, name in notes; most important first
+    ("plot-loss", "loss_chart", "loss"),
+    ("plot-metric", "metric_chart", "metric"),
+    ("plot-lr", "lr_chart", "lr"),
+    ("plot-speed", "throughput_chart", "throughput"),
 )
+PLOT_MIN = (30, 9)  # columns, rows: a plot smaller than this is hidden, not drawn empty
+CHROME_ROWS = 4  # status line, two progress bars, footer
+BOTTOM_ROWS = (8, 14)  # epoch table and side panels: below / from TALL_FROM rows
+TALL_FROM = 36
+PlotsView = Literal["both", "table", "plots"]
 TICK = 0.1  # the repaint timer: nothing repaints more than 10 times a second
 PANEL_INTERVAL = 0.25  # status line and progress bars of a live run: 4 times a second
 TABLE_INTERVAL = 1.0  # new epoch rows of a live run join the table once a second
@@ -107,6 +113,46 @@ def _freeze_after_full(phase: str, info: dict[str, int]) -> None:
         gc.freeze()  # the collection is over: what is left is alive
 
 
+def plot_grid(width: int, height: int) -> tuple[int, int]:
+    """(columns, rows) of plots, up to 2 x 2, that fit in `width` x `height` cells with each
+    at least `PLOT_MIN`; (0, 0) when not even one does."""
+    columns = min(2, (width + 1) // (PLOT_MIN[0] + 1))  # a one-column gutter between
+    rows = min(2, height // PLOT_MIN[1])
+    return (columns, rows) if columns and rows else (0, 0)
+
+
+def bottom_rows(height: int) -> int:
+    """Rows of the epoch table and the side panels in a terminal `height` rows tall."""
+    return BOTTOM_ROWS[height >= TALL_FROM]
+
+
+def all_plots_fit(width: int, height: int) -> bool:
+    """Whether every plot fits beside the epoch table."""
+    columns, rows = plot_grid(width, height - CHROME_ROWS - bottom_rows(height))
+    return columns * rows >= len(PLOTS)
+
+
+def plots_layout(width: int, height: int, alternative: bool) -> tuple[PlotsView, int, int, str]:
+    """What the dashboard shows in a `width` x `height` terminal: the view, the plot grid
+    (columns, rows; 0 rows: no plot) and a note (empty: none). The default view is the plots
+    that fit beside the epoch table, with a note naming those left out; `alternative` (the
+    `t` key) is the table alone when every plot fits, else the plots in place of the table."""
+    body = height - CHROME_ROWS
+    if alternative and all_plots_fit(width, height):
+        return "table", 0, 0, ""
+    if alternative:
+        columns, rows = plot_grid(width, body - 1)  # the note takes a row
+        return "plots", max(columns, 1), max(rows, 1), "epoch table hidden: press t to show it"
+    if all_plots_fit(width, height):
+        columns, rows = plot_grid(width, body - bottom_rows(height))
+        return "both", columns, rows, ""
+    columns, rows = plot_grid(width, body - bottom_rows(height) - 1)
+    hidden = [name for _, _, name in PLOTS[columns * rows:]]
+    names = ", ".join(hidden[:-1]) + " and " + hidden[-1] if len(hidden) > 1 else hidden[0]
+    what = f"{names} plots" if rows else "plots"
+    return "both", columns, rows, f"{what} hidden: terminal too small — enlarge it or press t"
+
+
 class DashboardFooter(Footer):
     """Textual's footer rebuilds all its key widgets whenever the screen's bindings may have
     changed, which includes another screen (help) being pushed over the dashboard or popped:
@@ -132,7 +178,6 @@ class DashboardScreen(Screen[None]):
     """Watches one run folder; `proc` is the runner when this app started it."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
     BINDINGS = [  # noqa: RUF012
         Binding("p", "pause", "Pause"),
         Binding("s", "stop", "Stop"),
@@ -165,11 +210,13 @@ class DashboardScreen(Screen[None]):
         self._last_panels = 0.0
         self._started = False
         self.watching = False  # widgets mounted and the watcher running
-        self._pending_rows: list[EpochRow] = []
         self._table_subtitle = ""
         self._last_table = 0.0
         self._plot_interval = PLOT_INTERVAL
         self._plot_round: list[Any] = []  # plots of a live redraw still to build, one per tick
+        self.alternative = False  # `t`: the other view (see `plots_layout`)
+        self.view: PlotsView = "both"
+        self._everything_fits: bool | None = None
         self._round_cost = 0.0
         self._read_config()
 
@@ -187,9 +234,10 @@ class DashboardScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
         yield ProgressPanel(id="progress")
+        yield Static("", id="plots-note", markup=False)
         with Grid(id="plots"):
-            for plot_id, _, classes in PLOTS:
-                yield Static("", id=f"slot-{plot_id}", classes=f"plot-slot {classes}")
+            for plot_id, _, _ in PLOTS:
+                yield Static("", id=f"slot-{plot_id}", classes="plot-slot")
         with Horizontal(id="bottom"):
             yield Static("", id="slot-epochs", classes="panel-slot")
             yield Vertical(Static("", classes="panel-slot"), id="side")
@@ -256,7 +304,6 @@ class DashboardScreen(Screen[None]):
         self.history = RunHistory()
         self.watcher = RunWatcher(self.run, self.history, self.lock, is_alive=self.runner_alive)
         table = EpochTable(self.state.metric, id="epochs")
-        table.border_title = "epochs"
         try:
             await self.query_one("#slot-epochs").remove()
             await self.query_one("#bottom", Horizontal).mount(table, before=0)
@@ -265,10 +312,11 @@ class DashboardScreen(Screen[None]):
             await side.mount_all([DevicePanel(id="device"), LogPane(id="log")])
             grid = self.query_one("#plots", Grid)
             await grid.remove_children()
-            await grid.mount_all([MetricPlot(self._source(name), id=plot_id, classes=classes)
-                                  for plot_id, name, classes in PLOTS])
+            await grid.mount_all([MetricPlot(self._source(name), id=plot_id)
+                                  for plot_id, name, _ in PLOTS])
         except (MountError, NoMatches):  # the app is closing before it finished opening
             return
+        self.fit_layout()
         self.watching = True
         freeze_long_lived(self)
         self._watch()
@@ -300,7 +348,7 @@ class DashboardScreen(Screen[None]):
         """Everything read so far is on screen (tests and snapshots wait for this)."""
         return (self.watching and self.history is not None and self.state.loaded >= 1
                 and not self._dirty
-                and not self._pending_rows and self._drawn_version == self.history.version
+                and not self.table.queued and self._drawn_version == self.history.version
                 and not self._plot_round
                 and self.table.border_subtitle == self._table_subtitle)
 
@@ -330,11 +378,10 @@ class DashboardScreen(Screen[None]):
                 self.query_one("#progress", ProgressPanel).show(self.state)
             self._dirty.clear()
         gap = TABLE_INTERVAL if (live or loading) else 0.0
-        table_changed = self._pending_rows or self._table_subtitle != self.table.border_subtitle
+        table_changed = self.table.queued or self._table_subtitle != self.table.border_subtitle
         if table_changed and now - self._last_table >= gap:
             self._last_table = now
-            self.table.add_epochs(self._pending_rows)
-            self._pending_rows = []
+            self.table.flush()
             self.table.border_subtitle = self._table_subtitle
         if self._plot_round:
             self._draw_next_plot()
@@ -360,7 +407,7 @@ class DashboardScreen(Screen[None]):
                                       max(PLOT_INTERVAL, 2 * cost / PLOT_BUDGET))
 
     def _visible_plots(self) -> list[Any]:
-        if self.has_class("-no-plots") or self.history is None:
+        if self.view == "table" or self.history is None:
             return []
         from tuitrain.ui.widgets.metric_plot import MetricPlot
 
@@ -379,16 +426,33 @@ class DashboardScreen(Screen[None]):
 
     def redraw_plots(self) -> None:
         """Redraw the visible plots (each repaints only when its picture changed)."""
-        if self.has_class("-no-plots") or self.history is None:
-            return
-        from tuitrain.ui.widgets.metric_plot import MetricPlot
-
-        for plot in self.query(MetricPlot):
-            if plot.display:
-                plot.redraw()
+        for plot in self._visible_plots():
+            plot.redraw()
 
     def on_resize(self) -> None:
+        self.fit_layout()
         self._drawn_version = -1  # plots rebuild at their new size on the next tick
+
+    def fit_layout(self) -> None:
+        """Show the plots that fit (see `plots_layout`), a note about those that do not,
+        and the epoch table unless the plots took its place."""
+        width, height = self.size
+        everything = all_plots_fit(width, height)
+        if everything != self._everything_fits:
+            self.alternative = False  # `t` means the other thing on this side: start afresh
+            self._everything_fits = everything
+        view, columns, rows, note = plots_layout(width, height, self.alternative)
+        self.view = view
+        self.set_class(view == "table" or not rows, "-no-plots")
+        self.set_class(view == "plots", "-plots-only")
+        self.set_class(bool(note), "-plots-note")
+        self.query_one("#plots-note", Static).update(shorten(note, max(1, width - 2)))
+        grid = self.query_one("#plots", Grid)
+        grid.styles.grid_size_columns = max(columns, 1)
+        grid.styles.grid_size_rows = max(rows, 1)
+        for n, plot in enumerate(grid.children):
+            plot.display = n < columns * rows
+        self.query_one("#bottom").styles.height = "1fr" if not rows else bottom_rows(height)
 
     # ----- messages from the watcher ------------------------------------------------------
     def on_run_info(self, message: RunInfo) -> None:
@@ -417,7 +481,7 @@ class DashboardScreen(Screen[None]):
         from tuitrain.core.history import EpochRow
 
         row = EpochRow(e.epoch + 1, e.global_step, dict(e.metrics), e.seconds, e.is_best)
-        self._pending_rows.append(row)  # the table takes them in batches (see _tick)
+        self.table.queue(row)  # it shows them in batches (see _tick)
         self._dirty.add("progress")
 
     def on_checkpoint_done(self, message: CheckpointDone) -> None:
@@ -506,7 +570,9 @@ class DashboardScreen(Screen[None]):
         self.notify("checkpoint requested", timeout=2)
 
     def action_toggle_plots(self) -> None:
-        self.toggle_class("-no-plots")
+        """Hide the plots; where not every plot fits beside the table: plots instead of it."""
+        self.alternative = not self.alternative
+        self.fit_layout()
         self._drawn_version = -1
 
     def action_log_scale(self) -> None:

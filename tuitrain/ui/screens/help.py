@@ -31,7 +31,7 @@ Training runs in its own process; this screen only watches the run folder, so cl
 | `p` | pause / resume training |
 | `s` | stop gracefully: finish the step, save a checkpoint, status `stopped` (resumable) |
 | `c` | save a checkpoint now |
-| `t` | show / hide the plots |
+| `t` | hide the plots; small terminal: plots in place of the table |
 | `l` | logarithmic y axis for loss and learning rate |
 | `m` | smoothing of the train curves: 0.6, 0.9, off |
 | `r` | runs: every run in the runs folder |

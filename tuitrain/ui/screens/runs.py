@@ -34,13 +34,21 @@ from tuitrain.ui.screens.compare_dialog import CompareDialog, CompareRequest
 from tuitrain.ui.screens.confirm import ConfirmScreen
 from tuitrain.ui.screens.evaluation import EvaluationScreen
 from tuitrain.ui.widgets.compare_panel import ComparePanel
-from tuitrain.ui.widgets.overlay_plot import OverlayPlot, Series
+from tuitrain.ui.widgets.overlay_plot import (
+    MIN_HEIGHT,
+    OverlayPlot,
+    Series,
+    color_of,
+    legend_text,
+)
 from tuitrain.ui.widgets.runs_table import RunsTable
 
 if TYPE_CHECKING:
     from tuitrain.ui.app import TuitrainApp
 
 REFRESH_SECONDS = 2.0
+TABLE_MIN = 6  # the runs table's header and five runs stay in view under an overlay
+OVERLAY_HIDDEN = "overlay plots hidden: terminal too small — enlarge it to compare curves"
 
 
 def host(screen: Screen[Any]) -> TuitrainApp:
@@ -110,7 +118,6 @@ class Deleted(Message):
 class RunsScreen(Screen[None]):
     """The runs folder as a table, an overlay of marked runs, and a comparison panel."""
 
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
     BINDINGS = [  # noqa: RUF012
         Binding("c", "resume", "Continue"),
         Binding("e", "evaluate", "Evaluate"),
@@ -143,9 +150,12 @@ class RunsScreen(Screen[None]):
             yield Static("", id="runs-heading", markup=False)
             yield RunsTable(id="runs-table")
             yield Static("", id="run-detail", markup=False)
-            with Horizontal(id="runs-overlay"):
-                yield OverlayPlot("validation loss", id="overlay-loss")
-                yield OverlayPlot("main metric", id="overlay-metric")
+            with Vertical(id="runs-overlay"):
+                with Horizontal(id="overlay-plots"):
+                    yield OverlayPlot("validation loss", id="overlay-loss")
+                    yield OverlayPlot("main metric", id="overlay-metric")
+                yield Static("", id="overlay-legend", markup=False)
+                yield Static(OVERLAY_HIDDEN, id="overlay-note", markup=False)
             yield ComparePanel(self.runs_dir, id="compare-panel")
         yield Footer()
 
@@ -205,6 +215,7 @@ class RunsScreen(Screen[None]):
         panel = self.query_one(ComparePanel)
         if panel.run_ids:
             panel.show()
+            self.call_after_refresh(self.fit_overlay)  # the comparison's table may have grown
 
     def _is_live(self, run_id: str) -> bool:
         return self.rows.get(run_id, {}).get("status") in LIVE_STATUSES
@@ -234,6 +245,7 @@ class RunsScreen(Screen[None]):
     def on_runs_table_marks_changed(self, message: RunsTable.MarksChanged) -> None:
         overlay = self.query_one("#runs-overlay")
         overlay.display = len(message.marked) >= 2
+        self.fit_overlay()
         if len(message.marked) >= 2:
             self.load_curves(message.marked)
         elif len(message.marked) == 1:
@@ -253,22 +265,41 @@ class RunsScreen(Screen[None]):
         self.draw_overlay()
 
     def draw_overlay(self) -> None:
-        """Validation loss and each run's main metric, one line per marked run."""
+        """Validation loss and each run's main metric, one line per marked run, in the
+        run's colour; the legend under both plots."""
         ids = [i for i in self.table.marked_in_order() if i in self.curves]
         losses, metrics, names = [], [], set()
-        for run_id in ids:
+        for n, run_id in enumerate(ids):
             row = self.rows.get(run_id, {"id": run_id})
-            label = series_label(row)
+            label, color = series_label(row), color_of(n)
             curves = self.curves[run_id]
             loss_key = "val_loss" if "val_loss" in curves else "loss"
-            losses.append(Series(label, tuple(curves.get(loss_key, ()))))
+            losses.append(Series(label, tuple(curves.get(loss_key, ())), color))
             monitor = str(self.summaries.get(run_id, {}).get("monitor") or "")
             if monitor and monitor != loss_key and monitor in curves:
                 names.add(monitor)
-                metrics.append(Series(label, tuple(curves[monitor])))
+                metrics.append(Series(label, tuple(curves[monitor]), color))
         self.query_one("#overlay-loss", OverlayPlot).set_series("validation loss", losses)
         title = names.pop() if len(names) == 1 else "main metric"
         self.query_one("#overlay-metric", OverlayPlot).set_series(title, metrics)
+        self.query_one("#overlay-legend", Static).update(legend_text(losses))
+        self.call_after_refresh(self.fit_overlay)  # the legend may wrap to another line
+
+    def fit_overlay(self) -> None:
+        """Overlay plots only when they get `MIN_HEIGHT` rows and the table keeps
+        `TABLE_MIN`; otherwise a one-line note in their place."""
+        overlay = self.query_one("#runs-overlay")
+        if not overlay.display:
+            return
+        taken = sum(w.outer_size.height for w in self.query_one("#runs-body").children
+                    if w.display and w.id not in ("runs-table", "runs-overlay"))
+        chrome = self.size.height - self.query_one("#runs-body").size.height  # header, footer
+        legend = self.query_one("#overlay-legend").outer_size.height or 1
+        room = self.size.height - chrome - taken - TABLE_MIN - legend
+        self.set_class(room < MIN_HEIGHT, "-overlay-hidden")
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self.fit_overlay)
 
     def action_clear_marks(self) -> None:
         """Escape: unmark the marked runs; with none marked, back to the last dashboard."""
@@ -430,6 +461,7 @@ class RunsScreen(Screen[None]):
             self.notify(str(exc), title="Comparison not started", severity="error")
             return
         self.query_one(ComparePanel).follow(job)
+        self.call_after_refresh(self.fit_overlay)
         self.notify(f"comparing {request.preset} in {', '.join(request.frameworks)}; "
                     f"output in {job.log.name}", timeout=5)
 

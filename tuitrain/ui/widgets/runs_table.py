@@ -1,6 +1,7 @@
 """Every run in the runs folder as a table row, newest first: status (coloured), run id,
-epochs, best value, preset, framework, device and start time. Space marks rows for an
-overlay; rows are updated in place so the cursor stays on its run while runs change."""
+epochs, best value, preset, framework, device and start time; in a narrow terminal the
+least important columns are abbreviated, then dropped (`plan_columns`). Space marks rows
+for an overlay; the cursor stays on its run while runs change."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
+from tuitrain.ui.fit_width import Piece, fit_pieces, shorten
 from tuitrain.ui.table_widths import fit_columns
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -18,6 +20,12 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("preset", "preset"), ("framework", "framework"), ("device", "device"),
     ("started", "started"),
 )
+# Columns that give way when the table is narrower than its rows, least important first
+# (preset and framework are in a default run id too); the mark, status and run id stay.
+GIVE_WAY = ("device", "preset", "framework", "started", "best", "epochs", "id")
+KEPT = ("mark", "status", "id")
+ID_SHORT = 20  # a cut run id keeps its time stamp: `20260101-000000-mlp-…`
+PADDING = 2  # a DataTable cell's padding, one each side
 STATUS_STYLES: dict[str, str] = {
     "running": "bold green", "paused": "yellow", "completed": "cyan", "stopped": "yellow",
     "failed": "bold red", "crashed": "magenta", "damaged": "bold red",
@@ -28,6 +36,35 @@ MARK = "●"
 def status_text(status: str) -> Text:
     """A status word in its colour (plain terminals still read the word)."""
     return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def renderings(key: str, value: str) -> tuple[str, ...]:
+    """A listing value as its column shows it, widest first: `val_accuracy 0.9812`,
+    `val_acc 0.9812`, `0.9812`; `2026-01-01 00:00`, `01-01 00:00`; a run id cut to its
+    time stamp and the start of its name."""
+    if key == "best" and value:
+        short = value.replace("accuracy", "acc")
+        return tuple(dict.fromkeys((value, short, value.rsplit(" ", 1)[-1])))
+    if key == "started" and len(value) == len("2026-01-01 00:00"):
+        return value, value[5:]
+    if key == "id" and len(value) > ID_SHORT:
+        return value, shorten(value, ID_SHORT)
+    return (value,)
+
+
+def plan_columns(rows: list[dict[str, Any]], room: int) -> dict[str, int]:
+    """The columns that fit `room` cells, each with its rendering (see `renderings`)."""
+    pieces = {}
+    for key, label in COLUMNS:
+        if key == "mark":
+            widths = [1]
+        else:
+            options = [renderings(key, str(row.get(key, ""))) for row in rows]
+            depth = max((len(o) for o in options), default=1)
+            widths = [max([len(label)] + [len(o[min(i, len(o) - 1)]) for o in options])
+                      for i in range(depth)]
+        pieces[key] = Piece(tuple(w + PADDING for w in widths), droppable=key not in KEPT)
+    return fit_pieces(pieces, GIVE_WAY, room, gap=0)
 
 
 class RunsTable(DataTable[Any]):
@@ -63,21 +100,19 @@ class RunsTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.rows_by_id: dict[str, dict[str, Any]] = {}
         self.marked: set[str] = set()
-
-    def on_mount(self) -> None:
-        for key, label in COLUMNS:
-            self.add_column(label, key=key)
+        self.plan: dict[str, int] = {}  # shown columns and their renderings
 
     def cells(self, row: dict[str, Any]) -> list[Any]:
-        """The cells of one listing row, in column order."""
+        """The cells of one listing row, in the order of the shown columns."""
         out: list[Any] = []
-        for key, _ in COLUMNS:
+        for key, variant in self.plan.items():
             if key == "mark":
                 out.append(Text(MARK, style="bold") if row["id"] in self.marked else " ")
             elif key == "status":
                 out.append(status_text(str(row.get("status", ""))))
             else:
-                out.append(str(row.get(key, "")))
+                options = renderings(key, str(row.get(key, "")))
+                out.append(options[min(variant, len(options) - 1)])
         return out
 
     @property
@@ -91,33 +126,49 @@ class RunsTable(DataTable[Any]):
     def ordered_ids(self) -> list[str]:
         return [str(row.key.value) for row in self.ordered_rows]
 
+    def _room(self) -> int:
+        """Cells the columns may take: the width less a vertical scrollbar's."""
+        if not self.size.width:
+            return 10**6  # not laid out yet: every column (a resize plans again)
+        return max(1, self.size.width - self.styles.scrollbar_size_vertical)
+
     def show_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Bring the table up to date with a new listing (newest first), keeping the cursor."""
-        current = self.current
+        """Bring the table up to date with a new listing, keeping the cursor on its run:
+        cells change in place; new or removed runs, or other columns, rebuild it (newest
+        first)."""
         new = {str(r["id"]): r for r in rows}
-        for run_id in list(self.rows_by_id):
-            if run_id not in new:
-                self.remove_row(run_id)
-                del self.rows_by_id[run_id]
-                self.marked.discard(run_id)
-        added = False
+        self.marked &= set(new)
+        plan = plan_columns(list(new.values()), self._room())
+        if plan != self.plan or set(new) != set(self.rows_by_id):
+            self._rebuild(new, plan)
+            return
         for run_id, row in new.items():
-            if run_id not in self.rows_by_id:
-                self.add_row(*self.cells(row), key=run_id)
-                added = True
-            elif row != self.rows_by_id[run_id]:
-                for (key, _), cell in zip(COLUMNS, self.cells(row), strict=True):
+            if row != self.rows_by_id[run_id]:
+                for key, cell in zip(self.plan, self.cells(row), strict=True):
                     self.update_cell(run_id, key, cell)
-            self.rows_by_id[run_id] = row
-        fit_columns(self, [self.cells(row) for row in self.rows_by_id.values()])
-        if added:
-            self.sort("id", reverse=True)
-            if current in self.rows_by_id:
-                self.move_cursor(row=self.get_row_index(current))
-            else:
-                self.move_cursor(row=0)
-            # The row under the cursor may be another run now, with no event from the table.
+        self.rows_by_id = new
+        fit_columns(self, [self.cells(row) for row in new.values()])
+
+    def _rebuild(self, rows: dict[str, dict[str, Any]], plan: dict[str, int]) -> None:
+        current, index = self.current, self.cursor_row
+        self.rows_by_id, self.plan = rows, plan
+        self.clear(columns=True)
+        labels = dict(COLUMNS)
+        for key in plan:
+            self.add_column(labels[key], key=key)
+        for run_id in sorted(rows, reverse=True):
+            self.add_row(*self.cells(rows[run_id]), key=run_id)
+        fit_columns(self, [self.cells(row) for row in rows.values()])
+        if self.row_count:
+            row = self.get_row_index(current) if current in rows else min(index, self.row_count - 1)
+            self.move_cursor(row=max(0, row))
+        if self.current != current:  # another run is under the cursor, with no event
             self.post_message(self.Highlighted(self.current))
+
+    def on_resize(self) -> None:
+        if self.rows_by_id and plan_columns(list(self.rows_by_id.values()),
+                                            self._room()) != self.plan:
+            self.show_rows(list(self.rows_by_id.values()))
 
     def _refresh_mark(self, run_id: str) -> None:
         self.update_cell(run_id, "mark", self.cells(self.rows_by_id[run_id])[0])
