@@ -24,6 +24,8 @@ CLI_MODULES = [
     "tuitrain.cli.train",
     "tuitrain.cli.listing",
     "tuitrain.cli.evaluate",
+    "tuitrain.cli.framework_noise",
+    "tuitrain.cli.watch_lines",
     "tuitrain.runner",
     "tuitrain.backends",
     "tuitrain.backends.base",

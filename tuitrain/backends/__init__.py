@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import TYPE_CHECKING
 
 from tuitrain.core.catalog import FRAMEWORK_TITLES, FRAMEWORKS
@@ -28,6 +29,10 @@ INSTALL: dict[str, str] = {
 KERAS_BACKEND_INSTALL: dict[str, str] = {
     "tensorflow": INSTALL["tensorflow"], "torch": INSTALL["torch"], "jax": "pip install jax",
 }
+# Test hook, never set in real use: a line that `load()` writes to fd 2 after the import, as a
+# framework's C++ start-up does (TensorFlow's `E0000 ... cuInit`), so tests can check that such
+# noise stays out of the terminal with frameworks that happen to load quietly.
+TEST_FD2_NOISE = "TUITRAIN_TEST_FD2_NOISE"
 
 
 def is_installed(framework: str) -> bool:
@@ -53,7 +58,10 @@ def load(framework: str) -> Backend:
         raise choices_error("framework", framework, FRAMEWORKS)
     if not is_installed(framework):
         raise UserError(f"{framework} is not installed; install it with: {INSTALL[framework]}")
-    return importlib.import_module(MODULES[framework]).BACKEND
+    backend = importlib.import_module(MODULES[framework]).BACKEND
+    if noise := os.environ.get(TEST_FD2_NOISE):
+        os.write(2, noise.encode() + b"\n")
+    return backend
 
 
 def preflight(spec: RunSpec, probe_device: bool = True) -> RunSpec:
