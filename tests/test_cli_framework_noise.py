@@ -72,6 +72,7 @@ def test_commands_that_load_a_framework_keep_its_noise_off_fd2(tmp_path: Path) -
     assert log.read_text().count(NOISE) == 4
 
 
+@pytest.mark.torch
 @requires_torch
 def test_devices_keeps_the_noise_of_every_framework_off_fd2() -> None:
     """Each installed framework is asked in a child process whose stderr is not shown."""

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
 from tuitrain.core.errors import UserError
 from tuitrain.core.locations import default_runs_dir
-from tuitrain.core.presets import OPTION_KEYS, parse_value
+from tuitrain.core.presets import OPTION_KEYS, Overrides, parse_value
 
 
 def add_runs_dir(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
@@ -46,16 +45,18 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
                    help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price")
 
 
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Dotted document keys from the short options and every --set."""
-    out: dict[str, Any] = {}
+def overrides(args: argparse.Namespace) -> Overrides:
+    """Dotted document keys from the short options and every --set (the later wins), each
+    with the argument that set it, for errors."""
+    out = Overrides()
     for option, key in OPTION_KEYS.items():
         value = getattr(args, option, None)
         if value is not None:
-            out[key] = value
+            flag = "--" + option.replace("_", "-")
+            out.add(key, value, flag if isinstance(value, bool) else f"{flag} {value}")
     for item in getattr(args, "set", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
-        out[key.strip()] = parse_value(value.strip())
+        out.add(key.strip(), parse_value(value.strip()), f"--set {item}")
     return out
