@@ -1,4 +1,4 @@
-"""The import boundary (DESIGN.md): the core, the CLI entry point and the backends package
+"""The import boundary (docs/architecture.md): the core, the CLI entry point and the backends package
 import neither Textual nor an ML framework; a framework is imported only by `load()`."""
 
 from __future__ import annotations
