@@ -1,5 +1,5 @@
-"""The import boundary (docs/architecture.md): the core, the CLI entry point and the backends package
-import neither Textual nor an ML framework; a framework is imported only by `load()`."""
+"""The import boundary (docs/architecture.md): the core, the CLI entry point and the backends
+package import neither Textual nor an ML framework; a framework is imported only by `load()`."""
 
 from __future__ import annotations
 
