@@ -221,8 +221,10 @@ CASES = [
     (
         "epochs = 2",
         "epoch = 2",
-        ["unknown key in [train] 'epoch'",
-         "valid: auto_batch, batch_size, checkpoint_every, epochs"],
+        [
+            "unknown key in [train] 'epoch'",
+            "valid: auto_batch, batch_size, checkpoint_every, epochs",
+        ],
         "epoch = 2",
     ),
     (
@@ -466,8 +468,11 @@ def test_overrides_apply(tmp_path: Path) -> None:
     [
         (
             {"train.epoch": 3},
-            ["--set train.epoch", "unknown key in [train] 'epoch'",
-             "valid: auto_batch, batch_size"],
+            [
+                "--set train.epoch",
+                "unknown key in [train] 'epoch'",
+                "valid: auto_batch, batch_size",
+            ],
         ),
         (
             {"trian.epochs": 3},
@@ -536,8 +541,10 @@ def test_overrides_name_the_flag_that_set_them(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "line"),
     [
-        (["--set", "optimizer.lr=abc"], "--set optimizer.lr=abc: optimizer.lr must be a number, "
-                                        "got 'abc'"),
+        (
+            ["--set", "optimizer.lr=abc"],
+            "--set optimizer.lr=abc: optimizer.lr must be a number, got 'abc'",
+        ),
         (["--epochs", "0"], "--epochs 0: train.epochs must be >= 1, got 0"),
         (["--lr", "-1"], "--lr -1.0: optimizer.lr must be > 0, got -1.0"),
         (["--optimizer", "lion"], "--optimizer lion: unknown optimizer 'lion'; valid: adagrad,"),
@@ -666,8 +673,9 @@ def valid_changes(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
     """The base preset with changes that keep it valid: arbitrary documents are almost all
     invalid (a run of 400 once drew no valid one), and the round trip needs valid ones."""
     base["train"].update(epochs=draw(st.integers(1, 50)), batch_size=draw(st.integers(1, 512)))
-    base["optimizer"].update(name=draw(_names(["sgd", "adam", "adamw", "rmsprop"])),
-                             lr=draw(st.floats(1e-6, 1.0)))
+    base["optimizer"].update(
+        name=draw(_names(["sgd", "adam", "adamw", "rmsprop"])), lr=draw(st.floats(1e-6, 1.0))
+    )
     base["model"]["layers"][0]["units"] = draw(st.integers(1, 64))
     base["model"]["layers"][1]["rate"] = draw(st.floats(0.0, 0.9))
     return base

@@ -27,7 +27,9 @@ INSTALL: dict[str, str] = {
     "keras": "pip install 'tuitrain[tensorflow]'  (Keras 3 comes with TensorFlow)",
 }
 KERAS_BACKEND_INSTALL: dict[str, str] = {
-    "tensorflow": INSTALL["tensorflow"], "torch": INSTALL["torch"], "jax": "pip install jax",
+    "tensorflow": INSTALL["tensorflow"],
+    "torch": INSTALL["torch"],
+    "jax": "pip install jax",
 }
 # Test hook, never set in real use: a line that `load()` writes to fd 2 after the import, as a
 # framework's C++ start-up does (TensorFlow's `E0000 ... cuInit`), so tests can check that such
@@ -47,8 +49,10 @@ def not_installed(framework: str, keras_backend: str = "tensorflow") -> str:
         title = FRAMEWORK_TITLES[framework]
         return f"{title} is not installed; install it with: {INSTALL[framework]}"
     if framework == "keras" and importlib.util.find_spec(keras_backend) is None:
-        return (f"Keras' {keras_backend} backend is not installed; install it with: "
-                f"{KERAS_BACKEND_INSTALL[keras_backend]}")
+        return (
+            f"Keras' {keras_backend} backend is not installed; install it with: "
+            f"{KERAS_BACKEND_INSTALL[keras_backend]}"
+        )
     return ""
 
 

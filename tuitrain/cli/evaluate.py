@@ -47,13 +47,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         spec, ckpt, backend, splits = load_best(run, "evaluate")
         split = "test" if len(splits.x_test) else "val"
         if not len(splits.x_val) and split == "val":
-            raise UserError(f"{run.id}: nothing to evaluate on; the run has no test or "
-                            "validation samples (data.test_fraction and data.val_fraction are 0)")
+            raise UserError(
+                f"{run.id}: nothing to evaluate on; the run has no test or "
+                "validation samples (data.test_fraction and data.val_fraction are 0)"
+            )
         result = backend.evaluate(spec, splits, ckpt.path, split)
     if spec.task == "classification":
         binary = spec.train.loss == "binary_cross_entropy"
-        report = classification_report(result.outputs, result.targets, splits.info.class_names,
-                                       result.metrics, binary=binary)
+        report = classification_report(
+            result.outputs, result.targets, splits.info.class_names, result.metrics, binary=binary
+        )
     else:
         report = regression_report(result.outputs, result.targets, result.metrics)
     result_doc = {"checkpoint": ckpt.name, "split": split, **asdict(report)}

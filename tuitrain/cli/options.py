@@ -15,8 +15,12 @@ from tuitrain.core.presets import OPTION_KEYS, Overrides, parse_value
 def add_runs_dir(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     """`--runs-dir`, accepted before or after the subcommand; the subcommand's copy leaves
     the value alone when absent, so `tuitrain --runs-dir X train ...` works too."""
-    parser.add_argument("--runs-dir", type=Path, default=None if top_level else argparse.SUPPRESS,
-                        help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None if top_level else argparse.SUPPRESS,
+        help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)",
+    )
 
 
 def runs_dir(args: argparse.Namespace) -> Path:
@@ -30,8 +34,12 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         g.add_argument("--framework", "-f", choices=FRAMEWORKS, help="torch, tensorflow or keras")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--auto-batch", action="store_true", default=None,
-                   help="on out of memory, retry once with half the batch")
+    g.add_argument(
+        "--auto-batch",
+        action="store_true",
+        default=None,
+        help="on out of memory, retry once with half the batch",
+    )
     g.add_argument("--lr", type=float, help="learning rate")
     g.add_argument("--loss")
     g.add_argument("--optimizer")
@@ -41,8 +49,13 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     g.add_argument("--data", help="built-in dataset name, or a .csv/.npz file or image folder")
     g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
     g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price")
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price",
+    )
 
 
 def overrides(args: argparse.Namespace) -> Overrides:

@@ -207,8 +207,9 @@ class _Where:
 
     def _region(self, section: str | None) -> range:
         """Line indexes of `[section]`'s body; the top-level keys when `section` is None."""
-        headers = [(i, m.group(1)) for i, line in enumerate(self.lines)
-                   if (m := self._HEADER.match(line))]
+        headers = [
+            (i, m.group(1)) for i, line in enumerate(self.lines) if (m := self._HEADER.match(line))
+        ]
         if section is None:
             return range(headers[0][0] if headers else len(self.lines))
         for n, (i, name) in enumerate(headers):
@@ -233,8 +234,11 @@ class _Where:
             key = f"{section}.{needle}" if section else needle
             if key in self.arguments:
                 return self.arguments[key]
-        return (self._find(needles, self._region(section))
-                or self._find(needles, range(len(self.lines))) or self.source)
+        return (
+            self._find(needles, self._region(section))
+            or self._find(needles, range(len(self.lines)))
+            or self.source
+        )
 
     def layer(self, index: int, *needles: str) -> str:
         """`file:line` of a key of layer `index` (the index-th `type =`), else of the layer."""
@@ -310,7 +314,7 @@ def _layer(raw: Any, index: int, where: _Where) -> LayerSpec:
         p = schema[key]
         if kind == "dense" and key == "units":
             if not (value == "auto" or _positive_int(value)):
-                raise UserError(f"{at}: dense units must be > 0 or \"auto\", got {value!r}")
+                raise UserError(f'{at}: dense units must be > 0 or "auto", got {value!r}')
         else:
             value = _coerce(value, p.kind, at, key)
         if p.choices and value not in p.choices:
@@ -396,8 +400,12 @@ def spec_from_document(
 
     check(train.loss, LOSSES, "loss", "loss", "train")
     if LOSSES[train.loss] != task:
-        raise choices_error(f"loss for a {task} task", train.loss, losses_for(task),
-                            where=where.at("loss", section="train"))
+        raise choices_error(
+            f"loss for a {task} task",
+            train.loss,
+            losses_for(task),
+            where=where.at("loss", section="train"),
+        )
     for metric in train.metrics:
         check(metric, metrics_for(task), f"metric for a {task} task", "metrics", "train")
     check(optimizer.name, OPTIMIZERS, "optimizer", "name", "optimizer")
@@ -406,18 +414,23 @@ def spec_from_document(
     check(run.precision, PRECISIONS, "precision", "precision", "run")
     check(run.keras_backend, KERAS_BACKENDS, "keras backend", "keras_backend", "run")
     if not DEVICE_RE.match(run.device):
-        raise UserError(f"{where.at('device', section='run')}: unknown device {run.device!r}; "
-                        "valid: auto, cpu, cuda, cuda:N, mps")
+        raise UserError(
+            f"{where.at('device', section='run')}: unknown device {run.device!r}; "
+            "valid: auto, cpu, cuda, cuda:N, mps"
+        )
     values = dict(data=data, train=train, optimizer=optimizer, schedule=schedule, run=run)
     for section, key, ok, valid in _RANGES:
         value = getattr(values[section], key)
         if not ((not isinstance(value, float) or math.isfinite(value)) and ok(value)):
-            raise UserError(f"{where.at(key, section=section)}: {section}.{key} must be {valid}, "
-                            f"got {value!r}")
+            raise UserError(
+                f"{where.at(key, section=section)}: {section}.{key} must be {valid}, got {value!r}"
+            )
     if data.val_fraction + data.test_fraction >= 0.9:
-        raise UserError(f"{where.at('val_fraction', 'test_fraction', section='data')}: "
-                        "data.val_fraction + data.test_fraction must be below 0.9 "
-                        "(at least 10% of the samples train)")
+        raise UserError(
+            f"{where.at('val_fraction', 'test_fraction', section='data')}: "
+            "data.val_fraction + data.test_fraction must be below 0.9 "
+            "(at least 10% of the samples train)"
+        )
     return RunSpec(
         name=str(doc.get("name", Path(source).stem)),
         description=str(doc.get("description", "")),
