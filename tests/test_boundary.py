@@ -1,5 +1,5 @@
-"""The import boundary (DESIGN.md): the core, the CLI entry point and the backends package
-import neither Textual nor an ML framework; a framework is imported only by `load()`."""
+"""The import boundary (docs/architecture.md): the core, the CLI entry point and the backends
+package import neither Textual nor an ML framework; a framework is imported only by `load()`."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ CLI_MODULES = [
     "tuitrain.cli.train",
     "tuitrain.cli.listing",
     "tuitrain.cli.evaluate",
+    "tuitrain.cli.framework_noise",
+    "tuitrain.cli.watch_lines",
     "tuitrain.runner",
     "tuitrain.backends",
     "tuitrain.backends.base",

@@ -21,6 +21,7 @@ from tuitrain.core.catalog import LAYERS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import (
     TOP_KEYS,
+    Overrides,
     apply_overrides,
     load_spec,
     parse_value,
@@ -220,8 +221,10 @@ CASES = [
     (
         "epochs = 2",
         "epoch = 2",
-        ["unknown key in [train] 'epoch'",
-         "valid: auto_batch, batch_size, checkpoint_every, epochs"],
+        [
+            "unknown key in [train] 'epoch'",
+            "valid: auto_batch, batch_size, checkpoint_every, epochs",
+        ],
         "epoch = 2",
     ),
     (
@@ -465,8 +468,11 @@ def test_overrides_apply(tmp_path: Path) -> None:
     [
         (
             {"train.epoch": 3},
-            ["--set train.epoch", "unknown key in [train] 'epoch'",
-             "valid: auto_batch, batch_size"],
+            [
+                "--set train.epoch",
+                "unknown key in [train] 'epoch'",
+                "valid: auto_batch, batch_size",
+            ],
         ),
         (
             {"trian.epochs": 3},
@@ -496,6 +502,61 @@ def test_apply_overrides_does_not_touch_the_document() -> None:
     doc = tomllib.loads(BASE)
     out = apply_overrides(doc, {"train.epochs": 9})
     assert doc["train"]["epochs"] == 2 and out["train"]["epochs"] == 9
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where"),
+    [
+        ({"optimizer.lr": "fast"}, "--set optimizer.lr=fast: optimizer.lr must be a number"),
+        ({"train.epochs": 0}, "--set train.epochs=0: train.epochs must be >= 1, got 0"),
+        ({"optimizer.nesterov": "yes"}, "--set optimizer.nesterov=yes: optimizer.nesterov must"),
+        ({"train.metrics": ["mae"]}, '--set train.metrics=["mae"]: unknown metric'),
+        ({"run.device": "tpu"}, "--set run.device=tpu: unknown device 'tpu'"),
+        ({"train.loss": "mse"}, "--set train.loss=mse: unknown loss for a classification task"),
+    ],
+)
+def test_a_bad_override_is_reported_at_its_argument_not_at_a_line(
+    tmp_path: Path, overrides: dict[str, Any], where: str
+) -> None:
+    """The file's line holds the value the override replaced: naming it would send the
+    person to the wrong place. An override made outside the command line (the setup screen)
+    is named as the `--set` that would make it."""
+    message = error_of(write(tmp_path, BASE), overrides)
+    assert message.startswith(where), message
+    assert "tiny.toml" not in message, message
+
+
+def test_overrides_name_the_flag_that_set_them(tmp_path: Path) -> None:
+    overrides = Overrides()
+    overrides.add("train.epochs", 0, "--epochs 0")
+    overrides.add("optimizer.lr", 0.5, "--set optimizer.lr=0.5")
+    message = error_of(write(tmp_path, BASE), overrides)
+    assert message == "--epochs 0: train.epochs must be >= 1, got 0"
+    # A value from the file itself is still reported at its line.
+    text = BASE.replace("epochs = 2", "epochs = 0")
+    message = error_of(write(tmp_path, text), {"optimizer.lr": 0.5})
+    assert message.startswith(f"{tmp_path / 'tiny.toml'}:{line_of(text, 'epochs = 0')}: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["--set", "optimizer.lr=abc"],
+            "--set optimizer.lr=abc: optimizer.lr must be a number, got 'abc'",
+        ),
+        (["--epochs", "0"], "--epochs 0: train.epochs must be >= 1, got 0"),
+        (["--lr", "-1"], "--lr -1.0: optimizer.lr must be > 0, got -1.0"),
+        (["--optimizer", "lion"], "--optimizer lion: unknown optimizer 'lion'; valid: adagrad,"),
+        (["--device", "tpu"], "--device tpu: unknown device 'tpu'"),
+        (["--epochs", "3", "--set", "train.epochs=0"], "--set train.epochs=0: train.epochs must"),
+        (["--set", "train.epoch=3"], "--set train.epoch=3: unknown key in [train] 'epoch'"),
+    ],
+)
+def test_cli_names_the_bad_argument(args: list[str], line: str) -> None:
+    code, _, err = _main(["summary", "-p", "mlp-digits", *args])
+    assert code == 2 and err.startswith(f"tuitrain: error: {line}"), err
+    assert "mlp-digits.toml" not in err, err
 
 
 # ----- the command line: one line, exit 2, no traceback, no run folder ----------------------
@@ -612,8 +673,9 @@ def valid_changes(draw: st.DrawFn, base: dict[str, Any]) -> dict[str, Any]:
     """The base preset with changes that keep it valid: arbitrary documents are almost all
     invalid (a run of 400 once drew no valid one), and the round trip needs valid ones."""
     base["train"].update(epochs=draw(st.integers(1, 50)), batch_size=draw(st.integers(1, 512)))
-    base["optimizer"].update(name=draw(_names(["sgd", "adam", "adamw", "rmsprop"])),
-                             lr=draw(st.floats(1e-6, 1.0)))
+    base["optimizer"].update(
+        name=draw(_names(["sgd", "adam", "adamw", "rmsprop"])), lr=draw(st.floats(1e-6, 1.0))
+    )
     base["model"]["layers"][0]["units"] = draw(st.integers(1, 64))
     base["model"]["layers"][1]["rate"] = draw(st.floats(0.0, 0.9))
     return base

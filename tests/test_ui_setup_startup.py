@@ -7,6 +7,7 @@ imports stay free of numpy and the run-folder code."""
 from __future__ import annotations
 
 import gc
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -36,11 +37,13 @@ def test_breakpoint_class_matches_textuals_rule() -> None:
     assert screen._breakpoint_class(200) == "-wide"
 
 
-@pytest.mark.parametrize(("size", "expected", "other"), [((160, 48), "-wide", "-narrow"),
-                                                         ((80, 24), "-narrow", "-wide")])
+@pytest.mark.parametrize(
+    ("size", "expected", "other"), [((160, 48), "-wide", "-narrow"), ((80, 24), "-narrow", "-wide")]
+)
 @aio
-async def test_width_class_is_set_when_composing(tmp_path: Path, size: tuple[int, int],
-                                                 expected: str, other: str) -> None:
+async def test_width_class_is_set_when_composing(
+    tmp_path: Path, size: tuple[int, int], expected: str, other: str
+) -> None:
     seen: list[set[str]] = []
 
     class Watching(SetupScreen):
@@ -102,7 +105,8 @@ async def test_the_check_starts_after_the_first_frame(tmp_path: Path) -> None:
 
 
 def test_garbage_collection_pauses_until_the_app_runs(
-        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """`tuitrain` starts the app with the collector off and turns it back on afterwards,
     whatever happens to the app."""
     seen: list[bool] = []
@@ -111,7 +115,12 @@ def test_garbage_collection_pauses_until_the_app_runs(
         seen.append(gc.isenabled())
         raise RuntimeError("the app broke")
 
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
     monkeypatch.setattr(TuitrainApp, "run", fake_run)
+    monkeypatch.setattr(sys, "stdout", Terminal())  # the app refuses to start in a pipe
     args = build_parser().parse_args(["--runs-dir", str(tmp_path / "runs")])
     with pytest.raises(RuntimeError):
         cmd_app(args)
@@ -134,13 +143,14 @@ async def test_the_first_frame_turns_garbage_collection_back_on(tmp_path: Path) 
 def test_the_setup_screen_imports_no_run_folder_code() -> None:
     """What the first frame needs, and no more: no numpy, no pyarrow, no event log, no run
     folders."""
-    code = ("import sys; import tuitrain.cli.main, tuitrain.cli.app, tuitrain.ui.app; "
-            "import tuitrain.ui.screens.setup; "
-            "heavy = {'numpy', 'pyarrow', 'tuitrain.core.rundir', 'tuitrain.core.events'}; "
-            "heavy &= set(sys.modules); "
-            "assert not heavy, heavy")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False)
+    code = (
+        "import sys; import tuitrain.cli.main, tuitrain.cli.app, tuitrain.ui.app; "
+        "import tuitrain.ui.screens.setup; "
+        "heavy = {'numpy', 'pyarrow', 'tuitrain.core.rundir', 'tuitrain.core.events'}; "
+        "heavy &= set(sys.modules); "
+        "assert not heavy, heavy"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 from typing import TYPE_CHECKING
 
 from tuitrain.core.catalog import FRAMEWORK_TITLES, FRAMEWORKS
@@ -26,8 +27,14 @@ INSTALL: dict[str, str] = {
     "keras": "pip install 'tuitrain[tensorflow]'  (Keras 3 comes with TensorFlow)",
 }
 KERAS_BACKEND_INSTALL: dict[str, str] = {
-    "tensorflow": INSTALL["tensorflow"], "torch": INSTALL["torch"], "jax": "pip install jax",
+    "tensorflow": INSTALL["tensorflow"],
+    "torch": INSTALL["torch"],
+    "jax": "pip install jax",
 }
+# Test hook, never set in real use: a line that `load()` writes to fd 2 after the import, as a
+# framework's C++ start-up does (TensorFlow's `E0000 ... cuInit`), so tests can check that such
+# noise stays out of the terminal with frameworks that happen to load quietly.
+TEST_FD2_NOISE = "TUITRAIN_TEST_FD2_NOISE"
 
 
 def is_installed(framework: str) -> bool:
@@ -42,8 +49,10 @@ def not_installed(framework: str, keras_backend: str = "tensorflow") -> str:
         title = FRAMEWORK_TITLES[framework]
         return f"{title} is not installed; install it with: {INSTALL[framework]}"
     if framework == "keras" and importlib.util.find_spec(keras_backend) is None:
-        return (f"Keras' {keras_backend} backend is not installed; install it with: "
-                f"{KERAS_BACKEND_INSTALL[keras_backend]}")
+        return (
+            f"Keras' {keras_backend} backend is not installed; install it with: "
+            f"{KERAS_BACKEND_INSTALL[keras_backend]}"
+        )
     return ""
 
 
@@ -53,7 +62,10 @@ def load(framework: str) -> Backend:
         raise choices_error("framework", framework, FRAMEWORKS)
     if not is_installed(framework):
         raise UserError(f"{framework} is not installed; install it with: {INSTALL[framework]}")
-    return importlib.import_module(MODULES[framework]).BACKEND
+    backend = importlib.import_module(MODULES[framework]).BACKEND
+    if noise := os.environ.get(TEST_FD2_NOISE):
+        os.write(2, noise.encode() + b"\n")
+    return backend
 
 
 def preflight(spec: RunSpec, probe_device: bool = True) -> RunSpec:

@@ -10,6 +10,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from tuitrain import backends
+from tuitrain.cli.framework_noise import fd2_into
 from tuitrain.cli.options import runs_dir
 from tuitrain.core.atomic import write_atomic
 from tuitrain.core.checkpoints import CheckpointStore
@@ -42,16 +43,20 @@ def load_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend, 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
-    spec, ckpt, backend, splits = load_best(run, "evaluate")
-    split = "test" if len(splits.x_test) else "val"
-    if not len(splits.x_val) and split == "val":
-        raise UserError(f"{run.id}: nothing to evaluate on; the run has no test or validation "
-                        "samples (data.test_fraction and data.val_fraction are 0)")
-    result = backend.evaluate(spec, splits, ckpt.path, split)
+    with fd2_into(run.runner_log):  # the framework's start-up noise
+        spec, ckpt, backend, splits = load_best(run, "evaluate")
+        split = "test" if len(splits.x_test) else "val"
+        if not len(splits.x_val) and split == "val":
+            raise UserError(
+                f"{run.id}: nothing to evaluate on; the run has no test or "
+                "validation samples (data.test_fraction and data.val_fraction are 0)"
+            )
+        result = backend.evaluate(spec, splits, ckpt.path, split)
     if spec.task == "classification":
         binary = spec.train.loss == "binary_cross_entropy"
-        report = classification_report(result.outputs, result.targets, splits.info.class_names,
-                                       result.metrics, binary=binary)
+        report = classification_report(
+            result.outputs, result.targets, splits.info.class_names, result.metrics, binary=binary
+        )
     else:
         report = regression_report(result.outputs, result.targets, result.metrics)
     result_doc = {"checkpoint": ckpt.name, "split": split, **asdict(report)}

@@ -1,9 +1,13 @@
 """The `tuitrain` entry point: the dashboard by default, subcommands for headless work.
-User errors print one line and exit 2; nothing here imports an ML framework up front."""
+User errors print one line and exit 2; nothing here imports an ML framework up front. Output
+piped into a reader that stops early (`head`, `grep -q`, `less`) ends quietly, for every
+command, as it does for other Unix tools."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable
 
@@ -32,8 +36,9 @@ def build_parser() -> Parser:
     p = Parser(prog="tuitrain", description="Train neural networks from a terminal.")
     p.add_argument("--version", action="version", version=f"tuitrain {__version__}")
     p.add_argument("--preset", "-p", help="preset name or .toml path to pre-fill the setup screen")
-    p.add_argument("--start", action="store_true",
-                   help="start training at once and show the dashboard")
+    p.add_argument(
+        "--start", action="store_true", help="start training at once and show the dashboard"
+    )
     add_spec_options(p)
     add_runs_dir(p, top_level=True)
     p.set_defaults(func=_handler("app", "cmd_app"))
@@ -69,8 +74,10 @@ def build_parser() -> Parser:
 
     x = sub.add_parser("export", help="write a run's best model in a serving format")
     x.add_argument("run", help="run folder or run id")
-    x.add_argument("--format", help="torch: torch-export (default), onnx; "
-                                    "tensorflow/keras: keras (default), savedmodel")
+    x.add_argument(
+        "--format",
+        help="torch: torch-export (default), onnx; tensorflow/keras: keras (default), savedmodel",
+    )
     x.add_argument("--output", "-o", help="file or folder to write (default: RUN/export/...)")
     add_runs_dir(x)
     x.set_defaults(func=_handler("export", "cmd_export"))
@@ -109,6 +116,16 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
+        try:
+            return _run(argv)
+        finally:  # a reader that has gone shows here, not in the flush at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: list[str] | None) -> int:
+    try:
         args = build_parser().parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as exc:
@@ -116,3 +133,17 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_gone() -> int:
+    """The pipe's reader closed it: stop writing, without a traceback, and exit as a Unix
+    tool killed by SIGPIPE does (the shell shows 141). The recipe of Python's `signal` docs:
+    point the output at /dev/null, or the interpreter's own flush at exit fails again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            os.dup2(devnull, stream.fileno())
+        except (OSError, ValueError):  # a stream without a file descriptor: nothing to flush
+            continue
+    os.close(devnull)
+    return 128 + signal.SIGPIPE

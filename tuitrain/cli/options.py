@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
 from tuitrain.core.errors import UserError
 from tuitrain.core.locations import default_runs_dir
-from tuitrain.core.presets import OPTION_KEYS, parse_value
+from tuitrain.core.presets import OPTION_KEYS, Overrides, parse_value
 
 
 def add_runs_dir(parser: argparse.ArgumentParser, top_level: bool = False) -> None:
     """`--runs-dir`, accepted before or after the subcommand; the subcommand's copy leaves
     the value alone when absent, so `tuitrain --runs-dir X train ...` works too."""
-    parser.add_argument("--runs-dir", type=Path, default=None if top_level else argparse.SUPPRESS,
-                        help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)")
+    parser.add_argument(
+        "--runs-dir",
+        type=Path,
+        default=None if top_level else argparse.SUPPRESS,
+        help="folder of run folders (default: $TUITRAIN_RUNS_DIR or ./runs)",
+    )
 
 
 def runs_dir(args: argparse.Namespace) -> Path:
@@ -31,8 +34,12 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         g.add_argument("--framework", "-f", choices=FRAMEWORKS, help="torch, tensorflow or keras")
     g.add_argument("--epochs", type=int)
     g.add_argument("--batch-size", type=int)
-    g.add_argument("--auto-batch", action="store_true", default=None,
-                   help="on out of memory, retry once with half the batch")
+    g.add_argument(
+        "--auto-batch",
+        action="store_true",
+        default=None,
+        help="on out of memory, retry once with half the batch",
+    )
     g.add_argument("--lr", type=float, help="learning rate")
     g.add_argument("--loss")
     g.add_argument("--optimizer")
@@ -44,20 +51,27 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     )
     g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
     g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price")
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price",
+    )
 
 
-def overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """Dotted document keys from the short options and every --set."""
-    out: dict[str, Any] = {}
+def overrides(args: argparse.Namespace) -> Overrides:
+    """Dotted document keys from the short options and every --set (the later wins), each
+    with the argument that set it, for errors."""
+    out = Overrides()
     for option, key in OPTION_KEYS.items():
         value = getattr(args, option, None)
         if value is not None:
-            out[key] = value
+            flag = "--" + option.replace("_", "-")
+            out.add(key, value, flag if isinstance(value, bool) else f"{flag} {value}")
     for item in getattr(args, "set", []) or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.epochs=5")
-        out[key.strip()] = parse_value(value.strip())
+        out.add(key.strip(), parse_value(value.strip()), f"--set {item}")
     return out

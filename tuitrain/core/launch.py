@@ -75,7 +75,7 @@ def _spawn(run: RunDir, resume: bool, lock_fd: int) -> subprocess.Popen[bytes]:
     # exists there is none (a stop meanwhile goes through the control file alone).
     run.pidfile.write_text("")
     try:
-        with open(run.path / "runner.log", "ab") as log:
+        with open(run.runner_log, "ab") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env,
                                     pass_fds=(lock_fd,))

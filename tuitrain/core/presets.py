@@ -1,15 +1,17 @@
 """Presets: finding TOML recipes, applying overrides, and validating them into a RunSpec.
 
-Every mistake becomes a one-line `UserError` naming the file (and line where it can be
-found), the key, and the valid choices."""
+Every mistake becomes a one-line `UserError` naming where the bad value came from (the file
+and line where it can be found, or the command-line argument that set it), the key, and the
+valid choices."""
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -144,44 +146,70 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+class Overrides(dict[str, Any]):
+    """Overrides by dotted key (`optimizer.lr`), each with the command-line argument that set
+    it (`--lr 0.1`, `--set optimizer.lr=0.1`), so that a bad value is reported at that
+    argument rather than at a line of the preset file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arguments: dict[str, str] = {}
+
+    def add(self, key: str, value: Any, argument: str) -> None:
+        self[key] = value
+        self.arguments[key] = argument
+
+
+def argument_of(overrides: Mapping[str, Any], key: str) -> str:
+    """The argument that set `key`: the one recorded in `Overrides`, else (an override made
+    by the setup screen or in code) the `--set` that would have."""
+    if isinstance(overrides, Overrides) and key in overrides.arguments:
+        return overrides.arguments[key]
+    value = overrides[key]
+    return f"--set {key}={value if isinstance(value, str) else json.dumps(value)}"
+
+
+def apply_overrides(doc: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of `doc` with dotted keys (`train.epochs`) set."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in doc.items()}
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
+        where = argument_of(overrides, dotted)
         if not key:
             if section not in ("name", "description", "task"):
                 raise UserError(
-                    f"--set {dotted}: expected SECTION.KEY=VALUE; sections: "
-                    + ", ".join(SECTIONS)
+                    f"{where}: expected SECTION.KEY=VALUE; sections: " + ", ".join(SECTIONS)
                 )
             out[section] = value
             continue
         if section not in SECTIONS:
-            raise choices_error("section", section, SECTIONS, where=f"--set {dotted}")
+            raise choices_error("section", section, SECTIONS, where=where)
         if key not in section_keys(section):
-            raise choices_error(
-                f"key in [{section}]", key, section_keys(section), where=f"--set {dotted}"
-            )
+            raise choices_error(f"key in [{section}]", key, section_keys(section), where=where)
         out.setdefault(section, {})[key] = value
     return out
 
 
 class _Where:
-    """Locates a key or value in the source text so errors can name a line: a section's
-    keys are looked for inside its `[table]`, a layer's keys inside that layer."""
+    """Locates a key or value so errors can name where it came from: the command-line
+    argument that overrode it, else a line of the source text (a section's keys are looked
+    for inside its `[table]`, a layer's keys inside that layer)."""
 
     _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z0-9_.\-]+)\s*\]\]?\s*(#.*)?$")
     _TYPE = re.compile(r"(^|[\s{,])type\s*=")
 
-    def __init__(self, source: str, text: str | None) -> None:
+    def __init__(
+        self, source: str, text: str | None, arguments: Mapping[str, str] | None = None
+    ) -> None:
         self.source = source
         self.lines = text.splitlines() if text else []
+        self.arguments = arguments or {}
 
     def _region(self, section: str | None) -> range:
         """Line indexes of `[section]`'s body; the top-level keys when `section` is None."""
-        headers = [(i, m.group(1)) for i, line in enumerate(self.lines)
-                   if (m := self._HEADER.match(line))]
+        headers = [
+            (i, m.group(1)) for i, line in enumerate(self.lines) if (m := self._HEADER.match(line))
+        ]
         if section is None:
             return range(headers[0][0] if headers else len(self.lines))
         for n, (i, name) in enumerate(headers):
@@ -200,9 +228,17 @@ class _Where:
         return None
 
     def at(self, *needles: str, section: str | None = None) -> str:
-        """`file:line` of the first needle found (in `section` first), else just the file."""
-        return (self._find(needles, self._region(section))
-                or self._find(needles, range(len(self.lines))) or self.source)
+        """The argument that overrode a needle (a key of `section`), else `file:line` of the
+        first needle found (in `section` first), else just the file."""
+        for needle in needles:
+            key = f"{section}.{needle}" if section else needle
+            if key in self.arguments:
+                return self.arguments[key]
+        return (
+            self._find(needles, self._region(section))
+            or self._find(needles, range(len(self.lines)))
+            or self.source
+        )
 
     def layer(self, index: int, *needles: str) -> str:
         """`file:line` of a key of layer `index` (the index-th `type =`), else of the layer."""
@@ -278,7 +314,7 @@ def _layer(raw: Any, index: int, where: _Where) -> LayerSpec:
         p = schema[key]
         if kind == "dense" and key == "units":
             if not (value == "auto" or _positive_int(value)):
-                raise UserError(f"{at}: dense units must be > 0 or \"auto\", got {value!r}")
+                raise UserError(f'{at}: dense units must be > 0 or "auto", got {value!r}')
         else:
             value = _coerce(value, p.kind, at, key)
         if p.choices and value not in p.choices:
@@ -332,10 +368,14 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
 
 
 def spec_from_document(
-    doc: dict[str, Any], source: str = "<preset>", text: str | None = None
+    doc: dict[str, Any],
+    source: str = "<preset>",
+    text: str | None = None,
+    arguments: Mapping[str, str] | None = None,
 ) -> RunSpec:
-    """Validate a preset/config document into a RunSpec, or raise one clear UserError."""
-    where = _Where(source, text)
+    """Validate a preset/config document into a RunSpec, or raise one clear UserError.
+    `arguments` names, by dotted key, the command-line argument that set a value."""
+    where = _Where(source, text, arguments)
     for key in doc:
         if key not in TOP_KEYS:
             raise choices_error("top-level key", key, TOP_KEYS, where=where.at(key))
@@ -360,8 +400,12 @@ def spec_from_document(
 
     check(train.loss, LOSSES, "loss", "loss", "train")
     if LOSSES[train.loss] != task:
-        raise choices_error(f"loss for a {task} task", train.loss, losses_for(task),
-                            where=where.at("loss", section="train"))
+        raise choices_error(
+            f"loss for a {task} task",
+            train.loss,
+            losses_for(task),
+            where=where.at("loss", section="train"),
+        )
     for metric in train.metrics:
         check(metric, metrics_for(task), f"metric for a {task} task", "metrics", "train")
     check(optimizer.name, OPTIMIZERS, "optimizer", "name", "optimizer")
@@ -370,18 +414,23 @@ def spec_from_document(
     check(run.precision, PRECISIONS, "precision", "precision", "run")
     check(run.keras_backend, KERAS_BACKENDS, "keras backend", "keras_backend", "run")
     if not DEVICE_RE.match(run.device):
-        raise UserError(f"{where.at('device', section='run')}: unknown device {run.device!r}; "
-                        "valid: auto, cpu, cuda, cuda:N, mps")
+        raise UserError(
+            f"{where.at('device', section='run')}: unknown device {run.device!r}; "
+            "valid: auto, cpu, cuda, cuda:N, mps"
+        )
     values = dict(data=data, train=train, optimizer=optimizer, schedule=schedule, run=run)
     for section, key, ok, valid in _RANGES:
         value = getattr(values[section], key)
         if not ((not isinstance(value, float) or math.isfinite(value)) and ok(value)):
-            raise UserError(f"{where.at(key, section=section)}: {section}.{key} must be {valid}, "
-                            f"got {value!r}")
+            raise UserError(
+                f"{where.at(key, section=section)}: {section}.{key} must be {valid}, got {value!r}"
+            )
     if data.val_fraction + data.test_fraction >= 0.9:
-        raise UserError(f"{where.at('val_fraction', 'test_fraction', section='data')}: "
-                        "data.val_fraction + data.test_fraction must be below 0.9 "
-                        "(at least 10% of the samples train)")
+        raise UserError(
+            f"{where.at('val_fraction', 'test_fraction', section='data')}: "
+            "data.val_fraction + data.test_fraction must be below 0.9 "
+            "(at least 10% of the samples train)"
+        )
     return RunSpec(
         name=str(doc.get("name", Path(source).stem)),
         description=str(doc.get("description", "")),
@@ -395,11 +444,13 @@ def spec_from_document(
     )
 
 
-def load_spec(name_or_path: str, overrides: dict[str, Any] | None = None) -> RunSpec:
-    """Find a preset, apply overrides, validate. The one entry point for CLI and UI."""
+def load_spec(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> RunSpec:
+    """Find a preset, apply overrides, validate. The one entry point for CLI and UI. A bad
+    override is reported at its argument (see `Overrides`), not at the preset's line."""
     path = resolve_path(name_or_path)
     text = read_source(path)
     doc = read_document(path, text)
-    if overrides:
-        doc = apply_overrides(doc, overrides)
-    return spec_from_document(doc, source=str(path), text=text)
+    overrides = overrides or {}
+    doc = apply_overrides(doc, overrides)
+    arguments = {key: argument_of(overrides, key) for key in overrides}
+    return spec_from_document(doc, source=str(path), text=text, arguments=arguments)

@@ -27,6 +27,7 @@ SUMMARY = "summary.json"
 CONTROL = "control.jsonl"
 PIDFILE = "runner.pid"
 LOCKFILE = "runner.lock"
+RUNNER_LOG = "runner.log"
 
 
 def _slug(text: str) -> str:
@@ -67,6 +68,11 @@ class RunDir:
     @property
     def pidfile(self) -> Path:
         return self.path / PIDFILE
+
+    @property
+    def runner_log(self) -> Path:
+        """The runner's own output (and frameworks' start-up noise), never the terminal."""
+        return self.path / RUNNER_LOG
 
     @property
     def lockfile(self) -> Path:

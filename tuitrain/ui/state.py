@@ -10,10 +10,9 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+from tuitrain.cli.progress import ETA_EPOCHS, run_eta
 from tuitrain.core.events import ENDED_STATUSES, RunEnded, RunStarted
 from tuitrain.ui.messages import Position
-
-ETA_EPOCHS = 3  # the ETA comes from the durations of the last few epochs
 
 
 @dataclass
@@ -103,11 +102,7 @@ class RunState:
         validation) when there are some, else from the measured step rate."""
         if not self.live or not self.total_steps or self.status == "paused":
             return None
-        remaining = max(0, self.total_steps - self.global_step)
-        if remaining == 0:
-            return 0.0
-        recent = self.epoch_seconds
-        if recent and self.steps_per_epoch:
-            return sum(recent) / len(recent) * remaining / self.steps_per_epoch
         rate = self.position.steps_per_sec if self.position else 0.0
-        return remaining / rate if rate > 0 else None
+        return run_eta(
+            self.epoch_seconds, self.total_steps - self.global_step, self.steps_per_epoch, rate
+        )

@@ -60,7 +60,7 @@ _DECODER = json.JSONDecoder()  # .decode skips json.loads' per-call encoding sni
 def runner_log_tail(run: RunDir, lines: int = 8) -> str:
     """The last lines of the runner's own stdout/stderr (a crash it could not record)."""
     try:
-        with open(run.path / "runner.log", "rb") as f:
+        with open(run.runner_log, "rb") as f:
             f.seek(0, os.SEEK_END)
             f.seek(max(0, f.tell() - 8192))
             text = f.read().decode("utf-8", errors="replace")

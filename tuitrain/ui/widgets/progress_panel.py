@@ -9,7 +9,7 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual.widget import Widget
 
-from tuitrain.cli.progress import fmt_duration
+from tuitrain.cli.progress import fmt_duration, fmt_rate
 from tuitrain.ui.state import RunState
 
 LABEL = 14  # "epoch 123/300 "
@@ -30,7 +30,7 @@ def _eta_text(state: RunState) -> str:
 
 def _rate_text(state: RunState) -> str:
     p = state.position
-    return "" if p is None else f"{p.samples_per_sec:,.0f} samples/s"
+    return "" if p is None else fmt_rate(p.samples_per_sec)
 
 
 def bar_line(label: str, done: int, total: int, note: str, width: int) -> Text:
