@@ -223,8 +223,8 @@ def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
     """The optimizer with a plain float learning rate (a variable `set_lr` assigns), gradient
     clipping by global norm when `grad_clip` is set, and loss scaling for float16.
 
-    Keras applies `weight_decay` decoupled from the gradient (AdamW-style) in every optimizer;
-    PyTorch's SGD/Adam/RMSprop/Adagrad add it to the gradient (L2) instead."""
+    Keras applies `weight_decay` decoupled from the gradient (AdamW-style) in every optimizer,
+    which is what it means in tuitrain (the torch backend does the same)."""
     o = spec.optimizer
     common: dict[str, Any] = {"learning_rate": o.lr}
     if o.weight_decay:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -139,19 +140,36 @@ def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
 
 
 def build_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The spec's optimizer; `weight_decay` is decoupled in all of them (`_decoupled_decay`),
+    so `adam` with weight decay is AdamW, as in Keras."""
     o = spec.optimizer
+    opt: torch.optim.Optimizer
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum,
-                               nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
-    if o.name in ("adam", "adamw"):
-        cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                   weight_decay=o.weight_decay)
-    if o.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum,
-                                   weight_decay=o.weight_decay)
-    return torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
-                               initial_accumulator_value=0.1)
+        opt = torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0
+        )
+    elif o.name in ("adam", "adamw"):
+        opt = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    elif o.name == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum)
+    else:
+        opt = torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, initial_accumulator_value=0.1)
+    if o.weight_decay:
+        opt.register_step_pre_hook(_decoupled_decay(o.weight_decay))
+    return opt
+
+
+def _decoupled_decay(weight_decay: float) -> Callable[..., None]:
+    """A step pre-hook: before each update every weight shrinks by lr * weight_decay, apart
+    from the gradient (Keras' `weight_decay` in every optimizer, torch's AdamW). As a hook it
+    runs only when the step does: a step the float16 loss scaler skips decays nothing."""
+
+    @torch.no_grad()
+    def decay(opt: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        for group in opt.param_groups:
+            torch._foreach_mul_(group["params"], 1 - group["lr"] * weight_decay)
+
+    return decay
 
 
 def _loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -332,6 +350,8 @@ class TorchEngine:
         self.model.load_state_dict(state["model"])
         if with_optimizer:
             self.opt.load_state_dict(state["optimizer"])
+            for group in self.opt.param_groups:  # the decay is the step hook's; checkpoints
+                group["weight_decay"] = 0.0  # from before it kept torch's own (coupled) one
             if state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
             torch.set_rng_state(state["rng_cpu"].cpu())
