@@ -57,6 +57,12 @@ def native_logs_silenced() -> Iterator[None]:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TF must never take all GPU memory
+if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    # Keras imports TensorFlow whenever it is installed, whatever its backend (to seed it, and
+    # to check types when it saves a model): seconds of start-up and a second framework's
+    # memory, a GPU's included. Marked absent (Python's way to block an import), it is never
+    # loaded, and Keras takes the paths it has for a machine without TensorFlow.
+    sys.modules.setdefault("tensorflow", None)
 with native_logs_silenced():  # Keras on TensorFlow loads TensorFlow here
     import keras
 
@@ -414,7 +420,7 @@ class KerasFamilyBackend(Backend):
             place = configure_tensorflow(device)
         else:
             place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
-        with native_logs_silenced():  # Keras seeds TensorFlow too, importing it if installed
+        with native_logs_silenced():  # on its tensorflow backend Keras seeds TensorFlow too
             keras.utils.set_random_seed(spec.run.seed)
         set_precision(spec.run.precision)
         return device, place
