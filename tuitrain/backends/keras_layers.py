@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -440,7 +440,9 @@ class KerasFamilyBackend(Backend):
 
     export_formats = {"keras": ".keras", "savedmodel": ""}  # noqa: RUF012
 
-    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+    def export(
+        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+    ) -> Signature:
         """A `.keras` archive (loads with `keras.saving.load_model`, safe mode) or a TensorFlow
         SavedModel for TF Serving / TFLite conversion."""
         if fmt == "savedmodel" and keras.backend.backend() != "tensorflow":
@@ -457,6 +459,8 @@ class KerasFamilyBackend(Backend):
             else:
                 with native_logs_silenced():
                     model.export(str(dest), format="tf_saved_model", verbose=False)
+        x, y = model.inputs[0], model.outputs[0]
+        return Signature(tuple(x.shape[1:]), x.dtype, tuple(y.shape[1:]), y.dtype)
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         place = self.prepare(spec)[1]

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -44,6 +44,14 @@ class ChannelsLast(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class FromChannelsLast(nn.Module):
+    """(N, H, W, C) images, as tuitrain states them, to the (N, C, H, W) torch layers take:
+    the first layer of an exported model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2)
 
 
 class SequenceBatchNorm(nn.BatchNorm1d):
@@ -359,6 +367,11 @@ class TorchEngine:
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
 
 
+def _dtype_name(dtype: torch.dtype) -> str:
+    """`torch.float32` -> "float32", as numpy and Keras name dtypes."""
+    return str(dtype).removeprefix("torch.")
+
+
 def _load_refusal(exc: Exception) -> str:
     """One line from torch.load's (long, multi-line) refusal: what the file tried to call."""
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
@@ -409,19 +422,40 @@ class TorchBackend(Backend):
 
     export_formats = {"torch-export": ".pt2", "onnx": ".onnx"}  # noqa: RUF012
 
-    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
-        """A `torch.export` program (load with `torch.export.load`) or ONNX, batch size free."""
+    def export(
+        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+    ) -> Signature:
+        """A `torch.export` program (load with `torch.export.load`) or ONNX (weights inside
+        the file up to ONNX's 2 GB limit, beyond it in `NAME.data` beside it), batch size
+        free, taking images channels-last as every framework's export does."""
         engine = TorchEngine(spec, splits, "cpu")
         engine.load(checkpoint, with_optimizer=False)
-        model = engine.model.eval()
-        example = (engine.data["train"][0][:2],)
+        model = engine.model
+        if len(splits.info.input_shape) == 3:
+            model = nn.Sequential(FromChannelsLast(), model)
+        model.eval()
+        example = (torch.from_numpy(np.ascontiguousarray(splits.x_train[:2])),)
         batch = ({0: torch.export.Dim("batch")},)
         if fmt == "onnx":
             if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
                 raise UserError("ONNX export needs: pip install onnx onnxscript")
-            torch.onnx.export(model, example, str(dest), dynamo=True, dynamic_shapes=batch)
-            return
-        torch.export.save(torch.export.export(model, example, dynamic_shapes=batch), dest)
+            torch.onnx.export(
+                model,
+                example,
+                str(dest),
+                dynamo=True,
+                dynamic_shapes=batch,
+                external_data=False,
+                verbose=False,
+            )
+        else:
+            torch.export.save(torch.export.export(model, example, dynamic_shapes=batch), dest)
+        with torch.no_grad():
+            out = model(*example)
+        x = example[0]
+        return Signature(
+            tuple(x.shape[1:]), _dtype_name(x.dtype), tuple(out.shape[1:]), _dtype_name(out.dtype)
+        )
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         device = self.resolve_device(spec.run.device)
