@@ -152,3 +152,18 @@ def test_remove_path(tmp_path: Path) -> None:
     assert (tmp_path / "d" / "e" / "f").exists()  # a link is removed, not followed
     remove_path(tmp_path / "d")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_writer_s_companion_file_moves_with_it(tmp_path: Path) -> None:
+    """Formats that keep part of a file beside it under its name (ONNX's `NAME.data`)."""
+    target = tmp_path / "model.onnx"
+
+    def with_data(path: Path) -> str:
+        path.write_bytes(b"graph")
+        path.with_name(f"{path.name}.data").write_bytes(b"weights")
+        return "written"
+
+    assert write_with(target, with_data) == "written"
+    assert target.read_bytes() == b"graph"
+    assert (tmp_path / "model.onnx.data").read_bytes() == b"weights"
+    assert leftovers(tmp_path) == []

@@ -7,9 +7,13 @@ As there, nothing here imports TensorFlow or Keras into the pytest process."""
 from __future__ import annotations
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from conftest import cli_env
 from test_backend_tensorflow import (
     BackendScenarios,
     assert_parity,
@@ -41,6 +45,31 @@ class TestKerasOnTorch:
         assert s["versions"]["keras_backend"] == "torch"
         assert s["params"] == neutral_params("mlp-digits")
         assert s["metrics"]["val_accuracy"] > 0.5
+
+    def test_never_imports_tensorflow(self, tmp_path: Path) -> None:
+        """Keras imports TensorFlow whenever it is installed, unless told not to: the runner
+        entry, `eval` and `export`, run in one child process, must never load it."""
+        code = f"""
+import json, sys
+from pathlib import Path
+from tuitrain import runner
+from tuitrain.cli.main import main
+from tuitrain.core.presets import load_spec
+from tuitrain.core.rundir import RunDir
+spec = load_spec("mlp-moons", {{"run.framework": "keras", "run.keras_backend": "torch",
+                                "train.epochs": 1}})
+run = RunDir.create(Path({str(tmp_path)!r}), spec)
+codes = [runner.main([str(run.path)]), main(["eval", str(run.path)]),
+         main(["export", str(run.path)])]
+loaded = [name for name, module in sys.modules.items()
+          if name.partition(".")[0] == "tensorflow" and module is not None]
+print(json.dumps({{"codes": codes, "status": run.status(), "tensorflow": loaded}}))
+"""
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=240, check=False, env=cli_env())
+        assert proc.returncode == 0, proc.stderr
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert result == {"codes": [0, 0, 0], "status": "completed", "tensorflow": []}
 
     @pytest.mark.slow  # another ~8 s child (torch, TensorFlow and Keras imports)
     def test_param_parity_and_refusals(self) -> None:

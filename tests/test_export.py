@@ -1,12 +1,15 @@
-"""`tuitrain export`: each framework's serving formats load back in a fresh process and give
-the same outputs as the checkpoint; bad formats and existing targets are one-line errors."""
+"""`tuitrain export`: every format loads in its own runtime (`torch.export.load`, ONNX
+Runtime, `keras.saving.load_model`, `tf.saved_model.load`) in a fresh process and predicts
+what the checkpoint predicts; every framework's export takes images channels-last, as
+tuitrain states their shape, and the command prints that signature; bad formats and existing
+targets are one-line errors."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -14,65 +17,105 @@ from conftest import assert_one_line_error, cli_env, run_cli, run_folders
 
 HAS_TF = importlib.util.find_spec("tensorflow") is not None
 
+SIGNATURE = (
+    "  inputs:  float32 (N, 8, 8, 1), as loaded at training, not standardized\n"
+    "  outputs: float32 (N, 10), logits, one per class (0, 1, 2, 3, 4, 5, 6, 7, 8, 9)\n"
+)
+
+# Run as `python -c SCRIPT RUN_DIR`: for each file in RUN/export, the shape of its outputs on
+# the validation split and how far they are from the backend's own (checkpoint) outputs.
+PREDICT_SCRIPT = """
+import json, sys
+import numpy as np
+from tuitrain.cli.evaluate import load_best
+from tuitrain.core.rundir import RunDir
+
+run = RunDir.open(sys.argv[1])
+spec, ckpt, backend, splits = load_best(run, "export")
+expected = backend.evaluate(spec, splits, ckpt.path, "val").outputs
+x = splits.x_val
+
+
+def predict(path):
+    if path.suffix == ".pt2":
+        import torch
+        return torch.export.load(path).module()(torch.from_numpy(x)).detach().numpy()
+    if path.suffix == ".onnx":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+    if path.suffix == ".keras":
+        import keras
+        return keras.saving.load_model(path, safe_mode=True).predict(x, verbose=0)
+    import tensorflow as tf
+    served = tf.saved_model.load(str(path))  # held: its functions need its variables alive
+    return served.serve(x).numpy()
+
+
+out = {"expected": list(expected.shape)}
+for path in sorted((run.path / "export").iterdir()):
+    got = np.asarray(predict(path))
+    gap = float(np.abs(got - expected).max()) if got.shape == expected.shape else None
+    out[path.name] = [list(got.shape), gap]
+print(json.dumps(out))
+"""
+
 
 def trained(tmp_path: Path, framework: str) -> tuple[Path, Path]:
     runs = tmp_path / "runs"
-    res = run_cli("train", "-p", "mlp-moons", "-f", framework, "--epochs", "1", runs_dir=runs)
+    res = run_cli("train", "-p", "cnn-digits", "-f", framework, "--epochs", "1", runs_dir=runs)
     assert res.returncode == 0, res.stderr
     return runs, run_folders(runs)[0]
 
 
-def run_python(code: str) -> str:
-    res = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                         text=True, timeout=180, env=cli_env(KERAS_BACKEND="tensorflow"))
+def exported_predictions(run: Path) -> dict[str, list[object]]:
+    """{file: [output shape, largest gap to the checkpoint's outputs]} for RUN/export."""
+    res = subprocess.run(
+        [sys.executable, "-c", PREDICT_SCRIPT, str(run)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=cli_env(),
+    )
     assert res.returncode == 0, res.stderr
-    return res.stdout.strip()
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def export_all(runs: Path, run: Path, formats: dict[str, str]) -> None:
+    """Export in every format; each prints the signature and writes exactly its file."""
+    for fmt, name in formats.items():
+        res = run_cli("export", run.name, "--format", fmt, runs_dir=runs)
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.endswith(SIGNATURE), res.stdout
+        assert (run / "export" / name).exists()
+    assert sorted(p.name for p in (run / "export").iterdir()) == sorted(formats.values())
+
+
+def assert_predicts_as_checkpoint(run: Path, files: list[str]) -> None:
+    found = exported_predictions(run)
+    n = found.pop("expected")[0]
+    assert found == {name: [[n, 10], pytest.approx(0, abs=1e-5)] for name in files}
 
 
 @pytest.mark.torch
-def test_torch_export_loads_and_matches_the_checkpoint(tmp_path: Path) -> None:
+def test_torch_exports_run_in_their_runtimes(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     runs, run = trained(tmp_path, "torch")
-    res = run_cli("export", run.name, runs_dir=runs)
-    assert res.returncode == 0, res.stderr
-    pt2 = run / "export" / f"{run.name}.pt2"
-    assert pt2.is_file()
-    out = run_python(f"""
-        import torch
-        from tuitrain.backends.torch_backend import TorchEngine
-        from tuitrain.core.checkpoints import CheckpointStore
-        from tuitrain.core.data import load_splits
-        from tuitrain.core.rundir import RunDir
-        run = RunDir.open({str(run)!r}); spec = run.read_spec()
-        splits = load_splits(spec.data, spec.run.seed, task=spec.task)
-        engine = TorchEngine(spec, splits, "cpu")
-        engine.load(CheckpointStore(run.checkpoints, ".pt").best().path, with_optimizer=False)
-        x = engine.data["val"][0][:5]
-        exported = torch.export.load({str(pt2)!r}).module()
-        print(torch.allclose(exported(x), engine.model.eval()(x), atol=1e-6))
-    """)
-    assert out.splitlines()[-1] == "True"
+    formats = {"torch-export": f"{run.name}.pt2", "onnx": f"{run.name}.onnx"}
+    export_all(runs, run, formats)  # ONNX: the weights inside the file, nothing beside it
+    assert_predicts_as_checkpoint(run, list(formats.values()))
     # The target exists now: never overwritten.
     assert_one_line_error(run_cli("export", run.name, runs_dir=runs), "already exists")
-    assert_one_line_error(run_cli("export", run.name, "--format", "tflite", runs_dir=runs),
-                          "valid: onnx, torch-export")
+    bad_format = run_cli("export", run.name, "--format", "tflite", runs_dir=runs)
+    assert_one_line_error(bad_format, "valid: onnx, torch-export")
 
 
 @pytest.mark.tensorflow
 @pytest.mark.skipif(not HAS_TF, reason="TensorFlow is not installed")
-def test_keras_exports_load_back(tmp_path: Path) -> None:
-    runs, run = trained(tmp_path, "keras")
-    for fmt in ("keras", "savedmodel"):
-        res = run_cli("export", run.name, "--format", fmt, runs_dir=runs)
-        assert res.returncode == 0, res.stderr
-    archive = run / "export" / f"{run.name}.keras"
-    saved = run / "export" / f"{run.name}-savedmodel"
-    out = run_python(f"""
-        import numpy as np, keras, tensorflow as tf
-        x = np.zeros((3, 2), dtype="float32")
-        model = keras.saving.load_model({str(archive)!r}, safe_mode=True)
-        served = tf.saved_model.load({str(saved)!r})
-        a, b = model.predict(x, verbose=0), served.serve(x).numpy()
-        print(a.shape, np.allclose(a, b, atol=1e-5))
-    """)
-    assert out.splitlines()[-1] == "(3, 2) True"
+@pytest.mark.parametrize("framework", ["tensorflow", "keras"])
+def test_keras_family_exports_run_in_their_runtimes(tmp_path: Path, framework: str) -> None:
+    runs, run = trained(tmp_path, framework)
+    formats = {"keras": f"{run.name}.keras", "savedmodel": f"{run.name}-savedmodel"}
+    export_all(runs, run, formats)
+    assert_predicts_as_checkpoint(run, list(formats.values()))

@@ -37,6 +37,17 @@ class Evaluation:
     targets: np.ndarray
 
 
+@dataclass(frozen=True)
+class Signature:
+    """What an exported model takes and returns: one sample's shape (the batch is free) and
+    the dtype, of its input and of its output."""
+
+    input_shape: tuple[int, ...]
+    input_dtype: str
+    output_shape: tuple[int, ...]
+    output_dtype: str
+
+
 class Backend(ABC):
     """Build, train, evaluate and checkpoint one framework's model from a RunSpec."""
 
@@ -65,9 +76,12 @@ class Backend(ABC):
     export_formats: ClassVar[dict[str, str]]
 
     @abstractmethod
-    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+    def export(
+        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+    ) -> Signature:
         """Write the checkpoint's model for serving, in format `fmt`, to `dest` (a temp path
-        that the caller renames into place)."""
+        that the caller renames into place). Every format takes its input in the layout
+        tuitrain states for the data (images channels-last: (N, H, W, C))."""
 
     @abstractmethod
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:

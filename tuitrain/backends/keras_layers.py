@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -57,6 +57,12 @@ def native_logs_silenced() -> Iterator[None]:
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TF must never take all GPU memory
+if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    # Keras imports TensorFlow whenever it is installed, whatever its backend (to seed it, and
+    # to check types when it saves a model): seconds of start-up and a second framework's
+    # memory, a GPU's included. Marked absent (Python's way to block an import), it is never
+    # loaded, and Keras takes the paths it has for a machine without TensorFlow.
+    sys.modules.setdefault("tensorflow", None)
 with native_logs_silenced():  # Keras on TensorFlow loads TensorFlow here
     import keras
 
@@ -223,8 +229,8 @@ def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
     """The optimizer with a plain float learning rate (a variable `set_lr` assigns), gradient
     clipping by global norm when `grad_clip` is set, and loss scaling for float16.
 
-    Keras applies `weight_decay` decoupled from the gradient (AdamW-style) in every optimizer;
-    PyTorch's SGD/Adam/RMSprop/Adagrad add it to the gradient (L2) instead."""
+    Keras applies `weight_decay` decoupled from the gradient (AdamW-style) in every optimizer,
+    which is what it means in tuitrain (the torch backend does the same)."""
     o = spec.optimizer
     common: dict[str, Any] = {"learning_rate": o.lr}
     if o.weight_decay:
@@ -414,7 +420,7 @@ class KerasFamilyBackend(Backend):
             place = configure_tensorflow(device)
         else:
             place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
-        with native_logs_silenced():  # Keras seeds TensorFlow too, importing it if installed
+        with native_logs_silenced():  # on its tensorflow backend Keras seeds TensorFlow too
             keras.utils.set_random_seed(spec.run.seed)
         set_precision(spec.run.precision)
         return device, place
@@ -434,7 +440,9 @@ class KerasFamilyBackend(Backend):
 
     export_formats = {"keras": ".keras", "savedmodel": ""}  # noqa: RUF012
 
-    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
+    def export(
+        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+    ) -> Signature:
         """A `.keras` archive (loads with `keras.saving.load_model`, safe mode) or a TensorFlow
         SavedModel for TF Serving / TFLite conversion."""
         if fmt == "savedmodel" and keras.backend.backend() != "tensorflow":
@@ -451,6 +459,8 @@ class KerasFamilyBackend(Backend):
             else:
                 with native_logs_silenced():
                     model.export(str(dest), format="tf_saved_model", verbose=False)
+        x, y = model.inputs[0], model.outputs[0]
+        return Signature(tuple(x.shape[1:]), x.dtype, tuple(y.shape[1:]), y.dtype)
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         place = self.prepare(spec)[1]

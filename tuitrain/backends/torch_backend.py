@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import random
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tuitrain.backends.base import Backend, DeviceInfo, Evaluation
+from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -43,6 +44,14 @@ class ChannelsLast(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.inner(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+
+
+class FromChannelsLast(nn.Module):
+    """(N, H, W, C) images, as tuitrain states them, to the (N, C, H, W) torch layers take:
+    the first layer of an exported model."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.permute(0, 3, 1, 2)
 
 
 class SequenceBatchNorm(nn.BatchNorm1d):
@@ -139,19 +148,36 @@ def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
 
 
 def build_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """The spec's optimizer; `weight_decay` is decoupled in all of them (`_decoupled_decay`),
+    so `adam` with weight decay is AdamW, as in Keras."""
     o = spec.optimizer
+    opt: torch.optim.Optimizer
     if o.name == "sgd":
-        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum,
-                               nesterov=o.nesterov and o.momentum > 0, weight_decay=o.weight_decay)
-    if o.name in ("adam", "adamw"):
-        cls = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-        return cls(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps,
-                   weight_decay=o.weight_decay)
-    if o.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum,
-                                   weight_decay=o.weight_decay)
-    return torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, weight_decay=o.weight_decay,
-                               initial_accumulator_value=0.1)
+        opt = torch.optim.SGD(
+            params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0
+        )
+    elif o.name in ("adam", "adamw"):
+        opt = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+    elif o.name == "rmsprop":
+        opt = torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum)
+    else:
+        opt = torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, initial_accumulator_value=0.1)
+    if o.weight_decay:
+        opt.register_step_pre_hook(_decoupled_decay(o.weight_decay))
+    return opt
+
+
+def _decoupled_decay(weight_decay: float) -> Callable[..., None]:
+    """A step pre-hook: before each update every weight shrinks by lr * weight_decay, apart
+    from the gradient (Keras' `weight_decay` in every optimizer, torch's AdamW). As a hook it
+    runs only when the step does: a step the float16 loss scaler skips decays nothing."""
+
+    @torch.no_grad()
+    def decay(opt: torch.optim.Optimizer, args: object, kwargs: object) -> None:
+        for group in opt.param_groups:
+            torch._foreach_mul_(group["params"], 1 - group["lr"] * weight_decay)
+
+    return decay
 
 
 def _loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -332,11 +358,18 @@ class TorchEngine:
         self.model.load_state_dict(state["model"])
         if with_optimizer:
             self.opt.load_state_dict(state["optimizer"])
+            for group in self.opt.param_groups:  # the decay is the step hook's; checkpoints
+                group["weight_decay"] = 0.0  # from before it kept torch's own (coupled) one
             if state.get("scaler"):
                 self.scaler.load_state_dict(state["scaler"])
             torch.set_rng_state(state["rng_cpu"].cpu())
             if state.get("rng_cuda"):
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    """`torch.float32` -> "float32", as numpy and Keras name dtypes."""
+    return str(dtype).removeprefix("torch.")
 
 
 def _load_refusal(exc: Exception) -> str:
@@ -389,19 +422,40 @@ class TorchBackend(Backend):
 
     export_formats = {"torch-export": ".pt2", "onnx": ".onnx"}  # noqa: RUF012
 
-    def export(self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str) -> None:
-        """A `torch.export` program (load with `torch.export.load`) or ONNX, batch size free."""
+    def export(
+        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+    ) -> Signature:
+        """A `torch.export` program (load with `torch.export.load`) or ONNX (weights inside
+        the file up to ONNX's 2 GB limit, beyond it in `NAME.data` beside it), batch size
+        free, taking images channels-last as every framework's export does."""
         engine = TorchEngine(spec, splits, "cpu")
         engine.load(checkpoint, with_optimizer=False)
-        model = engine.model.eval()
-        example = (engine.data["train"][0][:2],)
+        model = engine.model
+        if len(splits.info.input_shape) == 3:
+            model = nn.Sequential(FromChannelsLast(), model)
+        model.eval()
+        example = (torch.from_numpy(np.ascontiguousarray(splits.x_train[:2])),)
         batch = ({0: torch.export.Dim("batch")},)
         if fmt == "onnx":
             if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
                 raise UserError("ONNX export needs: pip install onnx onnxscript")
-            torch.onnx.export(model, example, str(dest), dynamo=True, dynamic_shapes=batch)
-            return
-        torch.export.save(torch.export.export(model, example, dynamic_shapes=batch), dest)
+            torch.onnx.export(
+                model,
+                example,
+                str(dest),
+                dynamo=True,
+                dynamic_shapes=batch,
+                external_data=False,
+                verbose=False,
+            )
+        else:
+            torch.export.save(torch.export.export(model, example, dynamic_shapes=batch), dest)
+        with torch.no_grad():
+            out = model(*example)
+        x = example[0]
+        return Signature(
+            tuple(x.shape[1:]), _dtype_name(x.dtype), tuple(out.shape[1:]), _dtype_name(out.dtype)
+        )
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         device = self.resolve_device(spec.run.device)

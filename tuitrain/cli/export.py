@@ -1,18 +1,26 @@
 """`tuitrain export RUN [--format F] [--output PATH]`: the best checkpoint's model in a
 serving format (`torch.export` / ONNX for PyTorch; `.keras` / SavedModel for TensorFlow and
-Keras), written atomically and never over an existing file."""
+Keras), written atomically and never over an existing file, and the input and output it
+expects, as every framework's export takes them (images channels-last)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuitrain.cli.evaluate import load_best
 from tuitrain.cli.framework_noise import fd2_into
 from tuitrain.cli.options import runs_dir
 from tuitrain.core.atomic import write_with
+from tuitrain.core.data import standardizes_inputs
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.rundir import find_run
+
+if TYPE_CHECKING:
+    from tuitrain.backends.base import Signature
+    from tuitrain.core.datasets import DatasetInfo
+    from tuitrain.core.spec import RunSpec
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -28,8 +36,35 @@ def cmd_export(args: argparse.Namespace) -> int:
         dest = Path(args.output) if args.output else run.path / "export" / name
         if dest.exists():
             raise UserError(f"{dest} already exists; pass another --output or remove it first")
-        write_with(
+        signature = write_with(
             dest, lambda tmp: backend.export(spec, splits, ckpt.path, tmp, fmt), is_dir=not suffix
         )
     print(f"{run.id}: {ckpt.name} exported as {fmt} to {dest}")
+    print("\n".join(describe(signature, spec, splits.info)))
     return 0
+
+
+def describe(signature: Signature, spec: RunSpec, info: DatasetInfo) -> list[str]:
+    """The exported model's input and output, with what the data went through at training
+    (the standardization statistics are not part of the export)."""
+    if standardizes_inputs(info):
+        given = "standardized per feature as at training (the statistics are not in the export)"
+    elif info.input_dtype == "float32":
+        given = "as loaded at training, not standardized"
+    else:
+        given = "token ids, as in the data"
+    if info.task == "regression":
+        returned = "standardized targets as at training (the statistics are not in the export)"
+    elif spec.train.loss == "binary_cross_entropy":
+        returned = f"one logit, > 0 for class {info.class_names[1]}"
+    else:
+        names = ", ".join(info.class_names[:10]) + (", ..." if len(info.class_names) > 10 else "")
+        returned = f"logits, one per class ({names})"
+    return [
+        f"  inputs:  {signature.input_dtype} {_shape(signature.input_shape)}, {given}",
+        f"  outputs: {signature.output_dtype} {_shape(signature.output_shape)}, {returned}",
+    ]
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")"

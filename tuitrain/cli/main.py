@@ -94,7 +94,15 @@ def build_parser() -> Parser:
     add_runs_dir(ls)
     ls.set_defaults(func=_handler("listing", "cmd_runs"))
 
-    pr = sub.add_parser("presets", help="list presets")
+    pr = sub.add_parser(
+        "presets",
+        help="list presets",
+        epilog=(
+            "optimizer.weight_decay is decoupled in every optimizer and framework: each step "
+            "multiplies every weight by (1 - lr * weight_decay) before the update, as Keras and "
+            "AdamW do (never an L2 term in the gradient), so adam with weight_decay is adamw."
+        ),
+    )
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(func=_handler("listing", "cmd_presets"))
 

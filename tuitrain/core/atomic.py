@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 def fsync_dir(folder: Path) -> None:
@@ -31,7 +35,9 @@ def staged(target: Path, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temp path beside `target`; on success it atomically becomes `target`.
 
     Whatever the body writes there (a file, or a folder if `is_dir`) is fsynced and renamed
-    into place; on any exception the temp path is removed and `target` is untouched."""
+    into place, with any companion file a format writes beside it under its name (ONNX keeps
+    large weights in `NAME.data`), those first; on any exception the temp path is removed and
+    `target` is untouched."""
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(
         tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -39,7 +45,9 @@ def staged(target: Path, is_dir: bool = False) -> Iterator[Path]:
     work = tmp / target.name if not is_dir else tmp / "d"
     try:
         yield work
-        fsync_tree(work)
+        fsync_tree(tmp)
+        for companion in tmp.glob(f"{glob.escape(work.name)}.*"):
+            os.replace(companion, target.parent / companion.name)
         if is_dir and target.exists():
             _swap_dir(work, target)
         else:
@@ -74,7 +82,8 @@ def write_atomic(target: Path, data: bytes | str) -> None:
         tmp.write_bytes(payload)
 
 
-def write_with(target: Path, writer: Callable[[Path], None], is_dir: bool = False) -> None:
-    """Let `writer` produce the file (or folder) at a temp path, then move it into place."""
+def write_with(target: Path, writer: Callable[[Path], T], is_dir: bool = False) -> T:
+    """Let `writer` produce the file (or folder) at a temp path, then move it into place;
+    returns what `writer` returns."""
     with staged(target, is_dir=is_dir) as tmp:
-        writer(tmp)
+        return writer(tmp)

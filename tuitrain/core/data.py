@@ -540,6 +540,12 @@ def _standardize(parts: list[np.ndarray], axes: tuple[int, ...]) -> list[np.ndar
     return [((p - mean) / std).astype(np.float32) for p in parts]
 
 
+def standardizes_inputs(info: DatasetInfo) -> bool:
+    """Whether `load_splits` standardizes the inputs: float features of tabular or sequence
+    shape (not images, not token ids)."""
+    return info.input_dtype == "float32" and len(info.input_shape) <= 2
+
+
 def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
     """Load `data` and split it into train/val/test, the same way for the same seed.
 
@@ -566,7 +572,7 @@ def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
     test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
     xs = [x[i] for i in (train_idx, val_idx, test_idx)]
     ys = [y[i] for i in (train_idx, val_idx, test_idx)]
-    if info.input_dtype == "float32" and x.ndim <= 3:
+    if standardizes_inputs(info):
         xs = _standardize(xs, axes=tuple(range(x.ndim - 1)))
     if info.task == "regression":
         ys = _standardize(ys, axes=(0,))

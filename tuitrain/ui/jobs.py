@@ -40,7 +40,8 @@ def _last_line(text: str) -> str:
 
 
 def export(run: RunDir) -> tuple[bool, str]:
-    """Run `tuitrain export` on `run` in its default format: (True, its line) or (False, why)."""
+    """Run `tuitrain export` on `run` in its default format: (True, where it wrote and the
+    model's inputs and outputs) or (False, why)."""
     cmd = [sys.executable, "-m", "tuitrain", "export", str(run.path)]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, env=_env(), check=False,
@@ -49,7 +50,7 @@ def export(run: RunDir) -> tuple[bool, str]:
         return False, str(exc)
     if done.returncode != 0:
         return False, _last_line(done.stderr or done.stdout) or f"exit code {done.returncode}"
-    return True, _last_line(done.stdout)
+    return True, done.stdout.strip()
 
 
 def evaluate(run: RunDir) -> tuple[dict[str, Any] | None, str]:
