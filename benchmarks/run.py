@@ -128,7 +128,7 @@ def spread_lines(runs: Sequence[Sequence[Figure]]) -> list[str]:
         got = [f for run in runs for f in run if f.id == fid]
         s = stats.spread(
             [f.value if f.value is not None else float("nan") for f in got],
-            [f.verdict or "inconclusive" for f in got],
+            [f.verdict or "not measured" for f in got],
         )
         verdicts = ", ".join(f"{c}/{len(runs)} {v}" for v, c in s.verdicts)
         out.append(
@@ -155,6 +155,7 @@ def self_test(a: argparse.Namespace, only: set[str] | None) -> int:
                 runs.append(run_suite(a.quick, only, a.compare_epochs)[0])
             finally:
                 os.environ.pop(SLOWDOWN_VARIABLE, None)
+            print(tally(runs[-1]), flush=True)
     for label, runs in (
         ("without the slowdown", clean),
         (f"with {SLOWDOWN_VARIABLE}={a.slowdown}", slowed),
@@ -207,9 +208,21 @@ def shift_lines(clean: Sequence[Sequence[Figure]], slowed: Sequence[Sequence[Fig
         out.append(
             f"{fid[:64]:<64} {mid_a:>10.4g} -> {mid_b:<10.4g} ({mid_b / mid_a - 1:+.0%})"
             f"  {'intervals apart' if apart else 'intervals overlap'}"
-            f"{'  [planted]' if a[0].planted else ''}"
         )
+        if a[0].planted:  # where a target can sit that tells the two apart
+            lo_a, hi_a = envelope(a)
+            lo_b, hi_b = envelope(b)
+            out.append(
+                f"{'':<4}planted ({a[0].planted}), target {a[0].target}: intervals without the "
+                f"slowdown within [{lo_a:.4g}, {hi_a:.4g}], with it within [{lo_b:.4g}, {hi_b:.4g}]"
+            )
     return out
+
+
+def envelope(figures: Sequence[Figure]) -> tuple[float, float]:
+    """The lowest and highest end of the figures' intervals."""
+    ends = [f.interval for f in figures if f.interval is not None]
+    return min(lo for lo, _ in ends), max(hi for _, hi in ends)
 
 
 def main() -> int:

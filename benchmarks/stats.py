@@ -120,7 +120,7 @@ class Spread:
     low: float
     mid: float
     high: float
-    verdicts: tuple[tuple[Verdict, int], ...]  # each verdict seen, with its count, most first
+    verdicts: tuple[tuple[str, int], ...]  # each verdict seen, with its count, most first
 
     @property
     def agreed(self) -> int:
@@ -132,11 +132,13 @@ class Spread:
         return sum(c for _, c in self.verdicts)
 
 
-def spread(values: Sequence[float], verdicts: Sequence[Verdict]) -> Spread:
-    """Min, median and max of a figure's values over the runs, and how its verdicts agreed."""
+def spread(values: Sequence[float], verdicts: Sequence[str]) -> Spread:
+    """Min, median and max of a figure's values over the runs, and how its verdicts agreed
+    (a verdict is PASS, FAIL, inconclusive, or "not measured")."""
     xs = finite(values)
     counts = Counter(verdicts)
-    order = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], VERDICTS.index(kv[0]))))
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    order = tuple(sorted(counts.items(), key=lambda kv: (-kv[1], rank.get(kv[0], len(rank)))))
     if not xs:
         return Spread(math.nan, math.nan, math.nan, order)
     return Spread(xs[0], quantile(xs, 0.5), xs[-1], order)
