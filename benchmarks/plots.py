@@ -4,9 +4,9 @@
   does) and 1 epoch row per 40 steps; one render = what `MetricPlot` does for the loss plot at
   full-screen size (158x40): `charts.loss_chart` (min/max decimation to the plot's columns,
   smoothing, epochs) + `metric_plot.draw` (the lines of styled cells the widget shows; until
-  issue 4 this was a plotext build + `Text.from_ansi`). Repeated renders, every size in turn
-  in each repetition; the baseline is the same render of a 1k-point history, in the same
-  repetitions.
+  issue 4 this was a plotext build + `Text.from_ansi`). Repetitions of 10 renders, every size
+  in turn in each repetition; the baseline is the same render of a 1k-point history, in the
+  same repetitions.
 - open: a finished run folder whose `metrics.jsonl` has one batch event per step for 1,000,000
   steps (about 190 MB); `tuitrain watch RUN` in a 160x48 pty; time from launch until the loss
   plot shows the last step's value, and the dashboard's peak RSS (VmHWM) by then. Baseline:
@@ -68,16 +68,21 @@ def render_once(history) -> float:
     return time.perf_counter() - t0
 
 
+RENDERS_PER_REP = 10  # one repetition's value: the mean of this many renders in a row
+
+
 def render(sizes: list[int], reps: int) -> dict:
-    """Per size, `reps` render times in ms, the sizes taking turns in every repetition (so a
-    load burst hits them all alike)."""
+    """Per size, `reps` values of ms per render, the sizes taking turns in every repetition
+    (so a load burst hits them all alike); each value is the mean of RENDERS_PER_REP renders,
+    long enough (10-20 ms) that one lost time slice does not make a repetition."""
     histories = {n: make_history(n) for n in sizes}
     for h in histories.values():
         render_once(h)
     ms: dict[int, list[float]] = {n: [] for n in sizes}
     for _ in range(reps):
         for n, h in histories.items():
-            ms[n].append(1e3 * render_once(h))
+            total = sum(render_once(h) for _ in range(RENDERS_PER_REP))
+            ms[n].append(1e3 * total / RENDERS_PER_REP)
     return {str(n): {"ms": ms[n], "history_mb": h.nbytes / 2**20} for n, h in histories.items()}
 
 

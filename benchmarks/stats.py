@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-Op = Literal[">=", "<=", "=="]
+Op = Literal[">=", "<="]
 Verdict = Literal["PASS", "FAIL", "inconclusive"]
 VERDICTS: tuple[Verdict, ...] = ("PASS", "FAIL", "inconclusive")
 ALPHA_PER_SIDE = 0.05  # each side of the interval misses with probability at most this
@@ -35,13 +35,6 @@ class Target:
 
     op: Op
     bound: float
-
-    def met(self, value: float) -> bool:
-        if self.op == ">=":
-            return value >= self.bound
-        if self.op == "<=":
-            return value <= self.bound
-        return value == self.bound
 
 
 @dataclass(frozen=True)
@@ -105,11 +98,9 @@ def verdict(interval: Interval, target: Target) -> Verdict:
         if interval.lo >= target.bound:
             return "PASS"
         return "FAIL" if interval.hi < target.bound else "inconclusive"
-    if target.op == "<=":
-        if interval.hi <= target.bound:
-            return "PASS"
-        return "FAIL" if interval.lo > target.bound else "inconclusive"
-    raise ValueError(f"an interval is judged against >= or <=, not {target.op!r}")
+    if interval.hi <= target.bound:
+        return "PASS"
+    return "FAIL" if interval.lo > target.bound else "inconclusive"
 
 
 # ----- repeated runs ---------------------------------------------------------------------
@@ -121,15 +112,6 @@ class Spread:
     mid: float
     high: float
     verdicts: tuple[tuple[str, int], ...]  # each verdict seen, with its count, most first
-
-    @property
-    def agreed(self) -> int:
-        """How many runs gave the most common verdict."""
-        return self.verdicts[0][1] if self.verdicts else 0
-
-    @property
-    def runs(self) -> int:
-        return sum(c for _, c in self.verdicts)
 
 
 def spread(values: Sequence[float], verdicts: Sequence[str]) -> Spread:

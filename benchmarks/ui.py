@@ -8,10 +8,12 @@ from benchmarks.stats import Target, quantile
 
 ATTACHED = Target(">=", 0.95)
 CPU_LIVE = Target("<=", 10.0)
-CPU_VS_BARE = Target("<=", 3.0)
+# Within 20% of what the dashboard costs (a regression alarm: the self-test's 20% slower UI
+# frames must FAIL it); set from the self-test's printed intervals on an idle machine.
+CPU_VS_BARE = Target("<=", 1.75)
 CPU_IDLE = Target("<=", 1.0)
 LATENCY_P95 = Target("<=", 50.0)
-LATENCY_VS_BARE = Target("<=", 2.0)
+LATENCY_VS_BARE = Target("<=", 3.0)
 BYTES = Target("<=", 32.0)
 RENDER = Target("<=", 15.0)
 GROWTH = Target("<=", 1.5)
@@ -22,9 +24,9 @@ FIRST_FRAME = Target("<=", 1.5)
 
 def live_figures(quick: bool) -> list[Figure]:
     args = (
-        ["--rounds", "10", "--presses", "100", "--idle-windows", "6"]
+        ["--rounds", "12", "--presses", "100", "--idle-windows", "8"]
         if quick
-        else ["--rounds", "20", "--presses", "160", "--idle-windows", "10"]
+        else ["--rounds", "20", "--presses", "160", "--idle-windows", "12"]
     )
     r = run_child("ui_live", *args, timeout=900)
     rounds, lat, idle = r["rounds"], r["latency"], r["idle"]
@@ -76,7 +78,7 @@ def live_figures(quick: bool) -> list[Figure]:
             [100 * c for c in idle["dashboard"]],
             CPU_IDLE,
             "% core",
-            f"1 s windows after 3 s settling; bare Textual app {100 * median(idle['bare']):.2f}%",
+            f"1 s windows after 5 s settling; bare Textual app {100 * median(idle['bare']):.2f}%",
         ),
         judged(
             "5.p95",
@@ -159,7 +161,7 @@ def plot_figures(quick: bool) -> list[Figure]:
 
 
 def startup_figures(quick: bool) -> list[Figure]:
-    r = run_child("startup", "--reps", "10" if quick else "16")
+    r = run_child("startup", "--reps", "14" if quick else "20")
     fw = r["frameworks"]
     return [
         judged(

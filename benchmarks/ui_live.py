@@ -212,7 +212,13 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=20, help="rounds of three windows")
     ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--settle", type=float, default=3.0)
-    ap.add_argument("--idle-windows", type=int, default=10, help="1 s windows on the ended run")
+    ap.add_argument("--idle-windows", type=int, default=12, help="1 s windows on the ended run")
+    ap.add_argument(
+        "--idle-settle",
+        type=float,
+        default=5.0,
+        help="seconds after the run ends before the idle windows",
+    )
     ap.add_argument("--presses", type=int, default=160, help="per app (p95 needs 59)")
     ap.add_argument("--preset", default="mlp-digits")
     a = ap.parse_args()
@@ -252,7 +258,7 @@ def main() -> None:
                 latencies = key_latency(apps, a.presses)
                 launch.request_stop(run)
                 launch.kill_after(run, proc, 15)
-                idle = idle_windows(apps, a.settle, a.idle_windows)
+                idle = idle_windows(apps, a.idle_settle, a.idle_windows)
         finally:
             launch.request_stop(run)
             launch.kill_after(run, proc, 15)

@@ -86,11 +86,6 @@ def test_verdict_rule(lo, hi, target, want):
     assert stats.verdict(Interval(lo, hi), target) == want
 
 
-def test_verdict_needs_a_side():
-    with pytest.raises(ValueError, match="not '=='"):
-        stats.verdict(Interval(0.0, 1.0), Target("==", 0.0))
-
-
 def test_noisy_values_around_the_target_are_inconclusive_not_flipped():
     """The issue's three quick runs of one figure (1.00, 0.967, 0.918 against >= 0.97): a
     run whose repetitions straddle the target must not PASS or FAIL."""
@@ -102,20 +97,13 @@ def test_noisy_values_around_the_target_are_inconclusive_not_flipped():
     assert stats.verdict(stats.quantile_interval(slowed), AT_LEAST) == "FAIL"
 
 
-def test_target_met():
-    assert Target(">=", 1.0).met(1.0) and not Target(">=", 1.0).met(0.99)
-    assert Target("<=", 1.0).met(1.0) and not Target("<=", 1.0).met(1.01)
-    assert Target("==", 0.0).met(0.0) and not Target("==", 0.0).met(1e-9)
-
-
 # ----- repeated runs and the self-test -----------------------------------------------------
 def test_spread_counts_verdicts_most_common_first():
     s = stats.spread([1.0, 0.9, 1.1, math.nan], ["PASS", "inconclusive", "PASS", "PASS"])
     assert (s.low, s.mid, s.high) == (0.9, 1.0, 1.1)
     assert s.verdicts == (("PASS", 3), ("inconclusive", 1))
-    assert (s.agreed, s.runs) == (3, 4)
-    tie = stats.spread([1.0, 2.0], ["FAIL", "PASS"])
-    assert tie.verdicts == (("PASS", 1), ("FAIL", 1))  # ties in the order PASS, FAIL, ...
+    tie = stats.spread([1.0, 2.0], ["not measured", "FAIL", "PASS"])
+    assert tie.verdicts == (("PASS", 1), ("FAIL", 1), ("not measured", 1))  # ties: rule order
 
 
 def test_apart():
