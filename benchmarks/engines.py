@@ -21,7 +21,7 @@ from benchmarks.common import (
 from benchmarks.stats import Target
 
 PRESETS = ("mlp-digits", "cnn-digits")
-TORCH_BLOCK = {"mlp-digits": 3, "cnn-digits": 1}  # epochs per repetition: about 0.1 s each
+TORCH_BLOCK = {"mlp-digits": 2, "cnn-digits": 1}  # epochs per repetition: 0.05-0.1 s
 RATIO = Target(">=", 0.97)
 KERAS_VS_CUSTOM = Target(">=", 0.95)
 
@@ -32,7 +32,7 @@ def torch_figures(quick: bool) -> list[Figure]:
     cheap next to a process's start, so there are many: the interval of a median narrows
     with the square root of their number."""
     threads = thread_budget()
-    processes, reps = (2, 30) if quick else (3, 40)
+    processes, reps = (2, 24) if quick else (3, 40)
     out = []
     for preset in PRESETS:
         block = str(TORCH_BLOCK[preset])
