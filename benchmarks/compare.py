@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.common import ROOT, Figure, child_env
+from benchmarks.common import ROOT, Figure, child_env, exact
 
 
 def offline_presets() -> list[str]:
@@ -33,17 +33,34 @@ def run_compare(presets: list[str], epochs: int) -> tuple[list[Figure], list[tup
     with tempfile.TemporaryDirectory() as tmp:
         for preset in presets:
             runs_dir = Path(tmp, preset)
-            cmd = [sys.executable, "-m", "tuitrain", "compare", "--preset", preset,
-                   "--epochs", str(epochs), "--runs-dir", str(runs_dir)]
-            r = subprocess.run(cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True,
-                               timeout=1800)
+            cmd = [
+                sys.executable,
+                "-m",
+                "tuitrain",
+                "compare",
+                "--preset",
+                preset,
+                "--epochs",
+                str(epochs),
+                "--runs-dir",
+                str(runs_dir),
+            ]
+            r = subprocess.run(
+                cmd, cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=1800
+            )
             if r.returncode != 0:
                 failed.append(f"{preset} (exit {r.returncode})")
             runs = sorted(list_runs(runs_dir), key=lambda run: run.id)
             tables.append((preset, compare_rows(runs)))
     ok = not failed
-    fig = Figure("10", "tuitrain compare on every offline preset", float(len(presets)),
-                 "all complete", ok, " presets",
-                 f"{epochs} epoch(s) each, torch/tensorflow/keras; "
-                 + ("all completed" if ok else "failed: " + ", ".join(failed)))
+    fig = exact(
+        "10",
+        "tuitrain compare on every offline preset",
+        float(len(presets)),
+        "all complete",
+        ok,
+        " presets",
+        f"{epochs} epoch(s) each, torch/tensorflow/keras; "
+        + ("all completed" if ok else "failed: " + ", ".join(failed)),
+    )
     return [fig], tables

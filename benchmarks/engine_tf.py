@@ -16,7 +16,7 @@ the same data with the same batch size, seed and cosine learning-rate curve:
 
 Repetitions rotate the order of the five; each is BLOCK epochs of training steps. Validation
 and checkpoints at epoch ends are excluded from tuitrain's time (the baselines do neither).
-Ratios are medians over repetitions of baseline/tuitrain time (1.0 = no overhead).
+Each figure is judged on the per-rotation ratios baseline/tuitrain time (1.0 = no overhead).
 """
 
 from __future__ import annotations
@@ -75,8 +75,12 @@ def tuitrain_runner(framework: str, spec, splits, folder: Path, block: int):
 
     backend = importlib.import_module(f"tuitrain.backends.{framework}_backend").BACKEND
     run = RunDir.create(folder, spec)
-    store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix,
-                            spec.train.keep_checkpoints, backend.checkpoint_is_dir)
+    store = CheckpointStore(
+        run.checkpoints,
+        backend.checkpoint_suffix,
+        spec.train.keep_checkpoints,
+        backend.checkpoint_is_dir,
+    )
     trainer = BenchTrainer(spec, run, len(splits.x_train), store)
     trainer.block = block
     engine = backend.engine(spec, splits)
@@ -140,7 +144,7 @@ def tf_hand_runner(spec, splits, block: int, total_steps: int):
             loss_sum.assign(0.0)
             correct.assign(0)
             for s in range(steps):
-                step(tf.constant(order[s * bs:(s + 1) * bs]))
+                step(tf.constant(order[s * bs : (s + 1) * bs]))
             float(loss_sum.numpy()), int(correct.numpy())  # the epoch's one read
             epoch[0] += 1
         return time.perf_counter() - t0
@@ -155,8 +159,12 @@ def keras_fit_runner(spec, splits, block: int, total_steps: int, per_execution: 
 
     keras.utils.set_random_seed(spec.run.seed)
     model = kl.build_model(spec, splits.info)
-    model.compile(optimizer=cosine_optimizer(spec, total_steps), loss=kl.build_loss(spec),
-                  metrics=kl.build_metrics(spec), steps_per_execution=per_execution)
+    model.compile(
+        optimizer=cosine_optimizer(spec, total_steps),
+        loss=kl.build_loss(spec),
+        metrics=kl.build_metrics(spec),
+        steps_per_execution=per_execution,
+    )
     x, y = splits.x_train, splits.y_train
 
     def go() -> float:
@@ -184,8 +192,7 @@ def main() -> None:
             "tf_hand": tf_hand_runner(spec, splits, a.block, total),
             "tf_tuitrain": tuitrain_runner("tensorflow", spec, splits, Path(tmp, "tf"), a.block),
             "keras_fit": keras_fit_runner(spec, splits, a.block, total),
-            "keras_fit_spe": keras_fit_runner(spec, splits, a.block, total,
-                                              spec.train.log_every),
+            "keras_fit_spe": keras_fit_runner(spec, splits, a.block, total, spec.train.log_every),
             "keras_tuitrain": tuitrain_runner("keras", spec, splits, Path(tmp, "k"), a.block),
         }
         for go in runners.values():  # warm-up: tracing, first-call costs
@@ -193,22 +200,25 @@ def main() -> None:
         times: dict[str, list[float]] = {k: [] for k in runners}
         names = list(runners)
         for r in range(a.reps):
-            for k in names[r % len(names):] + names[:r % len(names)]:
+            for k in names[r % len(names) :] + names[: r % len(names)]:
                 times[k].append(runners[k]())
 
-    def ratio(base: str, ours: str) -> float:
-        return median([b / o for b, o in zip(times[base], times[ours], strict=True)])
+    def ratios(base: str, ours: str) -> list[float]:
+        return [b / o for b, o in zip(times[base], times[ours], strict=True)]
 
     steps = a.block * math.ceil(len(splits.x_train) / spec.train.batch_size)
-    emit({
-        "preset": a.preset, "steps_per_block": steps,
-        "ms_per_step": {k: 1e3 * median(v) / steps for k, v in times.items()},
-        "tf_ratio": ratio("tf_hand", "tf_tuitrain"),
-        "keras_ratio": ratio("keras_fit", "keras_tuitrain"),
-        "keras_spe_ratio": ratio("keras_fit_spe", "keras_tuitrain"),
-        "keras_vs_custom": ratio("tf_hand", "keras_tuitrain"),
-        "times": times,
-    })
+    emit(
+        {
+            "preset": a.preset,
+            "steps_per_block": steps,
+            "ms_per_step": {k: 1e3 * median(v) / steps for k, v in times.items()},
+            "tf_ratio": ratios("tf_hand", "tf_tuitrain"),
+            "keras_ratio": ratios("keras_fit", "keras_tuitrain"),
+            "keras_spe_ratio": ratios("keras_fit_spe", "keras_tuitrain"),
+            "keras_vs_custom": ratios("tf_hand", "keras_tuitrain"),
+            "times": times,
+        }
+    )
 
 
 if __name__ == "__main__":

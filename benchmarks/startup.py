@@ -59,8 +59,7 @@ def first_frame(argv: list[str], cwd: str, mark: bytes, env: dict[str, str]) -> 
                     return t
                 start = end
             if FRAME_END in p.output() or mark not in p.output():
-                raise RuntimeError(f"{argv}: no frame showing {mark!r}:\n"
-                                   f"{p.output()[-1500:]!r}")
+                raise RuntimeError(f"{argv}: no frame showing {mark!r}:\n{p.output()[-1500:]!r}")
             LOST_SYNC.append(argv[-1])
         finally:
             p.close()
@@ -81,12 +80,15 @@ def main() -> None:
             first_frame(argv, tmp, marks[id(argv)], env)
         t_ours, t_bare = [], []
         for r in range(a.reps):
-            for which in ((ours, bare) if r % 2 == 0 else (bare, ours)):
+            for which in (ours, bare) if r % 2 == 0 else (bare, ours):
                 t = first_frame(which, tmp, marks[id(which)], env)
                 (t_ours if which is ours else t_bare).append(t)
         probe_out = str(Path(tmp, "probe.json"))
-        p = PtyProgram([sys.executable, "-m", "benchmarks.app_probe", probe_out, "3",
-                        "--runs-dir", runs], cwd=tmp, env=env)
+        p = PtyProgram(
+            [sys.executable, "-m", "benchmarks.app_probe", probe_out, "3", "--runs-dir", runs],
+            cwd=tmp,
+            env=env,
+        )
         try:
             if p.wait_for(DECRQM_SYNC, 30) is not None:
                 p.send(SYNC_YES)
@@ -96,9 +98,16 @@ def main() -> None:
             probe = json.loads(Path(probe_out).read_text())
         finally:
             p.close()
-    emit({"ratio": median(t_ours) / median(t_bare), "tuitrain_s": median(t_ours),
-          "bare_s": median(t_bare), "tuitrain": t_ours, "bare": t_bare,
-          "lost_sync": LOST_SYNC, "frameworks": probe["frameworks"]})
+    emit(
+        {
+            "tuitrain_s": median(t_ours),
+            "bare_s": median(t_bare),
+            "tuitrain": t_ours,
+            "bare": t_bare,
+            "lost_sync": LOST_SYNC,
+            "frameworks": probe["frameworks"],
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -1,24 +1,30 @@
 """Figures 3, 4, 5 and 7: the dashboard attached to a live run in a real pseudo-terminal
-(160x48, `tuitrain watch RUN`), against the same run with nothing attached.
+(160x48, `tuitrain watch RUN`), against the same run with nothing attached and against a bare
+Textual app doing comparable work (`benchmarks/bare_app.py RUN`: tail the run, repaint the
+latest values at 10 Hz, the same two keys), all under the same training load in this one run.
 
 One runner trains mlp-digits at full speed (the runner's default thread budget) for the whole
-measurement, and one `tuitrain watch RUN` runs in a pty. Short windows alternate: attached
-(dashboard running) and headless (dashboard frozen with SIGSTOP: no CPU, no output, as if
-absent); the order flips every pair.
-- 3: steps/s while attached / steps/s headless (from the run's own batch events), median of
-  pairs.
-- 4: the dashboard process's CPU (user+system, all threads) in the attached windows, as % of
-  one core; and on a finished run (idle).
-- 5: key latency: a key written to the pty -> its visible effect arriving from the pty (`?`:
-  the help screen's heading; `m`: the smoothing notification), at random phases of the redraw
-  cycle, while training runs.
-- 7: bytes the dashboard wrote to the terminal per second in the attached windows (the whole
-  default dashboard: four plots, panels, table).
+measurement; the dashboard and the bare app each run in their own pty. An app that is not
+being measured is frozen with SIGSTOP (no CPU, no output: as if absent).
+- Windows, in rounds of three whose order rotates every round: headless (both frozen),
+  dashboard (only the dashboard runs), both (the two apps run at once).
+  3: steps/s in the dashboard window / steps/s in the headless window of the same round.
+  4.live: the dashboard's CPU (all threads, from /proc schedstat: nanoseconds, not 10 ms
+  ticks) as % of one core, per dashboard window; 4.ratio: the dashboard's CPU / the bare
+  app's in the same "both" window (the same moments, the same load). 7: bytes the dashboard
+  wrote to the terminal per second, per dashboard window.
+- Keys, in blocks of four presses (`?` `m` `?` `m`) alternating between the two apps, the
+  other frozen: a key written to the pty -> its visible effect arriving from the pty (`?`: the
+  help screen's heading; `m`: the smoothing notification), at random phases of the redraws.
+  5.p95: the dashboard's 95th percentile; 5.ratio: dashboard / bare app latency of the n-th
+  press of the same key in each app.
+- Idle: after the run ends, both apps watch the finished run; CPU per 1 s window.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import random
@@ -29,7 +35,8 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.common import emit, median
+from benchmarks import bare_app
+from benchmarks.common import emit
 from benchmarks.ptyterm import PtyProgram
 from tuitrain.core import launch
 from tuitrain.core.presets import load_spec
@@ -39,6 +46,7 @@ DECRQM_SYNC = b"\x1b[?2026$p"  # Textual asks whether the terminal has synchroni
 SYNC_YES = b"\x1b[?2026;2$y"
 FRAME_END = b"\x1b[?2026l"
 HELP_MARK = b"Dashboard keys"
+BARE_HELP_MARK = bare_app.HELP_MARK.encode()
 
 
 def batch_rate(run: RunDir, t0: float, t1: float) -> float:
@@ -60,105 +68,158 @@ def batch_rate(run: RunDir, t0: float, t1: float) -> float:
     return (sb - sa) / (tb - ta) if tb > ta else float("nan")
 
 
-def open_dashboard(run: RunDir, timeout: float = 30.0) -> PtyProgram:
-    p = PtyProgram([sys.executable, "-m", "tuitrain", "watch", str(run.path),
-                    "--runs-dir", str(run.path.parent)])
+def open_app(argv: list[str], mark: bytes, timeout: float = 30.0) -> PtyProgram:
+    """Start `argv` in a pty and wait for its first frame showing `mark`."""
+    p = PtyProgram(argv)
     if p.wait_for(DECRQM_SYNC, timeout) is not None:
         p.send(SYNC_YES)
-    if p.wait_for(FRAME_END, timeout) is None:
+    if p.wait_for(mark, timeout) is None or p.wait_for(FRAME_END, timeout) is None:
         p.close()
-        raise RuntimeError("the dashboard drew no frame:\n" + p.output()[-2000:].decode(
-            "utf-8", "replace"))
+        raise RuntimeError(
+            f"{argv[2]} drew no frame showing {mark!r}:\n"
+            + p.output()[-2000:].decode("utf-8", "replace")
+        )
     return p
 
 
 def cpu_seconds(pid: int) -> float:
-    t = psutil.Process(pid).cpu_times()
-    return t.user + t.system
+    """CPU time of every thread of `pid` (schedstat: nanosecond resolution)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that just ended
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
 
 
-def alternate(run: RunDir, p: PtyProgram, pairs: int, window: float) -> list[tuple[dict, dict]]:
-    """Windows with the dashboard running (attached) and stopped with SIGSTOP (as good as
-    absent: no CPU, no output), alternating, order flipped every pair. Short windows and many
-    pairs keep the load that neighbours put on a shared machine from favouring one side."""
-    proc = psutil.Process(p.pid)
-    out = []
+class Apps:
+    """The two apps under test; `only(...)` lets those run and freezes the other."""
 
-    def attached() -> dict:
-        proc.resume()
-        time.sleep(0.5)  # catching up on the paused window is not steady state
-        c0, b0, w0, m0 = cpu_seconds(p.pid), p.size(), time.time(), time.perf_counter()
-        time.sleep(window)
-        c1, b1, w1, m1 = cpu_seconds(p.pid), p.size(), time.time(), time.perf_counter()
-        return {"rate": batch_rate(run, w0, w1), "cpu": (c1 - c0) / (m1 - m0),
-                "bytes_per_s": (b1 - b0) / (m1 - m0), "rss_mb": proc.memory_info().rss / 2**20}
+    def __init__(self, dash: PtyProgram, bare: PtyProgram) -> None:
+        self.programs = {"dashboard": dash, "bare": bare}
+        self.procs = {name: psutil.Process(p.pid) for name, p in self.programs.items()}
 
-    def headless() -> dict:
-        proc.suspend()
-        time.sleep(0.2)
-        w0 = time.time()
-        time.sleep(window)
-        return {"rate": batch_rate(run, w0, time.time())}
-
-    try:
-        for r in range(pairs):
-            if r % 2 == 0:
-                h = headless()
-                at = attached()
+    def only(self, *names: str) -> None:
+        for name, proc in self.procs.items():
+            if name in names:
+                proc.resume()
             else:
-                at = attached()
-                h = headless()
-            out.append((h, at))
+                proc.suspend()
+
+    def all(self) -> None:
+        self.only(*self.procs)
+
+
+WINDOWS = {"headless": (), "dashboard": ("dashboard",), "both": ("dashboard", "bare")}
+
+
+def windows(run: RunDir, apps: Apps, rounds: int, window: float) -> list[dict[str, dict]]:
+    """Rounds of three windows, the order rotated each round: headless, the dashboard alone,
+    and both apps at once (their CPU compared at the same moments, under the same load).
+    Short windows and many rounds keep the load that neighbours put on a shared machine from
+    favouring one side."""
+
+    def measure(names: tuple[str, ...]) -> dict:
+        apps.only(*names)
+        time.sleep(0.5 if names else 0.2)  # catching up on a frozen window: not steady
+        progs = {name: apps.programs[name] for name in names}
+        w0, m0 = time.time(), time.perf_counter()
+        start = {name: (cpu_seconds(p.pid), p.size()) for name, p in progs.items()}
+        time.sleep(window)
+        w1, m1 = time.time(), time.perf_counter()
+        out: dict = {"rate": batch_rate(run, w0, w1)}
+        for name, p in progs.items():
+            c0, b0 = start[name]
+            out[name] = {
+                "cpu": (cpu_seconds(p.pid) - c0) / (m1 - m0),
+                "bytes_per_s": (p.size() - b0) / (m1 - m0),
+                "rss_mb": psutil.Process(p.pid).memory_info().rss / 2**20,
+            }
+        return out
+
+    kinds = list(WINDOWS)
+    out = []
+    try:
+        for r in range(rounds):
+            order = kinds[r % 3 :] + kinds[: r % 3]
+            out.append({kind: measure(WINDOWS[kind]) for kind in order})
     finally:
-        proc.resume()
+        apps.all()
     return out
 
 
-def idle_window(p: PtyProgram, settle: float, window: float) -> dict:
-    time.sleep(settle)
-    c0, b0, m0 = cpu_seconds(p.pid), p.size(), time.perf_counter()
-    time.sleep(window)
-    c1, b1, m1 = cpu_seconds(p.pid), p.size(), time.perf_counter()
-    return {"cpu": (c1 - c0) / (m1 - m0), "bytes_per_s": (b1 - b0) / (m1 - m0)}
+SMOOTHING_CYCLE = ("0.9", "off", "0.6")  # both apps start at 0.6; `m` cycles
+BLOCK = ("?", "m", "?", "m")
 
 
-SMOOTHING_CYCLE = ("0.9", "off", "0.6")  # the dashboard starts at 0.6; `m` cycles
-
-
-def key_latency(p: PtyProgram, presses: int) -> dict[str, list[float]]:
-    """Two kinds of key, alternating: `?` (push the help screen; `escape` closes it between
-    presses) and `m` (cycle smoothing: a notification, and the plots redraw)."""
-    out: dict[str, list[float]] = {"?": [], "m": []}
-    smoothing = 0
-    for i in range(presses):
-        key = "?" if i % 2 == 0 else "m"
-        if key == "?":
-            mark = HELP_MARK
-        else:
-            mark = f"smoothing {SMOOTHING_CYCLE[smoothing % 3]}".encode()
-            smoothing += 1
+def press(name: str, p: PtyProgram, key: str, mark: bytes) -> float:
+    """Seconds from writing `key` to the pty until `mark` arrives from it. After `?`, escape
+    closes the help screen, and the next key waits for the frame that shows it closed: a key
+    right behind an escape would be read as alt+key."""
+    start = p.size()
+    t = time.perf_counter()
+    p.send(key.encode())
+    seen = p.wait_for(mark, 5.0, start=start)
+    if seen is None:
+        raise RuntimeError(f"{name}: no reaction to {key!r} within 5 s")
+    if key == "?":
+        time.sleep(0.1)
         start = p.size()
-        t = time.perf_counter()
-        p.send(key.encode())
-        seen = p.wait_for(mark, 5.0, start=start)
-        if seen is None:
-            raise RuntimeError(f"no reaction to {key!r} within 5 s")
-        out[key].append(seen + p.t0 - t)
-        if key == "?":
-            time.sleep(0.15)
-            p.send(b"\x1b")
-        time.sleep(0.8 + random.random() * 0.4)  # land on every phase of the redraws
+        p.send(b"\x1b")
+        if p.wait_for(FRAME_END, 5.0, start=start) is None:
+            raise RuntimeError(f"{name}: the help screen did not close within 5 s")
+    time.sleep(0.15 + random.random() * 0.15)  # land on every phase of the 10 Hz redraws
+    return seen + p.t0 - t
+
+
+def key_latency(apps: Apps, presses: int) -> dict[str, list[float]]:
+    """`presses` presses per app, in blocks of `?` `m` `?` `m` alternating between the apps
+    (the other frozen), which app goes first flipping every two blocks."""
+    help_marks = {"dashboard": HELP_MARK, "bare": BARE_HELP_MARK}
+    out: dict[str, list[float]] = {"dashboard": [], "bare": [], "keys": []}
+    m_count = {"dashboard": 0, "bare": 0}
+    for b in range(math.ceil(presses / len(BLOCK))):
+        for name in ("dashboard", "bare") if b % 2 == 0 else ("bare", "dashboard"):
+            apps.only(name)
+            time.sleep(0.5)
+            for key in BLOCK:
+                if key == "?":
+                    mark = help_marks[name]
+                else:
+                    mark = f"smoothing {SMOOTHING_CYCLE[m_count[name] % 3]}".encode()
+                    m_count[name] += 1
+                out[name].append(press(name, apps.programs[name], key, mark))
+        out["keys"] += BLOCK
+    apps.all()
+    return out
+
+
+def idle_windows(apps: Apps, settle: float, n: int) -> dict[str, list[float]]:
+    """Both apps on the finished run: CPU of each per 1 s window."""
+    time.sleep(settle)
+    out: dict[str, list[float]] = {name: [] for name in apps.programs}
+    for _ in range(n):
+        c0 = {name: cpu_seconds(p.pid) for name, p in apps.programs.items()}
+        m0 = time.perf_counter()
+        time.sleep(1.0)
+        dt = time.perf_counter() - m0
+        for name, p in apps.programs.items():
+            out[name].append((cpu_seconds(p.pid) - c0[name]) / dt)
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--reps", type=int, default=8, help="pairs of windows")
-    ap.add_argument("--window", type=float, default=1.5)
+    ap.add_argument("--rounds", type=int, default=20, help="rounds of three windows")
+    ap.add_argument("--window", type=float, default=2.0)
     ap.add_argument("--settle", type=float, default=3.0)
-    ap.add_argument("--idle-window", type=float, default=6.0,
-                    help="seconds of the idle measurement (CPU time counts in 10 ms ticks)")
-    ap.add_argument("--presses", type=int, default=15)
+    ap.add_argument("--idle-windows", type=int, default=12, help="1 s windows on the ended run")
+    ap.add_argument(
+        "--idle-settle",
+        type=float,
+        default=5.0,
+        help="seconds after the run ends before the idle windows",
+    )
+    ap.add_argument("--presses", type=int, default=160, help="per app (p95 needs 59)")
     ap.add_argument("--preset", default="mlp-digits")
     a = ap.parse_args()
     random.seed(0)
@@ -173,38 +234,35 @@ def main() -> None:
                     raise RuntimeError("the runner did not start training")
                 time.sleep(0.2)
             time.sleep(1.0)
-            p = open_dashboard(run)
-            try:
+            with contextlib.ExitStack() as stack:
+                dash = open_app(
+                    [
+                        sys.executable,
+                        "-m",
+                        "tuitrain",
+                        "watch",
+                        str(run.path),
+                        "--runs-dir",
+                        str(run.path.parent),
+                    ],
+                    FRAME_END,
+                )
+                stack.callback(dash.close)
+                bare = open_app(
+                    [sys.executable, "-m", "benchmarks.bare_app", str(run.path)], b"step"
+                )
+                stack.callback(bare.close)
+                apps = Apps(dash, bare)
                 time.sleep(a.settle)
-                pairs = alternate(run, p, a.reps, a.window)
-                # Every other pair ends with the dashboard stopped: the first key would land on
-                # it catching up with that window (as the attached windows skip their first
-                # 0.5 s, this is not steady state, which figure 5 is about).
-                time.sleep(1.0)
-                latencies = key_latency(p, a.presses)
+                rounds = windows(run, apps, a.rounds, a.window)
+                latencies = key_latency(apps, a.presses)
                 launch.request_stop(run)
                 launch.kill_after(run, proc, 15)
-                idle = idle_window(p, a.settle, a.idle_window)
-            finally:
-                p.close()
+                idle = idle_windows(apps, a.idle_settle, a.idle_windows)
         finally:
             launch.request_stop(run)
             launch.kill_after(run, proc, 15)
-    ratios = [at["rate"] / h["rate"] for h, at in pairs]
-    lat = sorted(latencies["?"] + latencies["m"])
-    emit({
-        "ratio": median(ratios), "pairs": pairs,
-        "headless_rate": median([h["rate"] for h, _ in pairs]),
-        "attached_rate": median([at["rate"] for _, at in pairs]),
-        "cpu_live": median([at["cpu"] for _, at in pairs]),
-        "bytes_per_s": median([at["bytes_per_s"] for _, at in pairs]),
-        "rss_mb": max(at["rss_mb"] for _, at in pairs),
-        "cpu_idle": idle["cpu"], "bytes_idle": idle["bytes_per_s"], "window_s": a.window,
-        "latency_p95": lat[min(len(lat) - 1, math.ceil(0.95 * len(lat)) - 1)],
-        "latency_max": lat[-1], "latency_median": median(lat), "presses": len(lat),
-        "latency_by_key": {k: {"median": median(v), "max": max(v)} for k, v in latencies.items()},
-        "latencies": latencies,  # in press order: the first `?` also builds the help screen
-    })
+    emit({"rounds": rounds, "latency": latencies, "idle": idle, "window_s": a.window})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from tuitrain.core import control, faults
+from tuitrain.core import control, faults, slowdown
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
@@ -122,6 +122,7 @@ class Trainer:
         self._t_epoch = time.perf_counter()
         self._last_ckpt_step = self.pos.global_step if resume is not None else -1
         self.faults = faults.from_env()  # empty unless a reliability test sets TUITRAIN_FAULT
+        self.slowdown = slowdown.factor()  # 0.0 unless the benchmarks' self-test plants one
         self._watchdog: threading.Timer | None = None
 
     # ----- lifecycle -------------------------------------------------------------------
@@ -372,9 +373,12 @@ class Trainer:
                 self.inject_fault()
             started = time.perf_counter()
             engine.train_steps(*block, self.slot)
+            spent = time.perf_counter() - started
             if auto:
-                per_step = (time.perf_counter() - started) / len(block[0])
+                per_step = spent / len(block[0])
                 self._block_cap = max(1, int(BLOCK_SECONDS / max(per_step, 1e-6)))
+            if self.slowdown:
+                slowdown.spin(self.slowdown * spent)
             if not self.steps_done(*block):
                 return False
         return True
