@@ -195,3 +195,21 @@ def test_same_position_saved_twice_overwrites(tmp_path: Path) -> None:
     save(store, 1, step=10)
     again = save(store, 1, step=10, best=True)
     assert store.complete() == [again] and store.best() == again
+
+
+def test_a_save_hashes_only_the_checkpoint_it_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Re-hashing kept checkpoints on every save (to prune, to find the best) would read
+    gigabytes per save on a real model: each save reads back the new file only."""
+    store = CheckpointStore(tmp_path, ".pt", keep=2)
+    hashed: list[str] = []
+    real = checkpoints.digest
+    monkeypatch.setattr(checkpoints, "digest", lambda p: hashed.append(p.name) or real(p))
+    names = []
+    for epoch in range(1, 7):
+        ckpt = store.save(lambda p, e=epoch: p.write_bytes(bytes([e]) * 1000), epoch, epoch * 10,
+                          {"val_loss": 1.0 / epoch}, best=epoch == 2)
+        names.append(ckpt.name)
+    assert hashed == names
+    assert [c.epoch for c in store.complete()] == [2, 5, 6]  # the best is kept past `keep`

@@ -1,6 +1,7 @@
 """Checkpoint bookkeeping shared by every backend: atomic writes, a checksummed manifest
 written last (a checkpoint without one is incomplete), the last k kept plus the best, and
-clean-up of partial files left by a kill."""
+clean-up of partial files left by a kill. A save hashes the one file it wrote; checksums are
+verified when a checkpoint is used (`latest()`, `best()`), never on the training path."""
 
 from __future__ import annotations
 
@@ -117,18 +118,24 @@ class CheckpointStore:
                 return ckpt
         return None
 
-    def best(self) -> Checkpoint | None:
+    def _best_name(self) -> str | None:
         try:
-            name = str(json.loads((self.folder / BEST).read_text())["name"])
+            return str(json.loads((self.folder / BEST).read_text())["name"])
         except (OSError, ValueError, KeyError, TypeError):  # TypeError: not a JSON object
             return None
-        return self._load(self._manifest(name), verify=True)
+
+    def best(self) -> Checkpoint | None:
+        """The best checkpoint, verified against its checksum (for eval, export, resume)."""
+        name = self._best_name()
+        return None if name is None else self._load(self._manifest(name), verify=True)
 
     def _prune(self) -> None:
-        ckpts = self.complete()
-        best = self.best()
-        for old in ckpts[: -self.keep]:
-            if best is not None and old.name == best.name:
+        """Keep the last `keep` and the best. Nothing is re-read or re-hashed here: on a real
+        model that would be gigabytes per save; checksums are verified where a checkpoint
+        is used (resume, eval, export)."""
+        best = self._best_name()
+        for old in self.complete()[: -self.keep]:
+            if old.name == best:
                 continue
             self._manifest(old.name).unlink(missing_ok=True)
             remove_path(old.path)
