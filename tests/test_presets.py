@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuitrain.core import validate
-from tuitrain.core.catalog import LAYERS, LOSSES, METRICS, OPTIMIZERS, SCHEDULES
+from tuitrain.core.catalog import LAYERS, OPTIMIZERS, SCHEDULES
 from tuitrain.core.errors import UserError
+from tuitrain.core.measures import LOSSES, METRICS
 from tuitrain.core.presets import (
     TOP_KEYS,
     Overrides,

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import zipfile
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -26,7 +26,8 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
-from tuitrain.core.spec import LayerSpec, RunSpec
+from tuitrain.core.measures import lookup
+from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Engine, Split, Trainer
 from tuitrain.core.validate import output_units
 
@@ -196,33 +197,67 @@ def load_seed_states(model: keras.Model, archive: Path) -> None:
 
 
 # ----- loss, metrics, optimizer ------------------------------------------------------------
+# Each loss of the registry (core/measures.py), on the model's raw outputs (logits for
+# classification), reported as "loss".
+LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
+    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, name="loss"
+    ),
+    "binary_cross_entropy": lambda: keras.losses.BinaryCrossentropy(from_logits=True, name="loss"),
+    "mse": lambda: keras.losses.MeanSquaredError(name="loss"),
+    "mae": lambda: keras.losses.MeanAbsoluteError(name="loss"),
+    "huber": lambda: keras.losses.Huber(delta=1.0, name="loss"),
+}
+
+# Each metric of the registry as a stateful Keras metric named as the registry names it;
+# the argument says whether the model has one logit (binary cross-entropy).
+METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
+    "accuracy": lambda binary: (
+        keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")  # one logit > 0
+        if binary
+        else keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # argmax of logits
+    ),
+    "mae": lambda binary: keras.metrics.MeanAbsoluteError(name="mae"),
+    "rmse": lambda binary: keras.metrics.RootMeanSquaredError(name="rmse"),
+}
+
+
+def _adam(o: OptimizerSpec, common: dict[str, Any]) -> keras.optimizers.Optimizer:
+    return keras.optimizers.Adam(beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, **common)
+
+
+def _adamw(o: OptimizerSpec, common: dict[str, Any]) -> keras.optimizers.Optimizer:
+    # AdamW's own default weight decay is 0.004, not 0
+    return keras.optimizers.AdamW(
+        beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, **{**common, "weight_decay": o.weight_decay}
+    )
+
+
+# Each optimizer name of the catalogue (core/catalog.py), given the keys every optimizer takes.
+OPTIMIZERS: dict[str, Callable[[OptimizerSpec, dict[str, Any]], keras.optimizers.Optimizer]] = {
+    "sgd": lambda o, common: keras.optimizers.SGD(
+        momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0, **common
+    ),
+    "adam": _adam,
+    "adamw": _adamw,
+    "rmsprop": lambda o, common: keras.optimizers.RMSprop(
+        rho=o.rho, momentum=o.momentum, epsilon=o.eps, **common
+    ),
+    "adagrad": lambda o, common: keras.optimizers.Adagrad(
+        initial_accumulator_value=0.1, epsilon=o.eps, **common
+    ),
+}
+
+
 def build_loss(spec: RunSpec) -> keras.losses.Loss:
     """The loss on the model's raw outputs (logits for classification)."""
-    name = spec.train.loss
-    if name == "cross_entropy":
-        return keras.losses.SparseCategoricalCrossentropy(from_logits=True, name="loss")
-    if name == "binary_cross_entropy":
-        return keras.losses.BinaryCrossentropy(from_logits=True, name="loss")
-    if name == "mse":
-        return keras.losses.MeanSquaredError(name="loss")
-    if name == "mae":
-        return keras.losses.MeanAbsoluteError(name="loss")
-    return keras.losses.Huber(delta=1.0, name="loss")
+    return lookup(LOSSES, spec.train.loss, "keras loss")()
 
 
 def build_metrics(spec: RunSpec) -> list[keras.metrics.Metric]:
-    """The spec's metrics as stateful Keras metrics named as the catalogue names them."""
-    out: list[keras.metrics.Metric] = []
-    for name in spec.train.metrics:
-        if name == "accuracy" and spec.train.loss == "binary_cross_entropy":
-            out.append(keras.metrics.BinaryAccuracy(threshold=0.0, name=name))  # one logit > 0
-        elif name == "accuracy":
-            out.append(keras.metrics.SparseCategoricalAccuracy(name=name))  # argmax of logits
-        elif name == "mae":
-            out.append(keras.metrics.MeanAbsoluteError(name=name))
-        else:
-            out.append(keras.metrics.RootMeanSquaredError(name=name))
-    return out
+    """The spec's metrics as stateful Keras metrics named as the registry names them."""
+    binary = spec.train.loss == "binary_cross_entropy"
+    return [lookup(METRICS, name, "keras metric")(binary) for name in spec.train.metrics]
 
 
 def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
@@ -237,19 +272,7 @@ def build_optimizer(spec: RunSpec) -> keras.optimizers.Optimizer:
         common["weight_decay"] = o.weight_decay
     if spec.train.grad_clip > 0:
         common["global_clipnorm"] = spec.train.grad_clip
-    opt: keras.optimizers.Optimizer
-    if o.name == "sgd":
-        nesterov = o.nesterov and o.momentum > 0
-        opt = keras.optimizers.SGD(momentum=o.momentum, nesterov=nesterov, **common)
-    elif o.name in ("adam", "adamw"):
-        cls = keras.optimizers.Adam if o.name == "adam" else keras.optimizers.AdamW
-        if o.name == "adamw":
-            common["weight_decay"] = o.weight_decay  # AdamW's own default is 0.004, not 0
-        opt = cls(beta_1=o.beta1, beta_2=o.beta2, epsilon=o.eps, **common)
-    elif o.name == "rmsprop":
-        opt = keras.optimizers.RMSprop(rho=o.rho, momentum=o.momentum, epsilon=o.eps, **common)
-    else:
-        opt = keras.optimizers.Adagrad(initial_accumulator_value=0.1, epsilon=o.eps, **common)
+    opt = lookup(OPTIMIZERS, o.name, "keras optimizer")(o, common)
     if spec.run.precision == "16":
         opt = keras.optimizers.LossScaleOptimizer(opt)
     return opt

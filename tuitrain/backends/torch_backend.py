@@ -20,8 +20,9 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.shapes import summarize
-from tuitrain.core.spec import LayerSpec, RunSpec
+from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Split, Trainer
 from tuitrain.core.validate import output_units
 
@@ -147,21 +148,31 @@ def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
     return nn.Sequential(*(_layer(layer, shapes[i], units) for i, layer in enumerate(spec.layers)))
 
 
+def _adam(o: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
+
+
+# Each optimizer name of the catalogue (core/catalog.py) as a torch optimizer.
+OPTIMIZERS: dict[str, Callable[[OptimizerSpec, list[nn.Parameter]], torch.optim.Optimizer]] = {
+    "sgd": lambda o, params: torch.optim.SGD(
+        params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0
+    ),
+    "adam": _adam,
+    "adamw": _adam,  # decay is decoupled in every optimizer here, so adam with it is AdamW
+    "rmsprop": lambda o, params: torch.optim.RMSprop(
+        params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum
+    ),
+    "adagrad": lambda o, params: torch.optim.Adagrad(
+        params, lr=o.lr, eps=o.eps, initial_accumulator_value=0.1
+    ),
+}
+
+
 def build_optimizer(spec: RunSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
     """The spec's optimizer; `weight_decay` is decoupled in all of them (`_decoupled_decay`),
     so `adam` with weight decay is AdamW, as in Keras."""
     o = spec.optimizer
-    opt: torch.optim.Optimizer
-    if o.name == "sgd":
-        opt = torch.optim.SGD(
-            params, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov and o.momentum > 0
-        )
-    elif o.name in ("adam", "adamw"):
-        opt = torch.optim.Adam(params, lr=o.lr, betas=(o.beta1, o.beta2), eps=o.eps)
-    elif o.name == "rmsprop":
-        opt = torch.optim.RMSprop(params, lr=o.lr, alpha=o.rho, eps=o.eps, momentum=o.momentum)
-    else:
-        opt = torch.optim.Adagrad(params, lr=o.lr, eps=o.eps, initial_accumulator_value=0.1)
+    opt = lookup(OPTIMIZERS, o.name, "torch optimizer")(o, params)
     if o.weight_decay:
         opt.register_step_pre_hook(_decoupled_decay(o.weight_decay))
     return opt
@@ -180,32 +191,33 @@ def _decoupled_decay(weight_decay: float) -> Callable[..., None]:
     return decay
 
 
-def _loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if name == "cross_entropy":
-        return F.cross_entropy(out, y)
-    if name == "binary_cross_entropy":
-        return F.binary_cross_entropy_with_logits(out[:, 0], y.to(out.dtype))
-    if name == "mse":
-        return F.mse_loss(out, y)
-    if name == "mae":
-        return F.l1_loss(out, y)
-    return F.huber_loss(out, y)
+Tensors = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+# Each loss of the registry (core/measures.py): the batch mean, from raw outputs (logits).
+LOSSES: dict[str, Tensors] = {
+    "cross_entropy": F.cross_entropy,
+    "binary_cross_entropy": lambda out, y: F.binary_cross_entropy_with_logits(
+        out[:, 0], y.to(out.dtype)
+    ),
+    "mse": F.mse_loss,
+    "mae": F.l1_loss,
+    "huber": F.huber_loss,
+}
 
 
-def _metric_sum(name: str, loss: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The metric's additive quantity summed over the batch (correct count, |error|, error²);
-    `_finish` turns sums into means, so per-step work stays as small as a hand-written loop's."""
-    if name == "accuracy":
-        pred = (out[:, 0] > 0).long() if loss == "binary_cross_entropy" else out.argmax(dim=-1)
-        return (pred == y).sum()
-    if name == "mae":
-        return (out - y).abs().sum() / out.shape[-1]
-    return ((out - y) ** 2).sum() / out.shape[-1]
+def _correct(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    pred = (out[:, 0] > 0).long() if out.shape[-1] == 1 else out.argmax(dim=-1)
+    return (pred == y).sum()
 
 
-def _finish(name: str, total: np.ndarray, count: np.ndarray) -> np.ndarray:
-    mean = total / np.maximum(count, 1)
-    return np.sqrt(mean) if name == "rmse" else mean
+# Each metric of the registry: the sum of its per-sample values over the batch (correct
+# count, |error|, error²); the registry's `finish` turns sums and counts into the value, so
+# per-step work stays as small as a hand-written loop's.
+METRIC_SUMS: dict[str, Tensors] = {
+    "accuracy": _correct,
+    "mae": lambda out, y: (out - y).abs().sum() / out.shape[-1],
+    "rmse": lambda out, y: ((out - y) ** 2).sum() / out.shape[-1],
+}
 
 
 class TorchEngine:
@@ -219,6 +231,8 @@ class TorchEngine:
         self.model = build_model(spec, splits.info).to(self.device)
         self.opt = build_optimizer(spec, [p for p in self.model.parameters() if p.requires_grad])
         self.names = ["loss", *spec.train.metrics]
+        self.loss_fn = lookup(LOSSES, spec.train.loss, "torch loss")
+        self.metric_fns = [lookup(METRIC_SUMS, m, "torch metric") for m in spec.train.metrics]
         # Each step's loss and metric sums, as 0-d device tensors, until the driver reads
         # them at its next log point: appending costs nothing, where writing into a slot
         # tensor was an indexing kernel per value per step.
@@ -266,7 +280,7 @@ class TorchEngine:
         # Everything decided once per block: on a small model each step is well under a
         # millisecond, and per-step Python is what separates this loop from a hand-written one.
         x, y = self.data["train"]
-        loss_name, metrics = self.spec.train.loss, self.spec.train.metrics
+        loss_fn, metric_fns = self.loss_fn, self.metric_fns
         forward = self.model if self.autocast_dtype is None else self._forward
         opt, scaler, clip = self.opt, self.scaler, self.spec.train.grad_clip > 0
         rows = torch.from_numpy(batches)
@@ -281,7 +295,7 @@ class TorchEngine:
             if self._poison:
                 xb, self._poison = xb * float("inf"), False
             out = forward(xb)
-            loss = _loss(loss_name, out, yb)
+            loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             if scaler.is_enabled():
                 scaler.scale(loss).backward()
@@ -296,8 +310,7 @@ class TorchEngine:
                     self._clip()
                 opt.step()
             with torch.no_grad():  # `out` needs no detach here; `loss` would keep its graph
-                self.pending.append([loss.detach(),
-                                     *(_metric_sum(m, loss_name, out, yb) for m in metrics)])
+                self.pending.append([loss.detach(), *(fn(out, yb) for fn in metric_fns)])
         self.sizes.extend([batches.shape[1]] * len(batches))
 
     def _clip(self) -> None:
@@ -310,7 +323,7 @@ class TorchEngine:
         values = flat.double().cpu().numpy().reshape(n, len(self.names)).T
         out = {"loss": values[0]}
         for i, name in enumerate(self.spec.train.metrics, 1):
-            out[name] = _finish(name, values[i], sizes)
+            out[name] = METRICS[name].finish(values[i], sizes)
         return out
 
     @torch.no_grad()
@@ -322,13 +335,11 @@ class TorchEngine:
         bs = max(self.spec.train.batch_size, 256)
         outs = [self._forward(x[i:i + bs]) for i in range(0, len(x), bs)]
         out = torch.cat(outs)
-        loss = self.spec.train.loss
-        metric_sums = [_metric_sum(m, loss, out, y) for m in self.spec.train.metrics]
-        sums = torch.stack([_loss(loss, out, y), *metric_sums])
+        sums = torch.stack([self.loss_fn(out, y), *(fn(out, y) for fn in self.metric_fns)])
         values = sums.double().cpu().numpy()
         metrics = {"loss": float(values[0])}
         for i, name in enumerate(self.spec.train.metrics, 1):
-            metrics[name] = float(_finish(name, values[i], np.array(len(x))))
+            metrics[name] = float(METRICS[name].finish(values[i], np.array(len(x))))
         return metrics, out.float().cpu().numpy()
 
     def evaluate(self, split: Split) -> dict[str, float]:

@@ -1,5 +1,5 @@
-"""The names a preset may use: layers and their keys, activations, losses, optimizers,
-schedules, metrics. Every framework backend implements exactly these names."""
+"""The names a preset may use: layers and their keys, activations, optimizers and schedules
+(losses and metrics: core/measures.py). Every framework backend implements exactly these names."""
 
 from __future__ import annotations
 
@@ -58,20 +58,6 @@ LAYERS: dict[str, dict[str, Param]] = {
     "activation": {"name": Param(str, required=True, choices=ACTIVATIONS)},
 }
 
-LOSSES: dict[str, Task] = {
-    "cross_entropy": "classification",
-    "binary_cross_entropy": "classification",
-    "mse": "regression",
-    "mae": "regression",
-    "huber": "regression",
-}
-
-METRICS: dict[str, Task] = {
-    "accuracy": "classification",
-    "mae": "regression",
-    "rmse": "regression",
-}
-
 # Optimizer keys shared by every framework; names are the same everywhere.
 OPTIMIZERS: dict[str, tuple[str, ...]] = {
     "sgd": ("lr", "weight_decay", "momentum", "nesterov"),
@@ -88,13 +74,3 @@ SCHEDULES: dict[str, tuple[str, ...]] = {
     "one-cycle": ("pct_start",),
     "reduce-on-plateau": ("factor", "patience", "min_lr"),
 }
-
-
-def losses_for(task: Task) -> list[str]:
-    """Loss names that fit a task, for pickers and error messages."""
-    return [name for name, t in LOSSES.items() if t == task]
-
-
-def metrics_for(task: Task) -> list[str]:
-    """Metric names that fit a task."""
-    return [name for name, t in METRICS.items() if t == task]

@@ -20,15 +20,13 @@ from tuitrain.core.catalog import (
     FRAMEWORKS,
     KERAS_BACKENDS,
     LAYERS,
-    LOSSES,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
     TASKS,
-    losses_for,
-    metrics_for,
 )
 from tuitrain.core.errors import UserError, choices_error
+from tuitrain.core.measures import LOSSES, losses_for, metrics_for
 from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
 
 TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
@@ -399,7 +397,7 @@ def spec_from_document(
             raise choices_error(what, value, valid, where=at)
 
     check(train.loss, LOSSES, "loss", "loss", "train")
-    if LOSSES[train.loss] != task:
+    if LOSSES[train.loss].task != task:
         raise choices_error(
             f"loss for a {task} task",
             train.loss,

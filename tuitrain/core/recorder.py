@@ -20,17 +20,16 @@ from tuitrain.core.events import (
     Status,
     StatusChanged,
 )
+from tuitrain.core.measures import direction
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
-
-HIGHER_IS_BETTER = ("accuracy",)
 
 
 def monitor_of(spec: RunSpec) -> tuple[str, str]:
     """The value that picks the best checkpoint and whether it should go up or down."""
     name = spec.main_metric
     key = f"val_{name}" if spec.data.val_fraction > 0 else name
-    return key, ("max" if name in HIGHER_IS_BETTER else "min")
+    return key, ("max" if direction(name) == "higher" else "min")
 
 
 class Recorder:

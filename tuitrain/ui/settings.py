@@ -20,12 +20,11 @@ from tuitrain.core.catalog import (
     PRECISIONS,
     SCHEDULES,
     Task,
-    losses_for,
-    metrics_for,
 )
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.datasets import builtin_names
 from tuitrain.core.errors import UserError
+from tuitrain.core.measures import losses_for, metrics_for
 from tuitrain.core.spec import DataSpec, RunSpec
 
 FieldKind = Literal["choice", "integer", "number", "path"]

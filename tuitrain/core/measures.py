@@ -1,0 +1,150 @@
+"""The registry of losses and metrics: for each name, its task, whether higher is better, and
+how it accumulates as a sum over samples and a count of samples (so that partial results, of
+batches or of processes, add up before one final step turns them into the value).
+
+Every backend implements exactly these names (tests/test_measures_backends.py checks it), and
+the per-sample definitions here are the reference their values are tested against. numpy is
+imported on first use: the setup screen reads names from here and must start without it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal, TypeVar
+
+from tuitrain.core.catalog import Task
+from tuitrain.core.errors import choices_error
+
+if TYPE_CHECKING:
+    import numpy as np
+
+Direction = Literal["higher", "lower"]
+# How the sum of per-sample values over `count` samples becomes the value: its mean, or the
+# square root of its mean (a root-mean-square).
+Reduce = Literal["mean", "root_mean"]
+
+LOSS = "loss"  # the name every run reports its loss under, whichever loss it trains with
+
+PerSample = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A loss or metric: `per_sample(outputs, targets)` gives one value per sample (outputs are
+    the model's raw outputs, logits for classification); the sum of those over any set of
+    samples and their count are the accumulated state; `finish` turns that into the value."""
+
+    name: str
+    task: Task
+    direction: Direction
+    reduce: Reduce
+    per_sample: PerSample
+
+    def sums(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, int]:
+        """The accumulated state of one batch: (sum of per-sample values, sample count)."""
+        return float(self.per_sample(outputs, targets).sum()), len(targets)
+
+    def finish(self, total: np.ndarray, count: np.ndarray) -> np.ndarray:
+        """The value of accumulated sums and counts (arrays of them, one value each)."""
+        import numpy as np
+
+        mean = total / np.maximum(count, 1)
+        return np.sqrt(mean) if self.reduce == "root_mean" else mean
+
+
+def _error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    return outputs.reshape(targets.shape) - targets
+
+
+def _squared_error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Squared error, averaged over a sample's outputs."""
+    return (_error(outputs, targets) ** 2).mean(axis=-1)
+
+
+def _absolute_error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Absolute error, averaged over a sample's outputs."""
+    return abs(_error(outputs, targets)).mean(axis=-1)
+
+
+def _huber(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Huber loss with delta 1 (quadratic within 1, linear beyond), averaged over outputs."""
+    import numpy as np
+
+    e = abs(_error(outputs, targets))
+    return np.where(e <= 1.0, 0.5 * e**2, e - 0.5).mean(axis=-1)
+
+
+def _cross_entropy(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """-log softmax(logits)[true class]."""
+    import numpy as np
+
+    shifted = outputs - outputs.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=-1))
+    return log_norm - np.take_along_axis(shifted, targets[:, None].astype(np.int64), -1)[:, 0]
+
+
+def _binary_cross_entropy(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """Cross-entropy of one logit z against a 0/1 target y: softplus(z) - y z."""
+    import numpy as np
+
+    z = outputs[:, 0]
+    return np.maximum(z, 0) - z * targets + np.log1p(np.exp(-abs(z)))
+
+
+def _correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1 where the predicted class is the true one: argmax of the logits, or for a single
+    logit (binary cross-entropy) whether it is above 0."""
+    pred = outputs[:, 0] > 0 if outputs.shape[-1] == 1 else outputs.argmax(axis=-1)
+    return (pred == targets).astype(float)
+
+
+_MAE = Measure("mae", "regression", "lower", "mean", _absolute_error)
+
+LOSSES: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure("cross_entropy", "classification", "lower", "mean", _cross_entropy),
+        Measure("binary_cross_entropy", "classification", "lower", "mean", _binary_cross_entropy),
+        Measure("mse", "regression", "lower", "mean", _squared_error),
+        _MAE,
+        Measure("huber", "regression", "lower", "mean", _huber),
+    )
+}
+
+METRICS: dict[str, Measure] = {
+    m.name: m
+    for m in (
+        Measure("accuracy", "classification", "higher", "mean", _correct),
+        _MAE,
+        Measure("rmse", "regression", "lower", "root_mean", _squared_error),
+    )
+}
+
+
+def losses_for(task: Task) -> list[str]:
+    """Loss names that fit a task, for pickers and error messages."""
+    return [name for name, m in LOSSES.items() if m.task == task]
+
+
+def metrics_for(task: Task) -> list[str]:
+    """Metric names that fit a task."""
+    return [name for name, m in METRICS.items() if m.task == task]
+
+
+def direction(name: str) -> Direction:
+    """Whether a reported value is better higher or lower: the loss, or a metric's own."""
+    if name == LOSS:
+        return "lower"
+    return lookup(METRICS, name, "metric").direction
+
+
+T = TypeVar("T")
+
+
+def lookup(table: Mapping[str, T], name: str, what: str) -> T:
+    """`table[name]`, or the one-line error naming the unknown name and the valid ones: how
+    backends find their implementation of a loss, metric or optimizer (never a default)."""
+    try:
+        return table[name]
+    except KeyError:
+        raise choices_error(what, name, table) from None
