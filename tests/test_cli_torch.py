@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import (
     assert_one_line_error,
@@ -369,3 +370,98 @@ def test_a_stop_sent_through_the_control_file_at_launch_is_not_lost(
     summary = run.summary()
     assert summary["status"] == "stopped" and summary["epochs_completed"] < 500
     assert [e.status for e in kinds(run, RunEnded)] == ["stopped"]
+
+
+def _train_regression(runs: Path) -> None:
+    out = run_cli("train", "-p", "mlp-regression", "-f", "torch", "--epochs", "3", runs_dir=runs)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+@pytest.fixture(scope="module")
+def regression(tmp_path_factory: pytest.TempPathFactory) -> RunDir:
+    """mlp-regression on diabetes, 3 epochs, trained once and copied by the tests below."""
+    return only_run(build_once(tmp_path_factory, "mlp-regression-3-epochs", _train_regression))
+
+
+def _copy(run: RunDir, tmp_path: Path) -> RunDir:
+    shutil.copytree(run.path, tmp_path / "runs" / run.id)
+    return RunDir(tmp_path / "runs" / run.id)
+
+
+def _eval(run: RunDir) -> tuple[str, dict, np.lib.npyio.NpzFile]:
+    out = run_cli("eval", run.id, runs_dir=run.path.parent)
+    assert out.returncode == 0, out.stderr
+    report = json.loads((run.path / "eval.json").read_text())
+    return out.stdout, report, np.load(run.path / "eval-predictions.npz")
+
+
+def test_regression_eval_reports_the_data_units(regression: RunDir, tmp_path: Path) -> None:
+    """The runner saved the train split's statistics; eval de-standardizes with them: its
+    MAE and RMSE (and the MSE loss) are those of the saved predictions against diabetes'
+    own targets (disease progression, 25 to 346), and it says so."""
+    from sklearn.datasets import load_diabetes
+
+    from tuitrain.core import preprocessing
+    from tuitrain.core.data import load_splits
+
+    run = _copy(regression, tmp_path)
+    saved = preprocessing.read(run.preprocessing)
+    assert saved == load_splits(run.read_spec().data, 0, task="regression").preprocessing
+    stdout, report, predictions = _eval(run)
+    assert "metrics in the data's units" in stdout and report["units"] in stdout
+    outputs, targets = predictions["outputs"], predictions["targets"]
+    assert outputs.shape == targets.shape == (66, 1)
+    raw = load_diabetes(return_X_y=True)[1]
+    assert np.abs(targets - raw[None, :]).min(axis=1).max() < 1e-3  # every one a real target
+    err = outputs.astype(np.float64) - targets
+    metrics = report["metrics"]
+    assert metrics["mae"] == pytest.approx(np.abs(err).mean(), rel=1e-6)
+    assert metrics["rmse"] == pytest.approx(np.sqrt((err**2).mean()), rel=1e-6)
+    assert metrics["loss"] == pytest.approx((err**2).mean(), rel=1e-6)
+    assert 20 < metrics["mae"] < 150  # real units; standardized ones would be about 0.5-1
+
+
+def test_resume_and_eval_read_the_saved_statistics(regression: RunDir, tmp_path: Path) -> None:
+    """Statistics are read back, never recomputed: a target mean shifted in the file shifts
+    eval's predictions (the targets, standardized and restored with it, stay the same) and
+    what a resumed run trains on."""
+    from tuitrain.core import preprocessing
+
+    run = _copy(regression, tmp_path)
+    before = _eval(run)[2]
+    saved = preprocessing.read(run.preprocessing)
+    assert saved is not None and saved.targets is not None
+    targets = preprocessing.Scaling((saved.targets.mean[0] + 1000.0,), saved.targets.std)
+    preprocessing.write(run.preprocessing, preprocessing.Preprocessing(saved.inputs, targets))
+    after = _eval(run)[2]
+    np.testing.assert_allclose(after["targets"], before["targets"], rtol=1e-5)
+    np.testing.assert_allclose(after["outputs"], before["outputs"] + 1000.0, rtol=1e-5)
+    # The resumed run standardizes its targets with the shifted mean: ~13 std away.
+    out = run_cli("resume", run.id, "--epochs", "4", runs_dir=run.path.parent)
+    assert out.returncode == 0, out.stdout + out.stderr
+    losses = [e.metrics["loss"] for e in kinds(run, EpochEnd)]
+    assert len(losses) == 4 and max(losses[:3]) < 2 < 50 < losses[3], losses
+    assert preprocessing.read(run.preprocessing).targets == targets  # not rewritten
+
+
+def test_a_run_from_before_saved_statistics_works_as_before(
+    regression: RunDir, tmp_path: Path
+) -> None:
+    """No preprocessing.json: eval reports standardized units and says so; export takes and
+    returns standardized values and its signature says the statistics are not in it."""
+    run = _copy(regression, tmp_path)
+    run.preprocessing.unlink()
+    stdout, report, predictions = _eval(run)
+    assert "metrics in standardized units" in stdout
+    err = predictions["outputs"].astype(np.float64) - predictions["targets"]
+    assert report["metrics"]["mae"] == pytest.approx(np.abs(err).mean(), rel=1e-6)
+    assert report["metrics"]["mae"] < 2
+    out = run_cli("export", run.id, runs_dir=run.path.parent)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.endswith(
+        "  inputs:  float32 (N, 10), standardized per feature as at training (the run "
+        "predates saved statistics: they are not in the export)\n"
+        "  outputs: float32 (N, 1), standardized targets as at training (the run predates "
+        "saved statistics: they are not in the export)\n"
+    ), out.stdout
+    assert not run.preprocessing.exists()

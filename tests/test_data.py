@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuitrain.core import data, datasets
+from tuitrain.core import data, datasets, preprocessing
 from tuitrain.core.data import load_splits
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.datasets import builtin_names, cache_dir
@@ -103,6 +103,56 @@ def test_standardization_uses_train_statistics() -> None:
     np.testing.assert_allclose(s.y_train.mean(0), 0, atol=1e-5)
     np.testing.assert_allclose(s.y_train.std(0), 1, atol=1e-4)
     assert abs(float(s.y_val.mean())) > 1e-4  # val is scaled by train stats, not its own
+
+
+def test_statistics_are_carried_saved_and_used_exactly(tmp_path: Path) -> None:
+    """The splits carry the train split's statistics (per feature, per target column); saved
+    and read back they standardize the data bit for bit as a fresh load does; statistics
+    given at load are used instead of the data's own, so a run never recomputes them."""
+    from sklearn.datasets import load_diabetes
+
+    s = load_splits(DataSpec("diabetes"), seed=0)
+    raw_x, raw_y = load_diabetes(return_X_y=True)
+    p = s.preprocessing
+    assert p.inputs is not None and p.targets is not None
+    assert len(p.inputs.mean) == 10 and len(p.targets.mean) == 1
+    # Undone, the standardized splits are the raw data again, in the data's units.
+    restored_y = np.concatenate([p.targets.restore(y) for y in (s.y_train, s.y_val, s.y_test)])
+    np.testing.assert_allclose(np.sort(restored_y[:, 0]), np.sort(raw_y), rtol=1e-5)
+    restored_x = np.concatenate([p.inputs.restore(x) for x in (s.x_train, s.x_val, s.x_test)])
+    np.testing.assert_allclose(np.sort(restored_x, 0), np.sort(raw_x, 0), atol=1e-6)
+    path = tmp_path / "preprocessing.json"
+    preprocessing.write(path, p)
+    assert preprocessing.read(path) == p
+    again = load_splits(DataSpec("diabetes"), seed=0, saved=preprocessing.read(path))
+    for key in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(again, key), getattr(s, key))
+    shifted = preprocessing.Preprocessing(
+        p.inputs, preprocessing.Scaling((p.targets.mean[0] + 10.0,), p.targets.std)
+    )
+    other = load_splits(DataSpec("diabetes"), seed=0, saved=shifted)
+    np.testing.assert_allclose(other.y_train, s.y_train - 10.0 / p.targets.std[0], atol=1e-5)
+    assert preprocessing.read(tmp_path / "absent.json") is None  # a run from before
+
+
+def test_images_and_labels_are_not_standardized() -> None:
+    assert load_splits(DataSpec("digits"), seed=0).preprocessing == preprocessing.Preprocessing(
+        None, None
+    )
+    sine = load_splits(DataSpec("sine"), seed=0).preprocessing  # sequences: per feature
+    assert sine.inputs is not None and len(sine.inputs.mean) == 1 and sine.targets is not None
+
+
+def test_saved_statistics_that_do_not_fit_are_one_line_errors(tmp_path: Path) -> None:
+    three = preprocessing.Scaling((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    with pytest.raises(UserError, match="saved input statistics have 3 columns, the data has 10"):
+        load_splits(DataSpec("diabetes"), 0, saved=preprocessing.Preprocessing(three, None))
+    path = tmp_path / "preprocessing.json"
+    for text in ("{", '{"inputs": null}', '{"inputs": {"mean": [1], "std": [0]}, "targets": null}'):
+        path.write_text(text)
+        with pytest.raises(UserError, match=r"preprocessing\.json: ") as err:
+            preprocessing.read(path)
+        assert "\n" not in str(err.value)
 
 
 def test_sine_is_predictable() -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split, Trainer
 
@@ -77,11 +78,19 @@ class Backend(ABC):
 
     @abstractmethod
     def export(
-        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+        self,
+        spec: RunSpec,
+        splits: Splits,
+        checkpoint: Path,
+        dest: Path,
+        fmt: str,
+        preprocessing: Preprocessing | None,
     ) -> Signature:
         """Write the checkpoint's model for serving, in format `fmt`, to `dest` (a temp path
         that the caller renames into place). Every format takes its input in the layout
-        tuitrain states for the data (images channels-last: (N, H, W, C))."""
+        tuitrain states for the data (images channels-last: (N, H, W, C)); with the run's
+        saved `preprocessing`, the model standardizes raw inputs and returns regression
+        outputs in the data's units (None: it takes and returns standardized values)."""
 
     @abstractmethod
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:

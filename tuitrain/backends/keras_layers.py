@@ -27,6 +27,7 @@ from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.measures import lookup
+from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Engine, Split, Trainer
 from tuitrain.core.validate import output_units
@@ -464,7 +465,13 @@ class KerasFamilyBackend(Backend):
     export_formats = {"keras": ".keras", "savedmodel": ""}  # noqa: RUF012
 
     def export(
-        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+        self,
+        spec: RunSpec,
+        splits: Splits,
+        checkpoint: Path,
+        dest: Path,
+        fmt: str,
+        preprocessing: Preprocessing | None,
     ) -> Signature:
         """A `.keras` archive (loads with `keras.saving.load_model`, safe mode) or a TensorFlow
         SavedModel for TF Serving / TFLite conversion."""
@@ -476,7 +483,7 @@ class KerasFamilyBackend(Backend):
         with keras.device(place):
             engine = self.engine(spec, splits)
             engine.load(checkpoint, with_optimizer=False)
-            model = engine.model
+            model = serving_model(engine.model, preprocessing)
             if fmt == "keras":
                 model.save(dest)
             else:
@@ -495,3 +502,24 @@ class KerasFamilyBackend(Backend):
             metrics = score(spec, outputs, targets) if len(targets) else {}
         outputs = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float32)
         return Evaluation(metrics, outputs, targets)
+
+
+def serving_model(model: keras.Model, preprocessing: Preprocessing | None) -> keras.Model:
+    """The trained model as an export takes it: with the run's saved statistics, a wrapper
+    that standardizes raw inputs before it and returns regression outputs in the data's
+    units after it (float32 steps, whatever the precision policy)."""
+    if preprocessing is None or (preprocessing.inputs is None and preprocessing.targets is None):
+        return model
+    x = inputs = keras.Input(shape=model.inputs[0].shape[1:], dtype=model.inputs[0].dtype)
+    if preprocessing.inputs is not None:
+        mean, std = np.asarray(preprocessing.inputs.mean), np.asarray(preprocessing.inputs.std)
+        x = keras.layers.Rescaling(
+            (1 / std).tolist(), (-mean / std).tolist(), dtype="float32", name="standardize"
+        )(x)
+    y = model(x)
+    if preprocessing.targets is not None:
+        scaling = preprocessing.targets
+        y = keras.layers.Rescaling(
+            list(scaling.std), list(scaling.mean), dtype="float32", name="to_data_units"
+        )(y)
+    return keras.Model(inputs, y, name=f"{model.name}_serving")

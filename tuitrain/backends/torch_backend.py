@@ -21,6 +21,7 @@ from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.measures import METRICS, lookup
+from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.shapes import summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Split, Trainer
@@ -53,6 +54,35 @@ class FromChannelsLast(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.permute(0, 3, 1, 2)
+
+
+class Standardize(nn.Module):
+    """Raw features to standardized ones with a run's saved statistics (last axis), or back
+    (`invert`): the first and last steps of an exported model."""
+
+    def __init__(self, scaling: Scaling, invert: bool = False) -> None:
+        super().__init__()
+        self.invert = invert
+        self.register_buffer("mean", torch.tensor(scaling.mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(scaling.std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.std + self.mean if self.invert else (x - self.mean) / self.std
+
+
+def _serving_model(model: nn.Module, info: DatasetInfo,
+                   preprocessing: Preprocessing | None) -> nn.Module:
+    """The trained model as an export takes it: images channels-last, and with the saved
+    statistics, raw inputs in and regression outputs in the data's units."""
+    steps: list[nn.Module] = []
+    if preprocessing is not None and preprocessing.inputs is not None:
+        steps.append(Standardize(preprocessing.inputs))
+    if len(info.input_shape) == 3:
+        steps.append(FromChannelsLast())
+    steps.append(model)
+    if preprocessing is not None and preprocessing.targets is not None:
+        steps.append(Standardize(preprocessing.targets, invert=True))
+    return steps[0] if len(steps) == 1 else nn.Sequential(*steps)
 
 
 class SequenceBatchNorm(nn.BatchNorm1d):
@@ -434,16 +464,20 @@ class TorchBackend(Backend):
     export_formats = {"torch-export": ".pt2", "onnx": ".onnx"}  # noqa: RUF012
 
     def export(
-        self, spec: RunSpec, splits: Splits, checkpoint: Path, dest: Path, fmt: str
+        self,
+        spec: RunSpec,
+        splits: Splits,
+        checkpoint: Path,
+        dest: Path,
+        fmt: str,
+        preprocessing: Preprocessing | None,
     ) -> Signature:
         """A `torch.export` program (load with `torch.export.load`) or ONNX (weights inside
         the file up to ONNX's 2 GB limit, beyond it in `NAME.data` beside it), batch size
         free, taking images channels-last as every framework's export does."""
         engine = TorchEngine(spec, splits, "cpu")
         engine.load(checkpoint, with_optimizer=False)
-        model = engine.model
-        if len(splits.info.input_shape) == 3:
-            model = nn.Sequential(FromChannelsLast(), model)
+        model = _serving_model(engine.model, splits.info, preprocessing)
         model.eval()
         example = (torch.from_numpy(np.ascontiguousarray(splits.x_train[:2])),)
         batch = ({0: torch.export.Dim("batch")},)

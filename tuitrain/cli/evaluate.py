@@ -1,5 +1,7 @@
 """`tuitrain eval RUN`: the best checkpoint on the test split, in this process (which then
-imports exactly one framework), written to `eval.json` in the run folder too."""
+imports exactly one framework), written to `eval.json` in the run folder too, with the
+outputs and targets in `eval-predictions.npz` (regression: in the data's units when the run
+saved its statistics)."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import os
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from tuitrain import backends
 from tuitrain.cli.framework_noise import fd2_into
 from tuitrain.cli.options import runs_dir
-from tuitrain.core.atomic import write_atomic
+from tuitrain.core import preprocessing
+from tuitrain.core.atomic import write_atomic, write_with
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.data import load_splits
 from tuitrain.core.errors import UserError
@@ -24,13 +29,21 @@ if TYPE_CHECKING:
     from tuitrain.backends.base import Backend
     from tuitrain.core.checkpoints import Checkpoint
     from tuitrain.core.data import Splits
+    from tuitrain.core.preprocessing import Preprocessing
 
 
-def load_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend, Splits]:
-    """The run's spec, its best (else newest) complete checkpoint, its framework's backend
-    and its data: what `eval` and `export` start from. No checkpoint is said before the
-    seconds a framework import takes."""
+PREDICTIONS = "eval-predictions.npz"
+
+
+def load_best(
+    run: RunDir, purpose: str
+) -> tuple[RunSpec, Checkpoint, Backend, Splits, Preprocessing | None]:
+    """The run's spec, its best (else newest) complete checkpoint, its framework's backend,
+    its data (standardized with the run's saved statistics) and those statistics (None for a
+    run from before they were saved): what `eval` and `export` start from. No checkpoint is
+    said before the seconds a framework import takes."""
     spec = run.read_spec()
+    saved = preprocessing.read(run.preprocessing)
     if spec.run.framework == "keras":
         os.environ.setdefault("KERAS_BACKEND", spec.run.keras_backend)
     store = CheckpointStore(run.checkpoints, "", spec.train.keep_checkpoints)  # read only
@@ -38,13 +51,14 @@ def load_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend, 
     if ckpt is None:
         raise UserError(f"{run.id}: no complete checkpoint to {purpose}")
     backend = backends.load(spec.run.framework)
-    return spec, ckpt, backend, load_splits(spec.data, spec.run.seed, task=spec.task)
+    splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved)
+    return spec, ckpt, backend, splits, saved
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
     with fd2_into(run.runner_log):  # the framework's start-up noise
-        spec, ckpt, backend, splits = load_best(run, "evaluate")
+        spec, ckpt, backend, splits, saved = load_best(run, "evaluate")
         split = "test" if len(splits.x_test) else "val"
         if not len(splits.x_val) and split == "val":
             raise UserError(
@@ -57,8 +71,19 @@ def cmd_eval(args: argparse.Namespace) -> int:
         report = classification_report(
             result.outputs, result.targets, splits.info.class_names, result.metrics, binary=binary
         )
+        outputs, targets = result.outputs, result.targets
     else:
-        report = regression_report(result.outputs, result.targets, result.metrics)
+        outputs, targets = result.outputs.reshape(result.targets.shape), result.targets
+        scaling = saved.targets if saved else None
+        if scaling is not None:  # the data's own units
+            outputs, targets = scaling.restore(outputs), scaling.restore(targets)
+        report = regression_report(
+            outputs, targets, result.metrics, spec.train.loss, real_units=scaling is not None
+        )
+    write_with(
+        run.path / PREDICTIONS,
+        lambda tmp: np.savez(tmp, outputs=outputs, targets=targets),
+    )
     result_doc = {"checkpoint": ckpt.name, "split": split, **asdict(report)}
     write_atomic(run.path / "eval.json", json.dumps(result_doc, indent=2, allow_nan=True))
     print(f"{run.id}: {ckpt.name} on the {split} split ({len(result.targets)} samples)")

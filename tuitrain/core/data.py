@@ -39,6 +39,7 @@ from tuitrain.core.datasets import (
     cifar_folder,
 )
 from tuitrain.core.errors import UserError, choices_error
+from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.spec import DataSpec
 
 if TYPE_CHECKING:
@@ -47,7 +48,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Splits:
-    """Train, validation and test arrays, with the dataset they came from."""
+    """Train, validation and test arrays, with the dataset they came from and the
+    standardization they went through."""
 
     info: DatasetInfo
     x_train: np.ndarray
@@ -56,6 +58,7 @@ class Splits:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    preprocessing: Preprocessing
 
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -532,12 +535,16 @@ def _count(n: int, fraction: float) -> int:
     return max(1, round(n * fraction)) if fraction > 0 else 0
 
 
-def _standardize(parts: list[np.ndarray], axes: tuple[int, ...]) -> list[np.ndarray]:
-    """Scale every part by the first (train) part's mean and standard deviation."""
-    mean = parts[0].mean(axis=axes, keepdims=True, dtype=np.float64)
-    std = parts[0].std(axis=axes, keepdims=True, dtype=np.float64)
-    std[std < 1e-8] = 1.0
-    return [((p - mean) / std).astype(np.float32) for p in parts]
+def _scaling(given: Scaling | None, train: np.ndarray, what: str, name: str) -> Scaling:
+    """`given` (saved statistics), checked against the data, else the train split's own."""
+    if given is None:
+        return Scaling.fit(train)
+    if len(given.mean) != train.shape[-1]:
+        raise UserError(
+            f"{name}: the run's saved {what} statistics have {len(given.mean)} columns, the "
+            f"data has {train.shape[-1]}; the data changed since the run started"
+        )
+    return given
 
 
 def standardizes_inputs(info: DatasetInfo) -> bool:
@@ -546,11 +553,14 @@ def standardizes_inputs(info: DatasetInfo) -> bool:
     return info.input_dtype == "float32" and len(info.input_shape) <= 2
 
 
-def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
+def load_splits(
+    data: DataSpec, seed: int, task: Task | None = None, saved: Preprocessing | None = None
+) -> Splits:
     """Load `data` and split it into train/val/test, the same way for the same seed.
 
     Float inputs of tabular or sequence shape are standardized per feature, and regression
-    targets per column, with the train split's statistics; image pixels are in [0, 1].
+    targets per column, with the `saved` statistics of the run, else the train split's own
+    (which the result carries); image pixels are in [0, 1].
     """
     entry = BUILTIN.get(data.dataset)
     if entry is not None:
@@ -572,10 +582,13 @@ def load_splits(data: DataSpec, seed: int, task: Task | None = None) -> Splits:
     test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
     xs = [x[i] for i in (train_idx, val_idx, test_idx)]
     ys = [y[i] for i in (train_idx, val_idx, test_idx)]
+    inputs = targets = None
     if standardizes_inputs(info):
-        xs = _standardize(xs, axes=tuple(range(x.ndim - 1)))
+        inputs = _scaling(saved and saved.inputs, xs[0], "input", info.name)
+        xs = [inputs.apply(part) for part in xs]
     if info.task == "regression":
-        ys = _standardize(ys, axes=(0,))
+        targets = _scaling(saved and saved.targets, ys[0], "target", info.name)
+        ys = [targets.apply(part) for part in ys]
     else:
         ys = [part.astype(np.int64) for part in ys]
-    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2])
+    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], Preprocessing(inputs, targets))

@@ -1,11 +1,17 @@
 """Test-set metrics computed from model outputs: accuracy, per-class precision and recall,
-and the confusion matrix (classification); MAE and RMSE (regression). Pure NumPy."""
+and the confusion matrix (classification); MAE and RMSE, in the data's own units when the
+run saved its statistics (regression). Pure NumPy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+REAL_UNITS = "metrics in the data's units (de-standardized with the run's saved statistics)"
+STANDARDIZED_UNITS = (
+    "metrics in standardized units (the run predates saved statistics: no preprocessing.json)"
+)
 
 
 @dataclass(frozen=True)
@@ -17,6 +23,7 @@ class Report:
     precision: tuple[float, ...] = ()
     recall: tuple[float, ...] = ()
     confusion: tuple[tuple[int, ...], ...] = field(default_factory=tuple)
+    units: str = ""  # regression: the units the metrics are in, as a line
 
 
 def predictions(outputs: np.ndarray, binary: bool) -> np.ndarray:
@@ -39,16 +46,27 @@ def classification_report(outputs: np.ndarray, targets: np.ndarray, class_names:
                   tuple(tuple(int(v) for v in row) for row in confusion))
 
 
-def regression_report(outputs: np.ndarray, targets: np.ndarray,
-                      metrics: dict[str, float]) -> Report:
-    err = outputs.reshape(targets.shape) - targets
-    return Report({**metrics, "mae": float(np.abs(err).mean()),
-                   "rmse": float(np.sqrt((err**2).mean()))})
+def regression_report(outputs: np.ndarray, targets: np.ndarray, metrics: dict[str, float],
+                      loss: str, real_units: bool) -> Report:
+    """MAE and RMSE of `outputs` against `targets`, both in the data's units when
+    `real_units` (else standardized); so is the loss where it is an MAE or MSE (a Huber
+    loss depends on the scale it was computed at and stays standardized)."""
+    err = outputs.reshape(targets.shape).astype(np.float64) - targets
+    mae, mse = float(np.abs(err).mean()), float((err**2).mean())
+    all_metrics = {**metrics, "mae": mae, "rmse": float(np.sqrt(mse))}
+    units = REAL_UNITS if real_units else STANDARDIZED_UNITS
+    if real_units and loss in ("mse", "mae"):
+        all_metrics["loss"] = mse if loss == "mse" else mae
+    elif real_units and "loss" in all_metrics:
+        units += f"; the {loss} loss in standardized units"
+    return Report(all_metrics, units=units)
 
 
 def render(report: Report) -> list[str]:
     """Plain-text lines: metrics, then the per-class table and confusion matrix."""
     lines = ["  ".join(f"{k} {v:.4f}" for k, v in report.metrics.items())]
+    if report.units:
+        lines.append(report.units)
     if report.class_names:
         width = max(5, *(len(n) for n in report.class_names))
         lines += ["", f"{'class':<{width}}  precision  recall"]

@@ -1,6 +1,6 @@
 """The run folder, the source of truth for every run: `config.toml`, `metrics.jsonl`,
-`summary.json`, `checkpoints/`, the control file and the runner's lock. Creating, reading
-and listing runs, and a run's status as every reader shows it."""
+`summary.json`, `preprocessing.json`, `checkpoints/`, the control file and the runner's
+lock. Creating, reading and listing runs, and a run's status as every reader shows it."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from tuitrain.core.datasets import own_data_name
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
 from tuitrain.core.liveness import Lock, is_held
+from tuitrain.core.preprocessing import FILE as PREPROCESSING
 from tuitrain.core.spec import RunSpec
 
 CONFIG = "config.toml"
@@ -73,6 +74,11 @@ class RunDir:
     def runner_log(self) -> Path:
         """The runner's own output (and frameworks' start-up noise), never the terminal."""
         return self.path / RUNNER_LOG
+
+    @property
+    def preprocessing(self) -> Path:
+        """The data's standardization statistics, saved when the run starts."""
+        return self.path / PREPROCESSING
 
     @property
     def lockfile(self) -> Path:

@@ -27,6 +27,8 @@ def metrics_text(report: dict[str, Any]) -> Text:
     samples = sum(sum(row) for row in report.get("confusion", []))
     where = f"\ncheckpoint {report.get('checkpoint', '?')} on the {report.get('split', '?')} split"
     text.append(where + (f" ({samples:,} samples)" if samples else ""), style="dim")
+    if report.get("units"):  # regression: real or standardized units
+        text.append(f"\n{report['units']}", style="dim")
     return text
 
 

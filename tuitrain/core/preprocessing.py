@@ -1,0 +1,103 @@
+"""The standardization a run's data goes through: per-feature mean and standard deviation of
+the inputs (float tabular or sequence data) and per-column ones of regression targets, taken
+from the train split. The runner saves them in the run folder (`preprocessing.json`) when a
+run starts; resume, eval and export read them back, so they are never recomputed differently.
+Pure NumPy."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuitrain.core.atomic import write_atomic
+from tuitrain.core.errors import UserError
+
+FILE = "preprocessing.json"
+_MIN_STD = 1e-8  # a constant feature is centred, not divided by ~0
+
+
+@dataclass(frozen=True)
+class Scaling:
+    """Mean and standard deviation of each feature (the last axis)."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, x: np.ndarray) -> Scaling:
+        """The statistics of `x` over every axis but the last."""
+        axes = tuple(range(x.ndim - 1))
+        mean = x.mean(axis=axes, dtype=np.float64)
+        std = x.std(axis=axes, dtype=np.float64)
+        std[std < _MIN_STD] = 1.0
+        return cls(tuple(mean.tolist()), tuple(std.tolist()))
+
+    def apply(self, x: np.ndarray) -> np.ndarray:
+        """Raw values -> standardized float32."""
+        return ((x - np.asarray(self.mean)) / np.asarray(self.std)).astype(np.float32)
+
+    def restore(self, z: np.ndarray) -> np.ndarray:
+        """Standardized values -> the data's own units (float32)."""
+        return (z * np.asarray(self.std) + np.asarray(self.mean)).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """What standardized a run's data: None where nothing was (images, token ids, labels)."""
+
+    inputs: Scaling | None
+    targets: Scaling | None
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            name: None if s is None else {"mean": list(s.mean), "std": list(s.std)}
+            for name, s in (("inputs", self.inputs), ("targets", self.targets))
+        }
+
+    @classmethod
+    def from_document(cls, doc: object) -> Preprocessing:
+        """Raises ValueError when `doc` is not what `to_document` writes."""
+        if not isinstance(doc, dict) or set(doc) != {"inputs", "targets"}:
+            raise ValueError("expected the keys inputs and targets")
+        return cls(_scaling(doc["inputs"]), _scaling(doc["targets"]))
+
+
+def _scaling(part: object) -> Scaling | None:
+    if part is None:
+        return None
+    if not isinstance(part, dict):
+        raise ValueError("expected null or {mean, std}")
+    mean, std = part.get("mean"), part.get("std")
+    numbers = (int, float)
+    if not (
+        isinstance(mean, list)
+        and isinstance(std, list)
+        and len(mean) == len(std) > 0
+        and all(isinstance(v, numbers) for v in mean + std)
+        and all(v > 0 for v in std)
+    ):
+        raise ValueError("mean and std must be lists of numbers of one length, std > 0")
+    return Scaling(tuple(map(float, mean)), tuple(map(float, std)))
+
+
+def write(path: Path, preprocessing: Preprocessing) -> None:
+    """Save the statistics atomically (float64 values, exact in JSON)."""
+    write_atomic(path, json.dumps(preprocessing.to_document(), indent=2) + "\n")
+
+
+def read(path: Path) -> Preprocessing | None:
+    """The saved statistics, or None when the run predates them (no file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    try:
+        return Preprocessing.from_document(json.loads(text))
+    except ValueError as exc:
+        raise UserError(f"{path}: not a valid preprocessing file ({exc})") from None
