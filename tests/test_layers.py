@@ -25,6 +25,12 @@ from tuitrain.core.shapes import summarize
 requires_keras = pytest.mark.skipif(
     importlib.util.find_spec("keras") is None, reason="keras is not installed"
 )
+requires_tensorflow = [
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
+    ),
+]
 
 NESTED = """\
 name = "nested"
@@ -273,6 +279,7 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
         pytest.param(
             ["-f", "keras", "--keras-backend", "torch"], marks=requires_keras, id="keras-on-torch"
         ),
+        pytest.param(["-f", "tensorflow"], marks=requires_tensorflow, id="tensorflow"),
     ],
 )
 def test_nested_model_trains_checkpoints_and_evaluates(tmp_path: Path, options: list[str]) -> None:
@@ -284,7 +291,7 @@ def test_nested_model_trains_checkpoints_and_evaluates(tmp_path: Path, options: 
     run = RunDir(folder)
     summary = run.summary()
     _, neutral = validate.check(load_spec(str(preset)))
-    assert summary["status"] == "completed" and summary["params"] == neutral.params
+    assert summary["status"] == "completed" and summary["params"] == neutral.params_for(options[1])
     assert summary["metrics"]["val_accuracy"] > 0.3
     evaluated = run_cli("eval", run.id, runs_dir=runs, timeout=300)
     assert evaluated.returncode == 0, evaluated.stderr
