@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
 from layer_stacks import EXTRA_STACKS, TOKEN_INPUT, layer_types
+from test_reliability import assert_identical, last_checkpoint, only_run, resume, train
 
 from tuitrain.core import validate
 from tuitrain.core.errors import UserError
@@ -308,3 +309,19 @@ def test_bad_nested_layer_is_one_cli_line(tmp_path: Path) -> None:
         out, "model.layers[0].layers[1].layers[1]", "maxpool2d pool_size must be >= 1, got 0"
     )
     assert not run_folders(tmp_path / "runs")
+
+
+@requires_torch
+@pytest.mark.torch
+def test_nested_model_resumes_bit_identical(tmp_path: Path) -> None:
+    """Stopped mid-epoch (dropout on) and resumed, a nested torch model ends with the same
+    weights, optimizer and RNG state as one that never stopped."""
+    dropout = '{ type = "flatten" },\n  { type = "dropout", rate = 0.2 },'
+    preset = str(write(tmp_path, NESTED.replace('{ type = "flatten" },', dropout)))
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert train(straight, "-p", preset, "-f", "torch").returncode == 0
+    out = train(stopped, "-p", preset, "-f", "torch", fault="stop_at_step:13")
+    assert out.returncode == 130, out.stdout + out.stderr
+    out = resume(only_run(stopped), stopped)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert_identical(last_checkpoint(only_run(stopped)), last_checkpoint(only_run(straight)))
