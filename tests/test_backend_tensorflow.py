@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import SHIPPED_PRESETS, cli_env, run_cli, run_folders
+from layer_stacks import EXTRA_STACKS
 
 from tuitrain.core import launch, validate
 from tuitrain.core.events import (
@@ -37,41 +38,6 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
                        reason="tensorflow is not installed"),
 ]
-
-# Every layer type and activation in the catalogue, in stacks the shipped presets do not use.
-EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
-    "image-stack": [
-        {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same",
-         "activation": "leaky_relu"},
-        {"type": "batchnorm"},
-        {"type": "activation", "name": "silu"},
-        {"type": "avgpool2d", "pool_size": 2, "stride": 1},
-        {"type": "maxpool2d", "pool_size": 2},
-        {"type": "dense", "units": 4, "activation": "gelu"},
-        {"type": "reshape", "shape": [9, 4]},
-        {"type": "gru", "units": 6, "return_sequences": True},
-        {"type": "batchnorm"},
-        {"type": "lstm", "units": 5},
-        {"type": "dropout", "rate": 0.1},
-        {"type": "dense", "units": "auto", "activation": "softmax", "bias": False},
-    ],
-    "pool-stack": [
-        {"type": "conv2d", "filters": 6, "kernel_size": 2, "stride": 2, "activation": "elu"},
-        {"type": "globalavgpool2d"},
-        {"type": "activation", "name": "sigmoid"},
-        {"type": "activation", "name": "leaky_relu"},
-        {"type": "activation", "name": "linear"},
-        {"type": "dense", "units": 7, "activation": "tanh"},
-        {"type": "activation", "name": "relu"},
-        {"type": "flatten"},
-        {"type": "dense", "units": "auto"},
-    ],
-    "token-stack": [
-        {"type": "embedding", "input_dim": 50, "output_dim": 8},
-        {"type": "lstm", "units": 4},
-        {"type": "dense", "units": "auto"},
-    ],
-}
 
 # Run in a child for several frameworks at once: prints one JSON object
 # {framework: {"parity": {name: [neutral params, backend params]}, "refusals": [messages]}}.

@@ -327,6 +327,7 @@ def test_field_errors_drop_the_file_prefix() -> None:
     assert short_reason("/x/presets/mlp.toml:23: optimizer.lr must be > 0") == \
         "optimizer.lr must be > 0"
     assert short_reason("a.toml:3 model.layers[1]: rate must be") == "rate must be"
+    assert short_reason("a.toml:4 model.layers[1].layers[0]: rate must be") == "rate must be"
     assert short_reason("plain message") == "plain message"
 
 

@@ -28,6 +28,7 @@ from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
+from tuitrain.core.shapes import LayerRow, summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Engine, Split, Trainer
 from tuitrain.core.validate import output_units
@@ -91,55 +92,81 @@ def _with_activation(layer_cls: type[keras.layers.Layer], activation: str,
     return [layer_cls(activation=None if activation == "linear" else activation, **kwargs)]
 
 
-def _pool(cls: type[keras.layers.Layer], layer: LayerSpec) -> keras.layers.Layer:
+# One builder per layer type (the registry's names, core/layers.py): each takes the layer and
+# its summary row (shapes channels-last; nested rows for a layer that nests) and returns the
+# Keras layers it becomes, in order.
+Builder = Callable[[LayerSpec, LayerRow], list[keras.layers.Layer]]
+
+
+def _dense(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    return _with_activation(keras.layers.Dense, layer.get("activation"),
+                            units=row.output_shape[-1], use_bias=bool(layer.get("bias")))
+
+
+def _conv2d(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    g = layer.get
+    return _with_activation(keras.layers.Conv2D, g("activation"), filters=g("filters"),
+                            kernel_size=g("kernel_size"), strides=g("stride"),
+                            padding=g("padding"))
+
+
+def _pool(cls: type[keras.layers.Layer]) -> Builder:
     """Max/average pooling; stride 0 means the pool size, as in the catalogue."""
-    size = layer.get("pool_size")
-    return cls(pool_size=size, strides=layer.get("stride") or size, padding="valid")
+
+    def build(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+        size = layer.get("pool_size")
+        return [cls(pool_size=size, strides=layer.get("stride") or size, padding="valid")]
+
+    return build
 
 
-def _layers(layer: LayerSpec, units_auto: int) -> list[keras.layers.Layer]:
-    """One neutral layer as Keras layers (channels-last, as the presets state shapes)."""
-    g, kind = layer.get, layer.type
-    if kind == "dense":
-        units = units_auto if g("units") == "auto" else int(g("units"))
-        return _with_activation(keras.layers.Dense, g("activation"), units=units,
-                                use_bias=bool(g("bias")))
-    if kind == "conv2d":
-        return _with_activation(keras.layers.Conv2D, g("activation"), filters=g("filters"),
-                                kernel_size=g("kernel_size"), strides=g("stride"),
-                                padding=g("padding"))
-    if kind == "maxpool2d":
-        return [_pool(keras.layers.MaxPooling2D, layer)]
-    if kind == "avgpool2d":
-        return [_pool(keras.layers.AveragePooling2D, layer)]
-    if kind == "globalavgpool2d":
-        return [keras.layers.GlobalAveragePooling2D()]
-    if kind == "flatten":
-        return [keras.layers.Flatten()]
-    if kind == "reshape":
-        return [keras.layers.Reshape(tuple(int(d) for d in g("shape")))]
-    if kind == "dropout":
-        return [keras.layers.Dropout(g("rate"))]
-    if kind == "batchnorm":
-        return [keras.layers.BatchNormalization()]  # Keras defaults: momentum 0.99, epsilon 1e-3
-    if kind == "lstm":
-        return [keras.layers.LSTM(g("units"), return_sequences=g("return_sequences"))]
-    if kind == "gru":
-        return [keras.layers.GRU(g("units"), return_sequences=g("return_sequences"),
-                                 reset_after=True)]
-    if kind == "embedding":
-        return [keras.layers.Embedding(g("input_dim"), g("output_dim"))]
-    if kind == "activation":
-        return _activation(g("name")) or [keras.layers.Identity()]
-    raise UserError(f"layer type {kind!r} is not supported by the Keras model builder")
+def _recurrent(cls: type[keras.layers.Layer], **kwargs: Any) -> Builder:
+    def build(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+        return [cls(layer.get("units"), return_sequences=layer.get("return_sequences"), **kwargs)]
+
+    return build
+
+
+def _sequential(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    return [keras.Sequential(build_layers(layer.layers, row.children))]
+
+
+BUILDERS: dict[str, Builder] = {
+    "dense": _dense,
+    "conv2d": _conv2d,
+    "maxpool2d": _pool(keras.layers.MaxPooling2D),
+    "avgpool2d": _pool(keras.layers.AveragePooling2D),
+    "globalavgpool2d": lambda layer, row: [keras.layers.GlobalAveragePooling2D()],
+    "flatten": lambda layer, row: [keras.layers.Flatten()],
+    "reshape": lambda layer, row: [keras.layers.Reshape(row.output_shape)],
+    "dropout": lambda layer, row: [keras.layers.Dropout(layer.get("rate"))],
+    # Keras defaults: momentum 0.99, epsilon 1e-3
+    "batchnorm": lambda layer, row: [keras.layers.BatchNormalization()],
+    "lstm": _recurrent(keras.layers.LSTM),
+    "gru": _recurrent(keras.layers.GRU, reset_after=True),
+    "embedding": lambda layer, row: [
+        keras.layers.Embedding(layer.get("input_dim"), layer.get("output_dim"))
+    ],
+    "activation": lambda layer, row: _activation(layer.get("name")) or [keras.layers.Identity()],
+    "sequential": _sequential,
+}
+
+
+def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> list[Any]:
+    """The Keras layers of a list of layers, each from its type's builder."""
+    return [
+        built
+        for layer, row in zip(layers, rows, strict=True)
+        for built in BUILDERS[layer.type](layer, row)
+    ]
 
 
 def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
-    """The preset's layer stack as a built `keras.Sequential` (under the current dtype policy)."""
-    units = output_units(spec, info)
-    stack: list[Any] = [keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)]
-    for layer in spec.layers:
-        stack.extend(_layers(layer, units))
+    """The preset's layers as a built `keras.Sequential` (under the current dtype policy); a
+    layer that nests is a `keras.Sequential` inside it."""
+    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
+    inputs = keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)
+    stack = [inputs, *build_layers(spec.layers, summary.rows)]
     return keras.Sequential(stack, name=spec.name.replace("-", "_"))
 
 

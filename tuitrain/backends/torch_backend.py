@@ -22,7 +22,7 @@ from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
-from tuitrain.core.shapes import summarize
+from tuitrain.core.shapes import LayerRow, summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Split, Trainer
 from tuitrain.core.validate import output_units
@@ -125,57 +125,90 @@ class GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
-def _layer(layer: LayerSpec, shape: tuple[int, ...], units_auto: int) -> nn.Module:
-    """One neutral layer as torch modules; `shape` is its channels-last input shape."""
-    g, image = layer.get, len(shape) == 3
-    kind = layer.type
-    if kind == "dense":
-        units = units_auto if g("units") == "auto" else int(g("units"))
-        linear = nn.Linear(shape[-1], units, bias=g("bias"))
-        mod = nn.Sequential(linear, _activation(g("activation")))
-        return ChannelsLast(mod) if image else mod
-    if kind == "conv2d":
-        pad = "same" if g("padding") == "same" else 0
-        conv = nn.Conv2d(shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
-        return nn.Sequential(conv, _activation(g("activation")))
-    if kind == "maxpool2d":
-        return nn.MaxPool2d(g("pool_size"), g("stride") or g("pool_size"))
-    if kind == "avgpool2d":
-        return nn.AvgPool2d(g("pool_size"), g("stride") or g("pool_size"))
-    if kind == "globalavgpool2d":
-        return GlobalAvgPool()
-    if kind == "flatten":
-        # Flatten channels-last so a following dense layer sees Keras' feature order.
-        if image:
-            return nn.Sequential(Reshape((int(np.prod(shape)),), from_image=True))
-        return nn.Flatten()
-    if kind == "reshape":
-        return Reshape(tuple(int(d) for d in g("shape")), from_image=image)
-    if kind == "dropout":
-        return nn.Dropout(g("rate"))
-    if kind == "activation":
-        return _activation(g("name"))
-    if kind == "batchnorm":
-        # Keras defaults (momentum 0.99, epsilon 1e-3) in torch's convention.
-        if image:
-            return nn.BatchNorm2d(shape[-1], eps=1e-3, momentum=0.01)
-        if len(shape) == 2:
-            return SequenceBatchNorm(shape[-1], eps=1e-3, momentum=0.01)
-        return nn.BatchNorm1d(shape[-1], eps=1e-3, momentum=0.01)
-    if kind in ("lstm", "gru"):
-        cls = nn.LSTM if kind == "lstm" else nn.GRU
-        return Recurrent(cls(shape[-1], g("units"), batch_first=True), g("return_sequences"))
-    if kind == "embedding":
-        return nn.Embedding(g("input_dim"), g("output_dim"))
-    raise UserError(f"layer type {kind!r} is not supported by the PyTorch backend")
+# ----- one builder per layer type (the registry's names, core/layers.py) -------------------
+# Each takes the layer and its summary row (input and output shapes channels-last, as the
+# preset states them; nested rows for a layer that nests) and returns its torch module.
+Builder = Callable[[LayerSpec, LayerRow], nn.Module]
+
+
+def _dense(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    linear = nn.Linear(row.input_shape[-1], row.output_shape[-1], bias=layer.get("bias"))
+    mod = nn.Sequential(linear, _activation(layer.get("activation")))
+    return ChannelsLast(mod) if len(row.input_shape) == 3 else mod
+
+
+def _conv2d(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    g = layer.get
+    pad = "same" if g("padding") == "same" else 0
+    conv = nn.Conv2d(row.input_shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
+    return nn.Sequential(conv, _activation(g("activation")))
+
+
+def _pool(cls: type[nn.Module]) -> Builder:
+    """Max/average pooling; stride 0 means the pool size, as in the catalogue."""
+
+    def build(layer: LayerSpec, row: LayerRow) -> nn.Module:
+        return cls(layer.get("pool_size"), layer.get("stride") or layer.get("pool_size"))
+
+    return build
+
+
+def _flatten(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    # Flatten channels-last so a following dense layer sees Keras' feature order.
+    if len(row.input_shape) == 3:
+        return nn.Sequential(Reshape(row.output_shape, from_image=True))
+    return nn.Flatten()
+
+
+def _batchnorm(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    # Keras defaults (momentum 0.99, epsilon 1e-3) in torch's convention.
+    shape = row.input_shape
+    if len(shape) == 3:
+        return nn.BatchNorm2d(shape[-1], eps=1e-3, momentum=0.01)
+    if len(shape) == 2:
+        return SequenceBatchNorm(shape[-1], eps=1e-3, momentum=0.01)
+    return nn.BatchNorm1d(shape[-1], eps=1e-3, momentum=0.01)
+
+
+def _recurrent(cls: type[nn.RNNBase]) -> Builder:
+    def build(layer: LayerSpec, row: LayerRow) -> nn.Module:
+        cell = cls(row.input_shape[-1], layer.get("units"), batch_first=True)
+        return Recurrent(cell, layer.get("return_sequences"))
+
+    return build
+
+
+def _sequential(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    return nn.Sequential(*build_layers(layer.layers, row.children))
+
+
+BUILDERS: dict[str, Builder] = {
+    "dense": _dense,
+    "conv2d": _conv2d,
+    "maxpool2d": _pool(nn.MaxPool2d),
+    "avgpool2d": _pool(nn.AvgPool2d),
+    "globalavgpool2d": lambda layer, row: GlobalAvgPool(),
+    "flatten": _flatten,
+    "reshape": lambda layer, row: Reshape(row.output_shape, from_image=len(row.input_shape) == 3),
+    "dropout": lambda layer, row: nn.Dropout(layer.get("rate")),
+    "activation": lambda layer, row: _activation(layer.get("name")),
+    "batchnorm": _batchnorm,
+    "lstm": _recurrent(nn.LSTM),
+    "gru": _recurrent(nn.GRU),
+    "embedding": lambda layer, row: nn.Embedding(layer.get("input_dim"), layer.get("output_dim")),
+    "sequential": _sequential,
+}
+
+
+def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> list[nn.Module]:
+    """One module per layer, each from its type's builder."""
+    return [BUILDERS[layer.type](layer, row) for layer, row in zip(layers, rows, strict=True)]
 
 
 def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
-    """The preset's layer stack as an `nn.Sequential`."""
-    units = output_units(spec, info)
-    summary = summarize(spec.layers, info.input_shape, units)
-    shapes = [info.input_shape, *(row.output_shape for row in summary.rows)]
-    return nn.Sequential(*(_layer(layer, shapes[i], units) for i, layer in enumerate(spec.layers)))
+    """The preset's layers as an `nn.Sequential` (a layer that nests is one inside it)."""
+    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
+    return nn.Sequential(*build_layers(spec.layers, summary.rows))
 
 
 def _adam(o: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:

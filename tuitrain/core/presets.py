@@ -19,14 +19,15 @@ from typing import Any
 from tuitrain.core.catalog import (
     FRAMEWORKS,
     KERAS_BACKENDS,
-    LAYERS,
     OPTIMIZERS,
     PRECISIONS,
     SCHEDULES,
     TASKS,
 )
 from tuitrain.core.errors import UserError, choices_error
+from tuitrain.core.layers import LAYER_TYPES
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
+from tuitrain.core.shapes import layer_label
 from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
 
 TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
@@ -294,45 +295,46 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
     return cls(**kwargs)
 
 
-def _layer(raw: Any, index: int, where: _Where) -> LayerSpec:
-    label = f"model.layers[{index}]"
+def _layers(raw: list[Any], parent: tuple[int, ...], where: _Where, count: list[int]):
+    """Read a list of layer tables (`parent` is the path of the layer holding them). `count`
+    numbers layers in the order the file writes them, to find each one's line."""
+    return tuple(_layer(item, (*parent, i), where, count) for i, item in enumerate(raw))
+
+
+def _layer(raw: Any, path: tuple[int, ...], where: _Where, count: list[int]) -> LayerSpec:
+    label = layer_label(path)
+    order = count[0]
+    count[0] += 1
     if not isinstance(raw, dict) or "type" not in raw:
         raise UserError(f"{where.source}: {label} must be a table with a 'type' key")
     kind = raw["type"]
-    if not isinstance(kind, str) or kind not in LAYERS:
-        raise choices_error("layer type", kind, LAYERS, where=f"{where.layer(index)} {label}")
-    schema = LAYERS[kind]
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
+        raise choices_error("layer type", kind, LAYER_TYPES, where=f"{where.layer(order)} {label}")
+    entry = LAYER_TYPES[kind]
     params = []
+    nested: tuple[LayerSpec, ...] = ()
     for key, value in raw.items():
         if key == "type":
             continue
-        at = f"{where.layer(index, key)} {label}"
-        if key not in schema:
-            raise choices_error(f"key for {kind}", key, list(schema) or ["(none)"], where=at)
-        p = schema[key]
-        if kind == "dense" and key == "units":
-            if not (value == "auto" or _positive_int(value)):
-                raise UserError(f'{at}: dense units must be > 0 or "auto", got {value!r}')
-        else:
-            value = _coerce(value, p.kind, at, key)
-        if p.choices and value not in p.choices:
-            raise choices_error(f"{key} for {kind}", value, p.choices, where=at)
-        low = 0 if p.default == 0 else 1  # a pooling stride of 0 means "the pool size"
-        if p.kind is int and value < low:
-            raise UserError(f"{at}: {key} must be >= {low}, got {value}")
-        if kind == "reshape" and not (value and all(_positive_int(d) for d in value)):
-            raise UserError(f"{at}: reshape shape must be whole numbers > 0, got {list(value)}")
-        if kind == "dropout" and not 0 <= value < 1:
-            raise UserError(f"{at}: rate must be in [0, 1), got {value}")
-        params.append((key, value))
-    for key, p in schema.items():
+        at = f"{where.layer(order, key)} {label}"
+        if key not in entry.params:
+            raise choices_error(f"key for {kind}", key, list(entry.params) or ["(none)"], where=at)
+        if entry.nests and key == "layers":
+            if not isinstance(value, list) or not value:
+                raise UserError(f"{at}: {kind} layers must be a non-empty list of layer tables")
+            nested = _layers(value, path, where, count)
+            continue
+        p = entry.params[key]
+        coerced = _coerce(value, p.kind, at, key)
+        if p.choices and coerced not in p.choices:
+            raise choices_error(f"{key} for {kind}", coerced, p.choices, where=at)
+        if p.rule and not p.rule.ok(coerced):
+            raise UserError(f"{at}: {kind} {key} must be {p.rule.must}, got {value!r}")
+        params.append((key, coerced))
+    for key, p in entry.params.items():
         if p.required and key not in raw:
-            raise UserError(f"{where.layer(index)} {label}: {kind} needs {key!r}")
-    return LayerSpec(kind, tuple(params))
-
-
-def _positive_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+            raise UserError(f"{where.layer(order)} {label}: {kind} needs {key!r}")
+    return LayerSpec(kind, tuple(params), nested)
 
 
 # Numeric keys and the values they accept (NaN and infinities never).
@@ -385,7 +387,7 @@ def spec_from_document(
     layers_raw = model.get("layers") if isinstance(model, dict) else None
     if not isinstance(layers_raw, list) or not layers_raw:
         raise UserError(f"{where.source}: [model] needs a non-empty 'layers' list")
-    layers = tuple(_layer(raw, i, where) for i, raw in enumerate(layers_raw))
+    layers = _layers(layers_raw, (), where, [0])
     train = _section(doc, "train", where, required=("loss",))
     optimizer = _section(doc, "optimizer", where)
     schedule = _section(doc, "schedule", where)

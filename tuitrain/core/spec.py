@@ -6,26 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from tuitrain.core.catalog import LAYERS, Task
-
-
-@dataclass(frozen=True)
-class LayerSpec:
-    """One framework-neutral layer: its type and its keys (defaults filled in)."""
-
-    type: str
-    params: tuple[tuple[str, Any], ...] = ()
-
-    def get(self, key: str) -> Any:
-        for name, value in self.params:
-            if name == key:
-                return value
-        return LAYERS[self.type][key].default
-
-    def to_dict(self) -> dict[str, Any]:
-        """The layer as a TOML-shaped table (tuples become lists, as TOML reads them)."""
-        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.params}
-        return {"type": self.type, **params}
+from tuitrain.core.catalog import Task
+from tuitrain.core.layers import LayerSpec
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # the check and device detection are imported by their worker
     from tuitrain.ui.app import TuitrainApp
 
 # "presets/mlp-moons.toml:23: " and "--set x: " prefixes name the file; the field says where.
-_WHERE = re.compile(r"^(\S+\.toml(:\d+)?(\s+model\.layers\[\d+\])?|--set \S+):\s*")
+_WHERE = re.compile(r"^(\S+\.toml(:\d+)?(\s+model(\.layers\[\d+\])+)?|--set \S+):\s*")
 
 
 def short_reason(message: str) -> str:

@@ -19,17 +19,19 @@ if TYPE_CHECKING:
 
 
 def summary_table(summary: Summary) -> Table:
-    """Layers as rows: name, output shape, parameters and a note (PyTorch's extra LSTM bias)."""
+    """Layers as rows: name, output shape, parameters and a note (PyTorch's extra LSTM bias);
+    nested layers indented under the layer holding them."""
     table = Table(box=None, padding=(0, 1), expand=True, show_edge=False, header_style="bold")
     table.add_column("layer", no_wrap=True)
     table.add_column("output shape", no_wrap=True)
     table.add_column("params", justify="right", no_wrap=True)
-    notes = any(row.note for row in summary.rows)
+    notes = any(row.note for row in summary.walk())
     if notes:  # a column for PyTorch's extra LSTM bias; none squeezing the others otherwise
         table.add_column("note", style="dim", overflow="fold", ratio=1)
     table.add_row("input", str(summary.input_shape), "", *([""] if notes else []))
-    for row in summary.rows:
-        table.add_row(row.label, str(row.output_shape), f"{row.params:,}",
+    for row in summary.walk():
+        label = "  " * row.depth + row.label
+        table.add_row(label, str(row.output_shape), f"{row.params:,}",
                       *([row.note] if notes else []))
     return table
 

@@ -1,0 +1,327 @@
+"""The layer registry: every registered type has a builder in every backend and each backend
+builds every type with the neutral summary's parameter count and output shape; specs nest
+(`layers = [...]` inside a `sequential` layer) through parsing, summary, config round trip,
+and training, checkpoints and eval in each framework."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
+from layer_stacks import EXTRA_STACKS, TOKEN_INPUT, layer_types
+from test_reliability import assert_identical, last_checkpoint, only_run, resume, train
+
+from tuitrain.core import validate
+from tuitrain.core.errors import UserError
+from tuitrain.core.layers import ACTIVATIONS, LAYER_TYPES
+from tuitrain.core.presets import load_spec, spec_from_document
+from tuitrain.core.rundir import RunDir
+from tuitrain.core.shapes import summarize
+
+requires_keras = pytest.mark.skipif(
+    importlib.util.find_spec("keras") is None, reason="keras is not installed"
+)
+requires_tensorflow = [
+    pytest.mark.tensorflow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
+    ),
+]
+
+NESTED = """\
+name = "nested"
+description = "blocks inside blocks"
+task = "classification"
+
+[data]
+dataset = "digits"
+
+[model]
+layers = [
+  { type = "sequential", layers = [
+    { type = "conv2d", filters = 4, padding = "same", activation = "relu" },
+    { type = "sequential", layers = [
+      { type = "batchnorm" },
+      { type = "maxpool2d" },
+    ] },
+  ] },
+  { type = "flatten" },
+  { type = "dense", units = "auto" },
+]
+
+[train]
+loss = "cross_entropy"
+epochs = 2
+batch_size = 32
+metrics = ["accuracy"]
+
+[optimizer]
+lr = 0.01
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "nested.toml"
+    path.write_text(text)
+    return path
+
+
+def test_the_stacks_use_every_type_and_activation() -> None:
+    """So that building them (below, and in the TensorFlow parity test) covers the registry."""
+    used = {t for layers in EXTRA_STACKS.values() for t in layer_types(layers)}
+    assert used == set(LAYER_TYPES)
+
+    def activations(layers: list[dict]) -> set[str]:
+        found = set()
+        for layer in layers:
+            found |= {layer[k] for k in ("activation", "name") if k in layer}
+            found |= activations(layer.get("layers", []))
+        return found
+
+    assert set().union(*map(activations, EXTRA_STACKS.values())) == set(ACTIVATIONS)
+
+
+def test_nested_summary_is_a_tree(tmp_path: Path) -> None:
+    _, summary = validate.check(load_spec(str(write(tmp_path, NESTED))))
+    assert [(r.label, r.output_shape, r.params) for r in summary.walk()] == [
+        ("sequential_0", (4, 4, 4), 0),
+        ("conv2d_0.0", (8, 8, 4), 3 * 3 * 1 * 4 + 4),
+        ("sequential_0.1", (4, 4, 4), 0),
+        ("batchnorm_0.1.0", (8, 8, 4), 8),
+        ("maxpool2d_0.1.1", (4, 4, 4), 0),
+        ("flatten_1", (64,), 0),
+        ("dense_2", (10,), 650),
+    ]
+    assert [r.label for r in summary.rows] == ["sequential_0", "flatten_1", "dense_2"]
+    assert summary.params == 40 + 8 + 650 and summary.non_trainable == 8
+    assert "    batchnorm_0.1.0" in "\n".join(summary.lines())
+
+
+def test_nested_shape_error_names_the_nested_layer() -> None:
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {
+            "layers": [
+                {"type": "flatten"},
+                {
+                    "type": "sequential",
+                    "layers": [{"type": "dense", "units": 4}, {"type": "conv2d", "filters": 2}],
+                },
+            ]
+        },
+        "train": {"loss": "cross_entropy"},
+    }
+    spec = spec_from_document(doc)
+    with pytest.raises(UserError, match=r"^model.layers\[1\].layers\[1\] \(conv2d\): needs \("):
+        summarize(spec.layers, (8, 8, 1), 10)
+
+
+@pytest.mark.parametrize(
+    ("bad", "needles"),
+    [
+        (
+            '{ type = "maxpool2d" },',
+            [
+                '{ type = "maxpool2d", pool = 2 },',
+                "model.layers[0].layers[1].layers[1]",
+                "unknown key for maxpool2d 'pool'",
+            ],
+        ),
+        (
+            '{ type = "batchnorm" },',
+            [
+                '{ type = "dropout", rate = 2.0 },',
+                "model.layers[0].layers[1].layers[0]",
+                "dropout rate must be in [0, 1), got 2.0",
+            ],
+        ),
+        (
+            '{ type = "batchnorm" },',
+            [
+                '{ type = "sequential", layers = 3 },',
+                "model.layers[0].layers[1].layers[0]",
+                "sequential layers must be a non-empty list",
+            ],
+        ),
+        (
+            '{ type = "batchnorm" },',
+            [
+                '{ type = "sequential" },',
+                "model.layers[0].layers[1].layers[0]",
+                "sequential needs 'layers'",
+            ],
+        ),
+        (
+            '{ type = "batchnorm" },',
+            [
+                '{ type = "bachnorm" },',
+                "model.layers[0].layers[1].layers[0]",
+                "unknown layer type 'bachnorm'",
+                "valid: activation,",
+            ],
+        ),
+    ],
+)
+def test_nested_setting_errors_name_file_line_and_path(
+    tmp_path: Path, bad: str, needles: list[str]
+) -> None:
+    replacement, *expected = needles
+    text = NESTED.replace(bad, replacement)
+    path = write(tmp_path, text)
+    line = text.splitlines().index(next(ln for ln in text.splitlines() if replacement in ln)) + 1
+    with pytest.raises(UserError) as caught:
+        load_spec(str(path))
+    message = str(caught.value)
+    assert len(message.splitlines()) == 1, message
+    assert message.startswith(f"{path}:{line} "), message
+    for needle in expected:
+        assert needle in message, (needle, message)
+
+
+def test_nested_spec_round_trips_through_config(tmp_path: Path) -> None:
+    spec = load_spec(str(write(tmp_path, NESTED)))
+    assert spec.layers[0].layers[1].layers[1].get("pool_size") == 2
+    run = RunDir(tmp_path)
+    run.write_spec(spec)
+    assert run.read_spec() == spec
+
+
+# Run in a child per framework: the builder table's names, and each stack built, counted and
+# run on a zero batch. Prints one JSON object.
+BUILD_CHECK = """
+import json, sys
+from dataclasses import replace
+import numpy as np
+from tuitrain.core import validate
+from tuitrain.core.presets import spec_from_document
+from tuitrain.core.shapes import summarize
+
+framework, stacks, token_input = sys.argv[1], *(json.loads(a) for a in sys.argv[2:4])
+if framework == "torch":
+    import torch
+    from tuitrain.backends.torch_backend import BUILDERS, build_model
+else:
+    import keras
+    from tuitrain.backends.keras_layers import BUILDERS, build_model, trainable_params
+out = {"builders": sorted(BUILDERS), "stacks": {}}
+for name, layers in stacks.items():
+    doc = {"name": name, "description": "", "task": "classification",
+           "data": {"dataset": "digits"}, "model": {"layers": layers},
+           "train": {"loss": "cross_entropy"}}
+    spec = spec_from_document(doc)
+    info = validate.dataset_info(spec.data, task=spec.task)
+    if name in token_input:
+        info = replace(info, input_shape=tuple(token_input[name]), input_dtype="int64",
+                       num_outputs=3)
+    units = validate.output_units(spec, info)
+    summary = summarize(spec.layers, info.input_shape, units)
+    model = build_model(spec, info)
+    x = np.zeros((2, *info.input_shape), dtype=info.input_dtype)
+    if framework == "torch":
+        params = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        xt = torch.from_numpy(x)
+        with torch.no_grad():
+            y = model.eval()(xt.permute(0, 3, 1, 2) if xt.ndim == 4 else xt).numpy()
+        top = len(model)
+    else:
+        params = trainable_params(model)
+        y = keras.ops.convert_to_numpy(model(x, training=False))
+        top = len(model.layers)
+    out["stacks"][name] = {"params": params, "expected": summary.params_for(framework),
+                           "output": list(y.shape), "top": top}
+print(json.dumps(out))
+"""
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "framework",
+    [pytest.param("torch", marks=pytest.mark.torch), pytest.param("keras", marks=requires_keras)],
+)
+def test_every_backend_builds_every_registered_type(framework: str) -> None:
+    """Keras' builders serve the TensorFlow backend too; here they run on Keras' torch
+    backend (TensorFlow is never imported), as the TensorFlow parity test runs them there."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            BUILD_CHECK,
+            framework,
+            json.dumps(EXTRA_STACKS),
+            json.dumps(TOKEN_INPUT),
+        ],
+        capture_output=True,
+        text=True,
+        env=cli_env(KERAS_BACKEND="torch"),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    built = json.loads(result.stdout.strip().splitlines()[-1])
+    assert built["builders"] == sorted(LAYER_TYPES)
+    for name, got in built["stacks"].items():
+        assert got["params"] == got["expected"], name
+        assert got["output"] == [2, 3 if name in TOKEN_INPUT else 10], name
+    assert built["stacks"]["nested-stack"]["top"] == 4  # each block one module/layer
+
+
+@requires_torch
+@pytest.mark.parametrize(
+    "options",
+    [
+        pytest.param(["-f", "torch"], marks=pytest.mark.torch, id="torch"),
+        pytest.param(
+            ["-f", "keras", "--keras-backend", "torch"], marks=requires_keras, id="keras-on-torch"
+        ),
+        pytest.param(["-f", "tensorflow"], marks=requires_tensorflow, id="tensorflow"),
+    ],
+)
+def test_nested_model_trains_checkpoints_and_evaluates(tmp_path: Path, options: list[str]) -> None:
+    runs = tmp_path / "runs"
+    preset = write(tmp_path, NESTED)
+    out = run_cli("train", "-p", str(preset), *options, runs_dir=runs, timeout=300)
+    assert out.returncode == 0, out.stderr
+    (folder,) = run_folders(runs)
+    run = RunDir(folder)
+    summary = run.summary()
+    _, neutral = validate.check(load_spec(str(preset)))
+    assert summary["status"] == "completed" and summary["params"] == neutral.params_for(options[1])
+    assert summary["metrics"]["val_accuracy"] > 0.3
+    evaluated = run_cli("eval", run.id, runs_dir=runs, timeout=300)
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads((folder / "eval.json").read_text())
+    assert report["metrics"]["accuracy"] > 0.3, "the checkpoint's weights, not fresh ones"
+
+
+def test_bad_nested_layer_is_one_cli_line(tmp_path: Path) -> None:
+    preset = write(
+        tmp_path, NESTED.replace('{ type = "maxpool2d" }', '{ type = "maxpool2d", pool_size = 0 }')
+    )
+    out = run_cli("train", "-p", str(preset), "-f", "torch", runs_dir=tmp_path / "runs")
+    assert_one_line_error(
+        out, "model.layers[0].layers[1].layers[1]", "maxpool2d pool_size must be >= 1, got 0"
+    )
+    assert not run_folders(tmp_path / "runs")
+
+
+@requires_torch
+@pytest.mark.torch
+def test_nested_model_resumes_bit_identical(tmp_path: Path) -> None:
+    """Stopped mid-epoch (dropout on) and resumed, a nested torch model ends with the same
+    weights, optimizer and RNG state as one that never stopped."""
+    dropout = '{ type = "flatten" },\n  { type = "dropout", rate = 0.2 },'
+    preset = str(write(tmp_path, NESTED.replace('{ type = "flatten" },', dropout)))
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert train(straight, "-p", preset, "-f", "torch").returncode == 0
+    out = train(stopped, "-p", preset, "-f", "torch", fault="stop_at_step:13")
+    assert out.returncode == 130, out.stdout + out.stderr
+    out = resume(only_run(stopped), stopped)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert_identical(last_checkpoint(only_run(stopped)), last_checkpoint(only_run(straight)))
