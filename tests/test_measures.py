@@ -23,6 +23,20 @@ BINARY = RNG.integers(0, 2, N)
 OUTPUTS = RNG.normal(0, 1.5, (N, 3))  # errors on both sides of huber's delta
 TARGETS = RNG.normal(0, 1, (N, 3))
 ERR = OUTPUTS - TARGETS
+# A sequence task: 5 positions, the first 2 asking nothing (-1); about half the samples have
+# their last answer wrong, so some match exactly and some do not.
+SEQ_LOGITS = RNG.normal(0, 2, (N, 5, 4))
+SEQ_TARGETS = SEQ_LOGITS.argmax(axis=-1)
+SEQ_TARGETS[:, 4] = np.where(RNG.random(N) < 0.5, (SEQ_TARGETS[:, 4] + 1) % 4, SEQ_TARGETS[:, 4])
+SEQ_TARGETS[:, :2] = -1
+
+
+def _exact_matches() -> float:
+    hits = 0
+    for logits, targets in zip(SEQ_LOGITS, SEQ_TARGETS, strict=True):
+        asked = [(row, t) for row, t in zip(logits, targets, strict=True) if t >= 0]
+        hits += all(int(np.argmax(row)) == t for row, t in asked)
+    return hits / N
 
 
 def _softmax_ce() -> float:
@@ -48,6 +62,7 @@ WHOLE: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
     ),
     "accuracy": (LOGITS, CLASSES, float((LOGITS.argmax(axis=1) == CLASSES).mean())),
     "rmse": (OUTPUTS, TARGETS, float(np.sqrt((ERR**2).mean()))),
+    "exact_match": (SEQ_LOGITS, SEQ_TARGETS, _exact_matches()),
 }
 BINARY_ACCURACY = float(((LOGIT[:, 0] > 0) == BINARY).mean())
 
@@ -74,6 +89,13 @@ def test_accuracy_of_one_logit_is_whether_it_is_above_zero() -> None:
     assert _accumulated(accuracy, LOGIT, BINARY) == pytest.approx(BINARY_ACCURACY, rel=1e-12)
 
 
+def test_exact_match_of_one_label_per_sample_is_accuracy() -> None:
+    exact_match, accuracy = METRICS["exact_match"], METRICS["accuracy"]
+    assert 0 < _exact_matches() < 1
+    assert _accumulated(exact_match, LOGITS, CLASSES) == _accumulated(accuracy, LOGITS, CLASSES)
+    assert _accumulated(exact_match, LOGIT, BINARY) == pytest.approx(BINARY_ACCURACY, rel=1e-12)
+
+
 def test_every_loss_and_metric_fits_one_task_and_is_named_as_registered() -> None:
     for table in (LOSSES, METRICS):
         for name, measure in table.items():
@@ -84,7 +106,13 @@ def test_every_loss_and_metric_fits_one_task_and_is_named_as_registered() -> Non
 
 @pytest.mark.parametrize(
     ("metric", "expected"),
-    [("loss", "lower"), ("accuracy", "higher"), ("mae", "lower"), ("rmse", "lower")],
+    [
+        ("loss", "lower"),
+        ("accuracy", "higher"),
+        ("exact_match", "higher"),
+        ("mae", "lower"),
+        ("rmse", "lower"),
+    ],
 )
 def test_direction(metric: str, expected: str) -> None:
     assert direction(metric) == expected
@@ -112,5 +140,7 @@ def test_an_unknown_name_is_a_one_line_error_with_the_valid_names() -> None:
     assert str(caught.value) == (
         "unknown torch loss 'xent'; valid: binary_cross_entropy, cross_entropy, huber, mae, mse"
     )
-    with pytest.raises(UserError, match="unknown metric 'f1'; valid: accuracy, mae, rmse"):
+    with pytest.raises(
+        UserError, match="unknown metric 'f1'; valid: accuracy, exact_match, mae, rmse"
+    ):
         direction("f1")

@@ -237,6 +237,41 @@ LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
     "huber": lambda: keras.losses.Huber(delta=1.0, name="loss"),
 }
 
+
+@keras.saving.register_keras_serializable(package="tuitrain")
+class ExactMatch(keras.metrics.Metric):
+    """The share of samples whose every answered position (target >= 0) is right, kept as a
+    sum and a count (core/measures.py's `exact_match`); `binary`: one logit, right when > 0."""
+
+    def __init__(self, binary: bool = False, name: str = "exact_match", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.binary = binary
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch's matching samples and its sample count."""
+        ops = keras.ops
+        if self.binary:
+            pred = ops.cast(y_pred[..., 0] > 0, "int32")
+        else:
+            pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        y = ops.reshape(ops.cast(y_true, "int32"), ops.shape(pred))
+        right = ops.logical_or(ops.equal(pred, y), ops.less(y, 0))
+        if len(right.shape) > 1:
+            right = ops.all(right, axis=tuple(range(1, len(right.shape))))
+        self.total.assign_add(ops.sum(ops.cast(right, self.dtype)))
+        self.count.assign_add(ops.cast(ops.shape(right)[0], self.dtype))
+
+    def result(self) -> Any:
+        """Matching samples over samples seen."""
+        return self.total / keras.ops.maximum(self.count, 1.0)
+
+    def get_config(self) -> dict[str, Any]:
+        """What a saved model needs to rebuild the metric."""
+        return {**super().get_config(), "binary": self.binary}
+
+
 # Each metric of the registry as a stateful Keras metric named as the registry names it;
 # the argument says whether the model has one logit (binary cross-entropy).
 METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
@@ -245,6 +280,7 @@ METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
         if binary
         else keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # argmax of logits
     ),
+    "exact_match": lambda binary: ExactMatch(binary),
     "mae": lambda binary: keras.metrics.MeanAbsoluteError(name="mae"),
     "rmse": lambda binary: keras.metrics.RootMeanSquaredError(name="rmse"),
 }

@@ -273,11 +273,20 @@ def _correct(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (pred == y).sum()
 
 
+def _exact_matches(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Samples whose every answered position (target >= 0) is right (core/measures.py)."""
+    pred = (out[..., 0] > 0).long() if out.shape[-1] == 1 else out.argmax(dim=-1)
+    y = y.reshape(pred.shape)
+    right = (pred == y) | (y < 0)
+    return right.reshape(len(right), -1).all(dim=1).sum()
+
+
 # Each metric of the registry: the sum of its per-sample values over the batch (correct
 # count, |error|, error²); the registry's `finish` turns sums and counts into the value, so
 # per-step work stays as small as a hand-written loop's.
 METRIC_SUMS: dict[str, Tensors] = {
     "accuracy": _correct,
+    "exact_match": _exact_matches,
     "mae": lambda out, y: (out - y).abs().sum() / out.shape[-1],
     "rmse": lambda out, y: ((out - y) ** 2).sum() / out.shape[-1],
 }

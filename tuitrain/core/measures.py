@@ -98,6 +98,19 @@ def _correct(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (pred == targets).astype(float)
 
 
+def _exact_match(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1 where every answered position of a sample is predicted right. Targets are one class
+    per sample (N,) or one per position (N, L), with -1 marking a position that asks nothing
+    (a sequence's prompt); outputs are logits (N, classes) or (N, L, classes). With one label
+    per sample it equals accuracy; on a sequence scored with its true prefix (teacher
+    forcing) it equals greedy decoding's exact match, since each right answer token makes
+    the next prefix the true one."""
+    pred = outputs[..., 0] > 0 if outputs.shape[-1] == 1 else outputs.argmax(axis=-1)
+    targets = targets.reshape(pred.shape)
+    right = (pred == targets) | (targets < 0)
+    return right.reshape(len(right), -1).all(axis=1).astype(float)
+
+
 _MAE = Measure("mae", "regression", "lower", "mean", _absolute_error)
 
 LOSSES: dict[str, Measure] = {
@@ -115,6 +128,7 @@ METRICS: dict[str, Measure] = {
     m.name: m
     for m in (
         Measure("accuracy", "classification", "higher", "mean", _correct),
+        Measure("exact_match", "classification", "higher", "mean", _exact_match),
         _MAE,
         Measure("rmse", "regression", "lower", "root_mean", _squared_error),
     )
