@@ -231,7 +231,7 @@ CASES = [
     (
         "samples = 200",
         "sample = 200",
-        ["unknown key in [data] 'sample'", "valid: dataset, samples, target"],
+        ["unknown key in [data] 'sample'", "valid: dataset, digits, samples, seed, target"],
         "sample = 200",
     ),
     (

@@ -28,6 +28,7 @@ import numpy as np
 
 from tuitrain.core.catalog import Task
 from tuitrain.core.datasets import (
+    ADDITION_DIGITS,
     BUILTIN,
     CIFAR_DIR,
     FASHION_FILES,
@@ -118,6 +119,27 @@ def _sklearn(name: str) -> Callable[[int], Arrays]:
         return getattr(sklearn.datasets, f"load_{name}")(return_X_y=True)
 
     return load
+
+
+def _digits_of(values: np.ndarray, count: int) -> np.ndarray:
+    """Each value's `count` decimal digits, highest first (zero-padded): shape (N, count)."""
+    return values[:, None] // 10 ** np.arange(count - 1, -1, -1) % 10
+
+
+def _addition(data: DataSpec, n: int) -> Arrays:
+    """`n` distinct problems a + b of `digits`-digit numbers, drawn with the data seed, laid out
+    as minGPT's adder does: the tokens of a, of b, then of the sum reversed (lowest digit
+    first, so that each digit's carry comes from digits already written), the last token left
+    out. The target at each position is the next token, -1 while that is still the question:
+    a decoder reads the whole problem and writes the digits + 1 answer tokens."""
+    digits = ADDITION_DIGITS if data.digits is None else data.digits
+    rng = np.random.default_rng(_DATA_SEED if data.seed is None else data.seed)
+    a, b = np.divmod(rng.choice(10 ** (2 * digits), size=n, replace=False), 10**digits)
+    answer = _digits_of(a + b, digits + 1)[:, ::-1]
+    tokens = np.concatenate([_digits_of(a, digits), _digits_of(b, digits), answer], axis=1)
+    targets = tokens[:, 1:].copy()
+    targets[:, : 2 * digits - 1] = -1
+    return tokens[:, :-1], targets
 
 
 # --- downloads (Keras's files and cache layout) ----------------------------------------------
@@ -269,6 +291,8 @@ LOADERS: dict[str, Callable[[int], Arrays]] = {
     "breast_cancer": _sklearn("breast_cancer"), "mnist": _mnist,
     "fashion-mnist": _fashion_mnist, "cifar10": _cifar10,
 }  # fmt: skip
+# Each generated task's arrays: [data] settings (digits, seed) and sample count -> x, y.
+GENERATORS: dict[str, Callable[[DataSpec, int], Arrays]] = {"addition": _addition}
 
 
 # --- a person's own data -------------------------------------------------------------------
@@ -556,7 +580,8 @@ def standardizes_inputs(info: DatasetInfo) -> bool:
 def load_splits(
     data: DataSpec, seed: int, task: Task | None = None, saved: Preprocessing | None = None
 ) -> Splits:
-    """Load `data` and split it into train/val/test, the same way for the same seed.
+    """Load `data` and split it into train/val/test, the same way for the same seed (the
+    data's own `seed` when it has one, else the run's `seed`).
 
     Float inputs of tabular or sequence shape are standardized per feature, and regression
     targets per column, with the `saved` statistics of the run, else the train split's own
@@ -565,9 +590,12 @@ def load_splits(
     entry = BUILTIN.get(data.dataset)
     if entry is not None:
         info = builtin_info(entry, data, task)
-        x, y = LOADERS[data.dataset](info.size)
+        if data.dataset in GENERATORS:
+            x, y = GENERATORS[data.dataset](data, info.size)
+        else:
+            x, y = LOADERS[data.dataset](info.size)
         info = replace(info, needs_download=False)
-        x = np.asarray(x, np.float32)
+        x = np.asarray(x, info.input_dtype)
         y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
     else:
         info, x, y = user_data(data, task)
@@ -578,7 +606,8 @@ def load_splits(
             f"{info.name}: val_fraction {val} and test_fraction {test} leave no "
             f"training samples out of {len(x)}"
         )
-    order = np.random.default_rng(seed).permutation(len(x))
+    split_seed = seed if data.seed is None else data.seed
+    order = np.random.default_rng(split_seed).permutation(len(x))
     test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
     xs = [x[i] for i in (train_idx, val_idx, test_idx)]
     ys = [y[i] for i in (train_idx, val_idx, test_idx)]

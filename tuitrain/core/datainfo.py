@@ -6,7 +6,8 @@ then. This module sits above both, so the catalogue never imports the loaders.""
 from __future__ import annotations
 
 from tuitrain.core.catalog import Task
-from tuitrain.core.datasets import BUILTIN, DatasetInfo, builtin_info
+from tuitrain.core.datasets import BUILTIN, DatasetInfo, builtin_info, generated_names
+from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
 
 
@@ -15,6 +16,11 @@ def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
     entry = BUILTIN.get(data.dataset)
     if entry is not None:
         return builtin_info(entry, data, task)
+    if data.digits is not None:
+        raise UserError(
+            f"data.digits is a setting of generated tasks ({', '.join(generated_names())}); "
+            "a data file has none"
+        )
     from tuitrain.core.data import user_data
 
     return user_data(data, task)[0]

@@ -1,6 +1,8 @@
 """The dataset catalogue: what each built-in set is (task, shape, classes, size, whether its
 download is cached), all without numpy, which the setup screen needs before its first frame.
-The arrays themselves come from `core/data.py`; `core/datainfo.py` describes any dataset."""
+Generated tasks (`addition`) are built-in sets whose shape follows their [data] settings
+(`digits`) and whose problems are drawn from a seed. The arrays themselves come from
+`core/data.py`; `core/datainfo.py` describes any dataset."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ FASHION_FILES = (
     "t10k-images-idx3-ubyte.gz",
     "t10k-labels-idx1-ubyte.gz",
 )
+ADDITION_DIGITS = 2  # digits of each number when [data] does not say
+MAX_DIGITS = 9  # 10**(2 * digits) problems must count in int64
+ADDITION_SAMPLES = 10_000  # problems drawn when [data] does not say (all of them for 2 digits)
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,9 @@ class DatasetInfo:
     needs_download: bool  # a public set that is not in the cache yet
     description: str
     size: int  # samples in total
+    # Labels per sample: () for one; (L,) for a label at each of L positions (class ids, -1
+    # where a position asks nothing, e.g. a sequence's prompt).
+    target_shape: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class Builtin:
     info: DatasetInfo
     default_samples: int = 0  # synthetic sets: the count `DataSpec.samples = 0` means
     cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
+    # Generated tasks: the info for the [data] settings (digits, samples).
+    settings: Callable[[DatasetInfo, DataSpec], DatasetInfo] | None = None
 
 
 def cache_dir() -> Path:
@@ -89,6 +99,33 @@ def _entry(
     return Builtin(info, size if synthetic else 0, cached)
 
 
+def _addition(info: DatasetInfo, data: DataSpec) -> DatasetInfo:
+    """Addition of two `digits`-digit numbers: 3 * digits tokens in, a label at each."""
+    digits = ADDITION_DIGITS if data.digits is None else data.digits
+    problems = 10 ** (2 * digits)
+    size = data.samples or min(problems, ADDITION_SAMPLES)
+    if size > problems:
+        raise UserError(
+            f"addition of {digits}-digit numbers has {problems} distinct problems; "
+            f"data.samples {size} asks for more"
+        )
+    return replace(
+        info,
+        input_shape=(3 * digits,),
+        target_shape=(3 * digits,),
+        size=size,
+        description=f"{digits}-digit addition, {size} distinct problems (generated)",
+    )
+
+
+_ADDITION = Builtin(
+    DatasetInfo(
+        "addition", "classification", (), 10, tuple("0123456789"), "int64", False,
+        "two-number addition, character level (generated)", 0,
+    ),
+    settings=_addition,
+)  # fmt: skip
+
 _FASHION_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
@@ -126,6 +163,7 @@ BUILTIN: dict[str, Builtin] = {
         _entry("cifar10", "classification", (32, 32, 3), _CIFAR_NAMES,
                "32x32 colour images of 10 classes (170 MB download)", 60000,
                cached=lambda: cifar_folder() is not None),
+        _ADDITION,
     )
 }  # fmt: skip
 
@@ -152,4 +190,16 @@ def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetIn
         info = replace(info, size=data.samples)
     if entry.cached is not None:
         info = replace(info, needs_download=not entry.cached())
+    if entry.settings is not None:
+        info = entry.settings(info, data)
+    elif data.digits is not None:
+        raise UserError(
+            f"data.digits is a setting of generated tasks ({', '.join(generated_names())}); "
+            f"dataset {info.name!r} has none"
+        )
     return info
+
+
+def generated_names() -> list[str]:
+    """Names of the generated tasks, in catalogue order."""
+    return [name for name, entry in BUILTIN.items() if entry.settings is not None]

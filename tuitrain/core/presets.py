@@ -24,6 +24,7 @@ from tuitrain.core.catalog import (
     SCHEDULES,
     TASKS,
 )
+from tuitrain.core.datasets import MAX_DIGITS
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.layers import LAYER_TYPES
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
@@ -342,6 +343,8 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("data", "samples", lambda v: v >= 0, ">= 0"),
     ("data", "val_fraction", lambda v: 0 <= v < 0.9, "in [0, 0.9)"),
     ("data", "test_fraction", lambda v: 0 <= v < 0.9, "in [0, 0.9)"),
+    ("data", "digits", lambda v: v is None or 1 <= v <= MAX_DIGITS, f"in [1, {MAX_DIGITS}]"),
+    ("data", "seed", lambda v: v is None or 0 <= v < 2**31, "in [0, 2**31)"),
     ("train", "epochs", lambda v: v >= 1, ">= 1"),
     ("train", "batch_size", lambda v: v >= 1, ">= 1"),
     ("train", "log_every", lambda v: v >= 1, ">= 1"),
