@@ -4,14 +4,18 @@ layout, and the [data] settings are checked with one-line errors."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from tuitrain.core.data import Splits, load_splits
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
+from tuitrain.core.layers import LayerSpec
 from tuitrain.core.presets import load_spec
-from tuitrain.core.spec import DataSpec
+from tuitrain.core.spec import DataSpec, RunSpec
+from tuitrain.core.validate import check
 
 
 def _number(tokens: np.ndarray) -> np.ndarray:
@@ -90,3 +94,36 @@ def test_bad_settings_are_one_line_errors() -> None:
         load_spec("mlp-moons", {"data.digits": 0})
     with pytest.raises(UserError, match=r"data.seed must be in \[0, 2\*\*31\), got -1"):
         load_spec("mlp-moons", {"data.seed": -1})
+
+
+def _adder(**changes: object) -> RunSpec:
+    """A recurrent decoder on `addition`: embedding, an LSTM over positions, logits at each."""
+    spec = load_spec("lstm-digits", {"data.dataset": "addition", "data.seed": 7})
+    layers = (
+        LayerSpec("embedding", (("input_dim", 10), ("output_dim", 8))),
+        LayerSpec("lstm", (("units", 16), ("return_sequences", True))),
+        LayerSpec("dense", (("units", "auto"),)),
+    )
+    train = dataclasses.replace(spec.train, metrics=("exact_match",))
+    return dataclasses.replace(spec, layers=layers, train=train, **changes)
+
+
+def test_a_model_with_logits_at_each_position_validates() -> None:
+    info, summary = check(_adder())
+    assert summary.rows[-1].output_shape == (6, 10) == (*info.target_shape, info.num_outputs)
+
+
+def test_per_sample_scores_and_shapes_are_refused_on_per_position_labels() -> None:
+    spec = _adder()
+    accuracy = dataclasses.replace(
+        spec, train=dataclasses.replace(spec.train, metrics=("accuracy",))
+    )
+    with pytest.raises(UserError, match=r"^dataset 'addition' is labelled at each position; "
+                       r"accuracy scores one label per sample; valid here: cross_entropy, "
+                       r"exact_match$"):  # fmt: skip
+        check(accuracy)
+    flat = dataclasses.replace(spec, layers=(*spec.layers[:1], LayerSpec("flatten", ()),
+                                             spec.layers[2]))  # fmt: skip
+    with pytest.raises(UserError, match=r"the model ends in shape \(10,\) but loss "
+                       r"'cross_entropy' on this dataset needs \(6, 10\)"):  # fmt: skip
+        check(flat)

@@ -29,6 +29,7 @@ SEQ_LOGITS = RNG.normal(0, 2, (N, 5, 4))
 SEQ_TARGETS = SEQ_LOGITS.argmax(axis=-1)
 SEQ_TARGETS[:, 4] = np.where(RNG.random(N) < 0.5, (SEQ_TARGETS[:, 4] + 1) % 4, SEQ_TARGETS[:, 4])
 SEQ_TARGETS[:, :2] = -1
+SEQ_TARGETS[::3, 2] = -1  # some samples answer 2 positions, others 3
 
 
 def _exact_matches() -> float:
@@ -87,6 +88,17 @@ def test_sums_over_uneven_batches_give_the_whole_set_value(measure: Measure) -> 
 def test_accuracy_of_one_logit_is_whether_it_is_above_zero() -> None:
     accuracy = METRICS["accuracy"]
     assert _accumulated(accuracy, LOGIT, BINARY) == pytest.approx(BINARY_ACCURACY, rel=1e-12)
+
+
+def test_cross_entropy_per_position_is_each_samples_mean_over_its_answers() -> None:
+    losses = []
+    for logits, targets in zip(SEQ_LOGITS, SEQ_TARGETS, strict=True):
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        losses.append(np.mean([-np.log(p[i, t]) for i, t in enumerate(targets) if t >= 0]))
+    whole = float(np.mean(losses))
+    assert _accumulated(LOSSES["cross_entropy"], SEQ_LOGITS, SEQ_TARGETS) == pytest.approx(
+        whole, rel=1e-12
+    )
 
 
 def test_exact_match_of_one_label_per_sample_is_accuracy() -> None:

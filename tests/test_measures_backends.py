@@ -40,18 +40,19 @@ batches = {  # (outputs, targets) as the engines get them
     "regression": (rng.normal(0, 1.5, (n, 3)).astype(np.float32),
                    rng.normal(0, 1, (n, 3)).astype(np.float32)),
 }
-# A sequence task: logits per position, the first 2 positions unasked (-1), about half the
-# samples with a wrong last answer.
+# A sequence task: the first 2 positions unasked (-1), and the third in every third sample
+# (samples with 2 or 3 answers); about half the samples with a wrong last answer.
 seq_out = rng.normal(0, 2, (n, 5, 4)).astype(np.float32)
 seq_y = seq_out.argmax(-1)
 seq_y[:, 4] = np.where(rng.random(n) < 0.5, (seq_y[:, 4] + 1) % 4, seq_y[:, 4])
 seq_y[:, :2] = -1
+seq_y[::3, 2] = -1
 batches["sequence"] = (seq_out, seq_y)
 cases = [("loss", name, "binary" if name == "binary_cross_entropy" else m.task)
          for name, m in LOSSES.items()]
 cases += [("metric", name, m.task) for name, m in METRICS.items()] + [
     ("metric", "accuracy", "binary"), ("metric", "exact_match", "binary"),
-    ("metric", "exact_match", "sequence")]
+    ("metric", "exact_match", "sequence"), ("loss", "cross_entropy", "sequence")]
 
 
 def reference(table, name, kind):
@@ -159,7 +160,7 @@ def test_every_registered_name_has_an_implementation(framework: str) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_loss_and_metric_gives_the_registry_value(framework: str) -> None:
     values = report(framework)["values"]
-    assert len(values) == len(LOSSES) + len(METRICS) + 3
+    assert len(values) == len(LOSSES) + len(METRICS) + 4
     for key, (got, expected) in values.items():
         assert got == pytest.approx(expected, rel=2e-6, abs=1e-7), key
 

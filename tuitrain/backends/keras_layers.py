@@ -225,12 +225,29 @@ def load_seed_states(model: keras.Model, archive: Path) -> None:
 
 
 # ----- loss, metrics, optimizer ------------------------------------------------------------
+@keras.saving.register_keras_serializable(package="tuitrain")
+class CrossEntropy(keras.losses.Loss):
+    """Sparse cross-entropy from logits; with a label per position (y_pred (N, L, classes),
+    y_true (N, L), -1 = none), each sample's mean over its labelled positions
+    (core/measures.py). One label per sample is Keras's own sparse cross-entropy."""
+
+    def call(self, y_true: Any, y_pred: Any) -> Any:
+        """Each sample's loss."""
+        ops = keras.ops
+        if len(y_pred.shape) == 2:
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
+        y = ops.reshape(ops.cast(y_true, "int32"), ops.shape(y_pred)[:-1])
+        asked = ops.cast(ops.greater_equal(y, 0), y_pred.dtype)
+        per_position = keras.losses.sparse_categorical_crossentropy(
+            ops.maximum(y, 0), y_pred, from_logits=True
+        )
+        return ops.sum(per_position * asked, axis=1) / ops.maximum(ops.sum(asked, axis=1), 1.0)
+
+
 # Each loss of the registry (core/measures.py), on the model's raw outputs (logits for
 # classification), reported as "loss".
 LOSSES: dict[str, Callable[[], keras.losses.Loss]] = {
-    "cross_entropy": lambda: keras.losses.SparseCategoricalCrossentropy(
-        from_logits=True, name="loss"
-    ),
+    "cross_entropy": lambda: CrossEntropy(name="loss"),
     "binary_cross_entropy": lambda: keras.losses.BinaryCrossentropy(from_logits=True, name="loss"),
     "mse": lambda: keras.losses.MeanSquaredError(name="loss"),
     "mae": lambda: keras.losses.MeanAbsoluteError(name="loss"),

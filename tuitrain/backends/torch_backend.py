@@ -256,9 +256,19 @@ def _decoupled_decay(weight_decay: float) -> Callable[..., None]:
 
 Tensors = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """F.cross_entropy; with a label per position (out (N, L, classes), y (N, L), -1 = none),
+    each sample's mean over its labelled positions, then the batch mean (core/measures.py)."""
+    if out.ndim == 2:
+        return F.cross_entropy(out, y)
+    per_position = F.cross_entropy(out.transpose(1, -1), y, ignore_index=-1, reduction="none")
+    return (per_position.sum(dim=1) / (y >= 0).sum(dim=1).clamp(min=1)).mean()
+
+
 # Each loss of the registry (core/measures.py): the batch mean, from raw outputs (logits).
 LOSSES: dict[str, Tensors] = {
-    "cross_entropy": F.cross_entropy,
+    "cross_entropy": _cross_entropy,
     "binary_cross_entropy": lambda out, y: F.binary_cross_entropy_with_logits(
         out[:, 0], y.to(out.dtype)
     ),

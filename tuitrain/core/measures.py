@@ -39,6 +39,7 @@ class Measure:
     direction: Direction
     reduce: Reduce
     per_sample: PerSample
+    per_position: bool = False  # also scores a label per position (-1 = none), e.g. `addition`
 
     def sums(self, outputs: np.ndarray, targets: np.ndarray) -> tuple[float, int]:
         """The accumulated state of one batch: (sum of per-sample values, sample count)."""
@@ -75,12 +76,21 @@ def _huber(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
 
 
 def _cross_entropy(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """-log softmax(logits)[true class]."""
+    """-log softmax(logits)[true class]; with a label per position (outputs (N, L, classes),
+    targets (N, L), -1 where a position asks nothing), each sample's mean over its labelled
+    positions."""
     import numpy as np
 
     shifted = outputs - outputs.max(axis=-1, keepdims=True)
     log_norm = np.log(np.exp(shifted).sum(axis=-1))
-    return log_norm - np.take_along_axis(shifted, targets[:, None].astype(np.int64), -1)[:, 0]
+    asked = targets >= 0
+    picked = np.take_along_axis(
+        shifted, np.where(asked, targets, 0)[..., None].astype(np.int64), -1
+    )
+    per_position = np.where(asked, log_norm - picked[..., 0], 0.0)
+    if per_position.ndim == 1:
+        return per_position
+    return per_position.sum(axis=1) / np.maximum(asked.sum(axis=1), 1)
 
 
 def _binary_cross_entropy(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -116,7 +126,7 @@ _MAE = Measure("mae", "regression", "lower", "mean", _absolute_error)
 LOSSES: dict[str, Measure] = {
     m.name: m
     for m in (
-        Measure("cross_entropy", "classification", "lower", "mean", _cross_entropy),
+        Measure("cross_entropy", "classification", "lower", "mean", _cross_entropy, True),
         Measure("binary_cross_entropy", "classification", "lower", "mean", _binary_cross_entropy),
         Measure("mse", "regression", "lower", "mean", _squared_error),
         _MAE,
@@ -128,7 +138,7 @@ METRICS: dict[str, Measure] = {
     m.name: m
     for m in (
         Measure("accuracy", "classification", "higher", "mean", _correct),
-        Measure("exact_match", "classification", "higher", "mean", _exact_match),
+        Measure("exact_match", "classification", "higher", "mean", _exact_match, True),
         _MAE,
         Measure("rmse", "regression", "lower", "root_mean", _squared_error),
     )

@@ -143,13 +143,16 @@ def summarize(layers: tuple[LayerSpec, ...], input_shape: Shape, num_outputs: in
     return Summary(tuple(input_shape), rows)
 
 
-def check_output(summary: Summary, expected: int, loss: str) -> None:
-    """The last layer must produce what the loss needs."""
-    want = 1 if loss == "binary_cross_entropy" else expected
+def check_output(
+    summary: Summary, expected: int, loss: str, positions: tuple[int, ...] = ()
+) -> None:
+    """The last layer must produce what the loss needs: `expected` outputs per sample, or at
+    each of `positions` when the data is labelled per position."""
+    want = (*positions, 1 if loss == "binary_cross_entropy" else expected)
     got = summary.rows[-1].output_shape if summary.rows else summary.input_shape
-    if got != (want,):
+    if got != want:
         raise UserError(
             f"{layer_label(summary.rows[-1].path)} ({summary.rows[-1].type}): the model ends in "
-            f"shape {got} but loss {loss!r} on this dataset needs ({want},); "
+            f"shape {got} but loss {loss!r} on this dataset needs {want}; "
             'set the last dense layer\'s units to "auto"'
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.datasets import BUILTIN, DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.measures import LOSSES, METRICS
 from tuitrain.core.shapes import Summary, check_output, summarize
 from tuitrain.core.spec import RunSpec
 
@@ -13,6 +14,18 @@ from tuitrain.core.spec import RunSpec
 def output_units(spec: RunSpec, info: DatasetInfo) -> int:
     """What `units = "auto"` means: 1 logit for binary cross-entropy, else the dataset's outputs."""
     return 1 if spec.train.loss == "binary_cross_entropy" else info.num_outputs
+
+
+def _check_per_position(spec: RunSpec, info: DatasetInfo) -> None:
+    """Data labelled at each position needs a loss and metrics that score positions."""
+    measures = [LOSSES[spec.train.loss], *(METRICS[m] for m in spec.train.metrics)]
+    unfit = [m.name for m in measures if not m.per_position]
+    if unfit:
+        fit = [m.name for m in (*LOSSES.values(), *METRICS.values()) if m.per_position]
+        raise UserError(
+            f"dataset {info.name!r} is labelled at each position; {', '.join(unfit)} scores "
+            f"one label per sample; valid here: {', '.join(dict.fromkeys(fit))}"
+        )
 
 
 def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
@@ -33,7 +46,9 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
             f"loss 'binary_cross_entropy' needs 2 classes; {spec.data.dataset!r} has "
             f"{info.num_outputs}; use cross_entropy"
         )
+    if info.target_shape:
+        _check_per_position(spec, info)
     units = output_units(spec, info)
     summary = summarize(spec.layers, info.input_shape, units)
-    check_output(summary, units, spec.train.loss)
+    check_output(summary, units, spec.train.loss, info.target_shape)
     return info, summary
