@@ -33,8 +33,11 @@ def predictions(outputs: np.ndarray, binary: bool) -> np.ndarray:
 
 def classification_report(outputs: np.ndarray, targets: np.ndarray, class_names: tuple[str, ...],
                           metrics: dict[str, float], binary: bool = False) -> Report:
+    """Accuracy, per-class precision and recall and the confusion matrix over every label:
+    one per sample, or with labels per position those that ask something (target >= 0)."""
     k = len(class_names)
-    pred = predictions(outputs, binary)
+    asked = targets >= 0
+    pred, targets = predictions(outputs, binary)[asked], targets[asked]
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, (targets.astype(np.int64), pred), 1)
     tp = np.diag(confusion).astype(np.float64)
