@@ -7,7 +7,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-# On the digits dataset (8 x 8 x 1 images), except "token-stack" (12 tokens below 50).
+
+# The CIFAR ResNet basic block: conv-bn-relu-conv-bn, add the input, relu.
+def basic_block(filters: int, *pool: dict[str, Any]) -> dict[str, Any]:
+    """One basic block; layers in `pool` after the last batchnorm shrink the image, so that
+    the shortcut becomes a strided 1x1 convolution."""
+    conv = {"type": "conv2d", "filters": filters, "padding": "same"}
+    return {
+        "type": "residual",
+        "activation": "relu",
+        "layers": [
+            conv,
+            {"type": "batchnorm"},
+            {"type": "activation", "name": "relu"},
+            conv,
+            {"type": "batchnorm"},
+            *pool,
+        ],
+    }
+
+
+# On the digits dataset (8 x 8 x 1 images), except those in TOKEN_INPUT (12 tokens below 50).
 EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
     "image-stack": [
         {
@@ -69,8 +89,30 @@ EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
         },
         {"type": "dense", "units": "auto"},
     ],
+    "residual-stack": [
+        {"type": "conv2d", "filters": 4, "padding": "same"},
+        {"type": "batchnorm"},
+        {"type": "activation", "name": "relu"},
+        basic_block(4),  # identity shortcut
+        basic_block(8, {"type": "maxpool2d"}),  # 8x8x4 -> 4x4x8: 1x1 conv, stride 2
+        {"type": "globalavgpool2d"},
+        {"type": "residual", "layers": [{"type": "dense", "units": 6}]},  # dense shortcut
+        {"type": "dense", "units": "auto"},
+    ],
+    "transformer-stack": [
+        {"type": "embedding", "input_dim": 50, "output_dim": 8},
+        {"type": "posembedding"},
+        {"type": "transformer", "heads": 2, "causal": True},
+        {"type": "transformer", "heads": 4, "mlp_ratio": 2},
+        {"type": "layernorm"},
+        {"type": "conv1d", "filters": 6, "kernel_size": 3, "activation": "relu"},
+        {"type": "attention", "heads": 3},
+        {"type": "globalavgpool1d"},
+        {"type": "dense", "units": "auto"},
+    ],
 }
-TOKEN_INPUT = {"token-stack": (12,)}  # input shape of the stacks that take tokens
+# The input shape of the stacks that take tokens.
+TOKEN_INPUT = {"token-stack": (12,), "transformer-stack": (12,)}
 
 
 def layer_types(layers: list[dict[str, Any]]) -> Iterator[str]:
