@@ -65,6 +65,35 @@ lr = 0.01
 """
 
 
+# A residual CNN block and a transformer block on the digits (8 x 8 images as 8 steps).
+BLOCKS = NESTED.replace(
+    """layers = [
+  { type = "sequential", layers = [
+    { type = "conv2d", filters = 4, padding = "same", activation = "relu" },
+    { type = "sequential", layers = [
+      { type = "batchnorm" },
+      { type = "maxpool2d" },
+    ] },
+  ] },
+  { type = "flatten" },
+  { type = "dense", units = "auto" },
+]""",
+    """layers = [
+  { type = "residual", activation = "relu", layers = [
+    { type = "conv2d", filters = 4, padding = "same" },
+    { type = "batchnorm" },
+    { type = "maxpool2d" },
+  ] },
+  { type = "reshape", shape = [4, 16] },
+  { type = "posembedding" },
+  { type = "transformer", heads = 2, causal = true, mlp_ratio = 2 },
+  { type = "layernorm" },
+  { type = "globalavgpool1d" },
+  { type = "dense", units = "auto" },
+]""",
+).replace("epochs = 2", "epochs = 4")
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "nested.toml"
     path.write_text(text)
@@ -100,6 +129,156 @@ def test_nested_summary_is_a_tree(tmp_path: Path) -> None:
     assert [r.label for r in summary.rows] == ["sequential_0", "flatten_1", "dense_2"]
     assert summary.params == 40 + 8 + 650 and summary.non_trainable == 8
     assert "    batchnorm_0.1.0" in "\n".join(summary.lines())
+
+
+def test_residual_basic_blocks_count_their_shortcuts() -> None:
+    """The CIFAR basic block: an identity shortcut adds nothing, a block that widens and
+    halves the image adds a 1x1 stride-2 convolution without bias, a dense block a matrix."""
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": EXTRA_STACKS["residual-stack"]},
+        "train": {"loss": "cross_entropy"},
+    }
+    rows = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
+    conv = [3 * 3 * 4 * 4 + 4, 3 * 3 * 4 * 8 + 8, 3 * 3 * 8 * 8 + 8]
+    assert [(r.type, r.output_shape, r.params) for r in rows[3:5]] == [
+        ("residual", (8, 8, 4), 0),
+        ("residual", (4, 4, 8), 4 * 8),
+    ]
+    assert rows[4].note == "1x1 conv shortcut, stride 2"
+    assert sum(r.params for r in rows[3].walk()) == 2 * conv[0] + 2 * 8
+    assert sum(r.params for r in rows[4].walk()) == 4 * 8 + conv[1] + conv[2] + 2 * 16
+    assert (rows[6].params, rows[6].note) == (8 * 6, "dense shortcut")
+
+
+def test_transformer_block_is_its_nested_spec() -> None:
+    """Pre-norm: x + attention(layernorm(x)), x + mlp(layernorm(x)); d = 8, mlp_ratio 2."""
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {
+            "layers": [
+                {"type": "reshape", "shape": [8, 8]},
+                {"type": "transformer", "heads": 2, "mlp_ratio": 2},
+            ]
+        },
+        "train": {"loss": "cross_entropy"},
+    }
+    (_, block) = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
+    assert [(r.label, r.output_shape, r.params) for r in block.walk()] == [
+        ("transformer_1", (8, 8), 0),
+        ("residual_1.0", (8, 8), 0),
+        ("layernorm_1.0.0", (8, 8), 16),
+        ("attention_1.0.1", (8, 8), 4 * 8 * 8 + 4 * 8),
+        ("residual_1.1", (8, 8), 0),
+        ("layernorm_1.1.0", (8, 8), 16),
+        ("dense_1.1.1", (8, 16), 8 * 16 + 16),
+        ("dense_1.1.2", (8, 8), 16 * 8 + 8),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            [{"type": "residual", "layers": [{"type": "flatten"}]}],
+            r"^model.layers\[0\] \(residual\): cannot add its input \(8, 8, 1\) to its "
+            r"layers' output \(64,\)",
+        ),
+        (
+            [{"type": "residual", "layers": [{"type": "conv2d", "filters": 2}]}],
+            r"^model.layers\[0\] \(residual\): cannot add its input \(8, 8, 1\) to its "
+            r"layers' output \(6, 6, 2\)",
+        ),
+        (
+            [{"type": "reshape", "shape": [8, 8]}, {"type": "attention", "heads": 3}],
+            r"^model.layers\[1\] \(attention\): 3 heads do not divide the 8 features$",
+        ),
+        (
+            [{"type": "conv1d", "filters": 2}],
+            r"^model.layers\[0\] \(conv1d\): needs \(steps, features\) input, got \(8, 8, 1\)$",
+        ),
+        (
+            [{"type": "posembedding"}],
+            r"^model.layers\[0\] \(posembedding\): needs \(steps, features\) input",
+        ),
+    ],
+)
+def test_block_shape_errors_name_the_layer(layers: list[dict], message: str) -> None:
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": layers},
+        "train": {"loss": "cross_entropy"},
+    }
+    with pytest.raises(UserError, match=message):
+        summarize(spec_from_document(doc).layers, (8, 8, 1), 10)
+
+
+# Run in a child with Keras on torch: the attention layer each backend builds, with Keras'
+# weights copied into torch's, on the same input; and whether a later step changes an earlier
+# step's output. Prints one JSON object.
+ATTENTION_CHECK = """
+import json
+import numpy as np
+import torch
+import keras
+from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.core.layers import LayerSpec
+from tuitrain.core.shapes import summarize
+
+out = {}
+x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+later = x.copy()
+later[:, 3:] += 1.0
+for causal in (False, True):
+    layer = LayerSpec("attention", (("heads", 2), ("causal", causal)))
+    (row,) = summarize((layer,), (5, 8), 3).rows
+    (block,) = keras_layers.BUILDERS["attention"](layer, row)
+    module = torch_backend.BUILDERS["attention"](layer, row)
+    qk, qb, kk, kb, vk, vb, ok, ob = (
+        torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in block.weights
+    )
+    with torch.no_grad():
+        module.qkv.weight.copy_(torch.cat([w.reshape(8, 8).T for w in (qk, kk, vk)]))
+        module.qkv.bias.copy_(torch.cat([b.reshape(8) for b in (qb, kb, vb)]))
+        module.out.weight.copy_(ok.reshape(8, 8).T)
+        module.out.bias.copy_(ob)
+        ys = {
+            "torch": [module(torch.from_numpy(v)).numpy() for v in (x, later)],
+            "keras": [keras.ops.convert_to_numpy(block(v)) for v in (x, later)],
+        }
+    out[str(causal)] = {
+        "difference": float(np.abs(ys["torch"][0] - ys["keras"][0]).max()),
+        **{name: float(np.abs(y[0] - y[1])[:, :3].max()) for name, y in ys.items()},
+    }
+print(json.dumps(out))
+"""
+
+
+@requires_torch
+@requires_keras
+@pytest.mark.torch
+def test_attention_is_the_same_function_in_torch_and_keras() -> None:
+    """With the same weights, torch's fused attention and Keras' MultiHeadAttention give the
+    same outputs; with `causal`, changing steps 3 and 4 leaves steps 0-2 unchanged."""
+    result = subprocess.run(
+        [sys.executable, "-c", ATTENTION_CHECK],
+        capture_output=True,
+        text=True,
+        env=cli_env(KERAS_BACKEND="torch"),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    for causal in ("False", "True"):
+        assert got[causal]["difference"] < 1e-5, got
+    for framework in ("torch", "keras"):
+        assert got["True"][framework] == 0.0, got
+        assert got["False"][framework] > 1e-3, got
 
 
 def test_nested_shape_error_names_the_nested_layer() -> None:
@@ -273,6 +452,7 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
 
 
 @requires_torch
+@pytest.mark.parametrize("text", [NESTED, BLOCKS], ids=["nested", "blocks"])
 @pytest.mark.parametrize(
     "options",
     [
@@ -283,9 +463,13 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
         pytest.param(["-f", "tensorflow"], marks=requires_tensorflow, id="tensorflow"),
     ],
 )
-def test_nested_model_trains_checkpoints_and_evaluates(tmp_path: Path, options: list[str]) -> None:
+def test_nested_model_trains_checkpoints_and_evaluates(
+    tmp_path: Path, options: list[str], text: str
+) -> None:
+    """Blocks inside blocks, residual and transformer blocks (Keras saves them as functional
+    models inside its Sequential, loaded in safe mode)."""
     runs = tmp_path / "runs"
-    preset = write(tmp_path, NESTED)
+    preset = write(tmp_path, text)
     out = run_cli("train", "-p", str(preset), *options, runs_dir=runs, timeout=300)
     assert out.returncode == 0, out.stderr
     (folder,) = run_folders(runs)
