@@ -65,7 +65,9 @@ lr = 0.01
 """
 
 
-# A residual CNN block and a transformer block on the digits (8 x 8 images as 8 steps).
+# A residual CNN block and a transformer block on the digits (the 4 x 4 x 4 image the block
+# ends in as 4 steps). A layernorm, not a batchnorm: after 160 steps a batchnorm's moving
+# statistics still lag, and validation accuracy swings from run to run.
 BLOCKS = NESTED.replace(
     """layers = [
   { type = "sequential", layers = [
@@ -81,7 +83,7 @@ BLOCKS = NESTED.replace(
     """layers = [
   { type = "residual", activation = "relu", layers = [
     { type = "conv2d", filters = 4, padding = "same" },
-    { type = "batchnorm" },
+    { type = "layernorm" },
     { type = "maxpool2d" },
   ] },
   { type = "reshape", shape = [4, 16] },
