@@ -110,9 +110,22 @@ EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
         {"type": "globalavgpool1d"},
         {"type": "dense", "units": "auto"},
     ],
+    # tokens below 3 scored over the same 3 tokens, as the 3 classes
+    "tied-stack": [
+        {
+            "type": "tied_embedding",
+            "input_dim": 3,
+            "output_dim": 8,
+            "layers": [
+                {"type": "posembedding"},
+                {"type": "transformer", "heads": 2, "causal": True},
+                {"type": "globalavgpool1d"},
+            ],
+        }
+    ],
 }
 # The input shape of the stacks that take tokens.
-TOKEN_INPUT = {"token-stack": (12,), "transformer-stack": (12,)}
+TOKEN_INPUT = {"token-stack": (12,), "transformer-stack": (12,), "tied-stack": (12,)}
 
 
 def layer_types(layers: list[dict[str, Any]]) -> Iterator[str]:

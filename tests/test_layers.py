@@ -154,6 +154,18 @@ def test_residual_basic_blocks_count_their_shortcuts() -> None:
     assert (rows[6].params, rows[6].note) == (8 * 6, "dense shortcut")
 
 
+def test_tied_embedding_counts_its_table_once() -> None:
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": EXTRA_STACKS["tied-stack"]},
+        "train": {"loss": "cross_entropy"},
+    }
+    (row,) = summarize(spec_from_document(doc).layers, (12,), 3).rows
+    assert (row.output_shape, row.params, row.note) == ((3,), 3 * 8, "output tied to the embedding")
+    assert [r.input_shape for r in row.children[:1]] == [(12, 8)]
+
+
 def test_transformer_block_is_its_nested_spec() -> None:
     """Pre-norm: x + attention(layernorm(x)), x + mlp(layernorm(x)); d = 8, mlp_ratio 2."""
     doc = {
@@ -200,6 +212,19 @@ def test_transformer_block_is_its_nested_spec() -> None:
         (
             [{"type": "conv1d", "filters": 2}],
             r"^model.layers\[0\] \(conv1d\): needs \(steps, features\) input, got \(8, 8, 1\)$",
+        ),
+        (
+            [
+                {"type": "flatten"},
+                {
+                    "type": "tied_embedding",
+                    "input_dim": 10,
+                    "output_dim": 8,
+                    "layers": [{"type": "dense", "units": 4}],
+                },
+            ],
+            r"^model.layers\[1\] \(tied_embedding\): its layers must end in 8 features "
+            r"\(output_dim\), got \(64, 4\)$",
         ),
         (
             [{"type": "posembedding"}],

@@ -188,6 +188,38 @@ class PositionEmbedding(keras.layers.Layer):
         return x + keras.ops.cast(self.positions, x.dtype)
 
 
+@keras.saving.register_keras_serializable(package="tuitrain")
+class TiedEmbedding(keras.layers.Layer):
+    """Embed tokens, run the body (a Sequential), and score the vocabulary with the
+    embedding matrix."""
+
+    def __init__(self, input_dim: int, output_dim: int, body: keras.Sequential,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embedding = keras.layers.Embedding(input_dim, output_dim)
+        self.body = body
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.embedding.build(input_shape)
+        self.body.build((*input_shape, self.output_dim))
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        h = self.body(self.embedding(x), training=training)
+        table = keras.ops.cast(self.embedding.embeddings, h.dtype)
+        return keras.ops.matmul(h, keras.ops.transpose(table))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "body": keras.saving.serialize_keras_object(self.body)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TiedEmbedding:
+        body = keras.saving.deserialize_keras_object(config.pop("body"))
+        return cls(body=body, **config)
+
+
 BUILDERS: dict[str, Builder] = {
     "dense": _dense,
     "conv2d": _conv2d,
@@ -212,6 +244,10 @@ BUILDERS: dict[str, Builder] = {
     "globalavgpool1d": lambda layer, row: [keras.layers.GlobalAveragePooling1D()],
     "posembedding": lambda layer, row: [PositionEmbedding()],
     "attention": _attention,
+    "tied_embedding": lambda layer, row: [
+        TiedEmbedding(layer.get("input_dim"), layer.get("output_dim"),
+                      keras.Sequential(build_layers(layer.layers, row.children)))
+    ],
     "transformer": lambda layer, row: [
         keras.Sequential(build_layers(transformer_layers(layer, row.input_shape), row.children))
     ],

@@ -169,6 +169,18 @@ class PositionEmbedding(nn.Module):
         return x + self.positions
 
 
+class TiedEmbedding(nn.Module):
+    """Embed tokens, run the body, and score the vocabulary with the embedding matrix."""
+
+    def __init__(self, embedding: nn.Embedding, body: nn.Module) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.body(self.embedding(x)), self.embedding.weight)
+
+
 class SelfAttention(nn.Module):
     """Multi-head self-attention on (N, T, D): fused q/k/v projection, scaled dot-product
     attention (causal: each step sees itself and earlier steps), output projection."""
@@ -297,6 +309,10 @@ BUILDERS: dict[str, Builder] = {
         row.input_shape[-1], layer.get("heads"), layer.get("causal")
     ),
     "transformer": _transformer,
+    "tied_embedding": lambda layer, row: TiedEmbedding(
+        nn.Embedding(layer.get("input_dim"), layer.get("output_dim")),
+        nn.Sequential(*build_layers(layer.layers, row.children)),
+    ),
 }
 
 

@@ -202,6 +202,18 @@ def _embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     return Inferred((shape[0], d), layer.get("input_dim") * d)
 
 
+def _tied_embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    """Token embedding, the nested layers, then logits over the vocabulary from the same
+    embedding matrix (transposed): one (input_dim, output_dim) table, counted once."""
+    if len(shape) != 1:
+        raise ValueError(f"needs (steps,) token input, got {shape}")
+    vocab, d = layer.get("input_dim"), layer.get("output_dim")
+    out = ctx.walk(layer.layers, (shape[0], d))
+    if out[-1] != d:
+        raise ValueError(f"its layers must end in {d} features (output_dim), got {out}")
+    return Inferred((*out[:-1], vocab), vocab * d, note="output tied to the embedding")
+
+
 def _sequential(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     return Inferred(ctx.walk(layer.layers, shape))
 
@@ -320,7 +332,11 @@ _CONV = {
     "activation": _ACT,
 }
 _HEADS = {"heads": Param(int, required=True, rule=AT_LEAST_1), "causal": Param(bool, False)}
-_NESTED = Param(list, required=True)  # checked and read into `LayerSpec.layers` by presets
+_NESTED = Param(list, required=True)
+_EMBEDDING = {
+    "input_dim": Param(int, required=True, rule=AT_LEAST_1),
+    "output_dim": Param(int, required=True, rule=AT_LEAST_1),
+}  # checked and read into `LayerSpec.layers` by presets
 
 LAYER_TYPES: dict[str, LayerType] = {
     t.name: t
@@ -355,14 +371,8 @@ LAYER_TYPES: dict[str, LayerType] = {
         LayerType("layernorm", {}, _layernorm),
         LayerType("lstm", _RECURRENT, _recurrent(gates=4, biases=1, torch_biases=2)),
         LayerType("gru", _RECURRENT, _recurrent(gates=3, biases=2, torch_biases=2)),
-        LayerType(
-            "embedding",
-            {
-                "input_dim": Param(int, required=True, rule=AT_LEAST_1),
-                "output_dim": Param(int, required=True, rule=AT_LEAST_1),
-            },
-            _embedding,
-        ),
+        LayerType("embedding", _EMBEDDING, _embedding),
+        LayerType("tied_embedding", {**_EMBEDDING, "layers": _NESTED}, _tied_embedding, nests=True),
         LayerType("activation", {"name": Param(str, required=True, choices=ACTIVATIONS)}, _same),
         LayerType("posembedding", {}, _posembedding),
         LayerType("attention", _HEADS, _attention),
