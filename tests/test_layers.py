@@ -524,11 +524,17 @@ def test_bad_nested_layer_is_one_cli_line(tmp_path: Path) -> None:
 
 @requires_torch
 @pytest.mark.torch
-def test_nested_model_resumes_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "before_dropout"),
+    [(NESTED, '{ type = "flatten" },'), (BLOCKS, '{ type = "globalavgpool1d" },')],
+    ids=["nested", "blocks"],
+)
+def test_nested_model_resumes_bit_identical(tmp_path: Path, text: str, before_dropout: str) -> None:
     """Stopped mid-epoch (dropout on) and resumed, a nested torch model ends with the same
     weights, optimizer and RNG state as one that never stopped."""
-    dropout = '{ type = "flatten" },\n  { type = "dropout", rate = 0.2 },'
-    preset = str(write(tmp_path, NESTED.replace('{ type = "flatten" },', dropout)))
+    dropout = f'{before_dropout}\n  {{ type = "dropout", rate = 0.2 }},'
+    assert before_dropout in text
+    preset = str(write(tmp_path, text.replace(before_dropout, dropout)))
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert train(straight, "-p", preset, "-f", "torch").returncode == 0
     out = train(stopped, "-p", preset, "-f", "torch", fault="stop_at_step:13")
