@@ -180,6 +180,8 @@ def test_transformer_block_is_its_nested_spec() -> None:
         "train": {"loss": "cross_entropy"},
     }
     (_, block) = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
+    lines = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).lines()
+    assert "    attention_1.0.1 (8, 8)" in lines[6], "a deep label never runs into its shape"
     assert [(r.label, r.output_shape, r.params) for r in block.walk()] == [
         ("transformer_1", (8, 8), 0),
         ("residual_1.0", (8, 8), 0),
