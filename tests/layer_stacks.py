@@ -9,20 +9,19 @@ from typing import Any
 
 
 # The CIFAR ResNet basic block: conv-bn-relu-conv-bn, add the input, relu.
-def basic_block(filters: int, *pool: dict[str, Any]) -> dict[str, Any]:
-    """One basic block; layers in `pool` after the last batchnorm shrink the image, so that
-    the shortcut becomes a strided 1x1 convolution."""
+def basic_block(filters: int, stride: int = 1) -> dict[str, Any]:
+    """One basic block; with a stride its first convolution shrinks the image, and the
+    shortcut becomes a strided 1x1 convolution."""
     conv = {"type": "conv2d", "filters": filters, "padding": "same"}
     return {
         "type": "residual",
         "activation": "relu",
         "layers": [
-            conv,
+            {**conv, "stride": stride},
             {"type": "batchnorm"},
             {"type": "activation", "name": "relu"},
             conv,
             {"type": "batchnorm"},
-            *pool,
         ],
     }
 
@@ -94,7 +93,7 @@ EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
         {"type": "batchnorm"},
         {"type": "activation", "name": "relu"},
         basic_block(4),  # identity shortcut
-        basic_block(8, {"type": "maxpool2d"}),  # 8x8x4 -> 4x4x8: 1x1 conv, stride 2
+        basic_block(8, stride=2),  # 8x8x4 -> 4x4x8: 1x1 conv, stride 2
         {"type": "globalavgpool2d"},
         {"type": "residual", "layers": [{"type": "dense", "units": 6}]},  # dense shortcut
         {"type": "dense", "units": "auto"},
@@ -106,6 +105,7 @@ EXTRA_STACKS: dict[str, list[dict[str, Any]]] = {
         {"type": "transformer", "heads": 4, "mlp_ratio": 2},
         {"type": "layernorm"},
         {"type": "conv1d", "filters": 6, "kernel_size": 3, "activation": "relu"},
+        {"type": "conv1d", "filters": 6, "kernel_size": 2, "stride": 2, "padding": "same"},
         {"type": "attention", "heads": 3},
         {"type": "globalavgpool1d"},
         {"type": "dense", "units": "auto"},

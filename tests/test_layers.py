@@ -310,6 +310,63 @@ def test_attention_is_the_same_function_in_torch_and_keras() -> None:
         assert got["False"][framework] > 1e-3, got
 
 
+# Run in a child with Keras on torch: strided convolutions with padding 'same' from each
+# backend's builder, Keras' weights copied into torch's, on the same channels-last input.
+# Prints the largest difference per case.
+SAME_PADDING_CHECK = """
+import json
+import numpy as np
+import torch
+import keras
+from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.core.layers import LayerSpec
+from tuitrain.core.shapes import summarize
+
+rng = np.random.default_rng(0)
+out = {}
+for kind, shape, kernel in (("conv2d", (7, 8, 2), 3), ("conv2d", (8, 8, 2), 4),
+                            ("conv1d", (5, 3), 2), ("conv1d", (9, 3), 3)):
+    layer = LayerSpec(kind, (("filters", 4), ("kernel_size", kernel), ("stride", 2),
+                             ("padding", "same")))
+    (row,) = summarize((layer,), shape, 3).rows
+    (conv,) = keras_layers.BUILDERS[kind](layer, row)
+    module = torch_backend.BUILDERS[kind](layer, row)
+    x = rng.normal(size=(2, *shape)).astype("float32")
+    y = keras.ops.convert_to_numpy(conv(x))
+    kernel_, bias = (torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in conv.weights)
+    target = next(m for m in module.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)))
+    with torch.no_grad():
+        order = (3, 2, 0, 1) if kind == "conv2d" else (2, 1, 0)
+        target.weight.copy_(kernel_.permute(*order))
+        target.bias.copy_(bias)
+        xt = torch.from_numpy(x)
+        yt = module(xt.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) if kind == "conv2d" else module(xt)
+    out[f"{kind}{shape}k{kernel}"] = [list(y.shape), float(np.abs(yt.numpy() - y).max())]
+print(json.dumps(out))
+"""
+
+
+@requires_torch
+@requires_keras
+@pytest.mark.torch
+def test_strided_same_padding_is_keras_padding_in_torch() -> None:
+    """torch's own 'same' takes stride 1 only; with a stride, torch pads as Keras does (the
+    odd zero after), so the same weights give the same outputs."""
+    result = subprocess.run(
+        [sys.executable, "-c", SAME_PADDING_CHECK],
+        capture_output=True,
+        text=True,
+        env=cli_env(KERAS_BACKEND="torch"),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [shape for shape, _ in got.values()] == [[2, 4, 4, 4]] * 2 + [[2, 3, 4], [2, 5, 4]]
+    assert all(difference < 1e-5 for _, difference in got.values()), got
+
+
 def test_nested_shape_error_names_the_nested_layer() -> None:
     doc = {
         "task": "classification",

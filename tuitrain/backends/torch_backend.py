@@ -20,7 +20,12 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
-from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers
+from tuitrain.core.layers import (
+    LAYERNORM_EPS,
+    same_padding,
+    shortcut_stride,
+    transformer_layers,
+)
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.shapes import LayerRow, summarize
@@ -213,8 +218,13 @@ def _dense(layer: LayerSpec, row: LayerRow) -> nn.Module:
 
 def _conv2d(layer: LayerSpec, row: LayerRow) -> nn.Module:
     g = layer.get
-    pad = "same" if g("padding") == "same" else 0
-    conv = nn.Conv2d(row.input_shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
+    k, s = g("kernel_size"), g("stride")
+    pad = "same" if g("padding") == "same" and s == 1 else 0
+    conv = nn.Conv2d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
+        (top, bottom), (left, right) = (same_padding(n, k, s) for n in row.input_shape[:2])
+        return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv,
+                             _activation(g("activation")))
     return nn.Sequential(conv, _activation(g("activation")))
 
 
@@ -254,8 +264,11 @@ def _recurrent(cls: type[nn.RNNBase]) -> Builder:
 
 def _conv1d(layer: LayerSpec, row: LayerRow) -> nn.Module:
     g = layer.get
-    pad = "same" if g("padding") == "same" else 0
-    conv = nn.Conv1d(row.input_shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
+    k, s = g("kernel_size"), g("stride")
+    pad = "same" if g("padding") == "same" and s == 1 else 0
+    conv: nn.Module = nn.Conv1d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
+        conv = nn.Sequential(nn.ConstantPad1d(same_padding(row.input_shape[0], k, s), 0.0), conv)
     return nn.Sequential(StepsLast(conv), _activation(g("activation")))
 
 

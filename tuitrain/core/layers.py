@@ -119,6 +119,13 @@ def _image(shape: Shape) -> None:
         raise ValueError(f"needs (height, width, channels) input, got {shape}")
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """The zeros before and after one axis that padding 'same' adds, as TensorFlow and Keras
+    add them (the odd one after): ceil(size / stride) outputs."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
     if padding == "same":
         return math.ceil(size / stride)
@@ -134,8 +141,6 @@ def _dense(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
 def _conv2d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     _image(shape)
     k, s, pad = layer.get("kernel_size"), layer.get("stride"), layer.get("padding")
-    if pad == "same" and s != 1:
-        raise ValueError("padding 'same' needs stride 1 (PyTorch supports no other)")
     h, w = _conv_out(shape[0], k, s, pad), _conv_out(shape[1], k, s, pad)
     if h < 1 or w < 1:
         raise ValueError(f"kernel {k} does not fit input {shape}")
@@ -259,8 +264,6 @@ def _layernorm(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
 def _conv1d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     _sequence(shape)
     k, s, pad = layer.get("kernel_size"), layer.get("stride"), layer.get("padding")
-    if pad == "same" and s != 1:
-        raise ValueError("padding 'same' needs stride 1 (PyTorch supports no other)")
     steps = _conv_out(shape[0], k, s, pad)
     if steps < 1:
         raise ValueError(f"kernel {k} does not fit input {shape}")
