@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 from conftest import SHIPPED_PRESETS, cli_env, run_cli, run_folders
-from layer_stacks import EXTRA_STACKS
+from layer_stacks import EXTRA_STACKS, TOKEN_INPUT
 
 from tuitrain.core import launch, validate
 from tuitrain.core.events import (
@@ -52,7 +52,7 @@ from tuitrain.core.errors import UserError
 from tuitrain.core.presets import load_spec, spec_from_document
 from tuitrain.core.shapes import summarize
 
-frameworks, presets, stacks = (json.loads(arg) for arg in sys.argv[1:4])
+frameworks, presets, stacks, token_input = (json.loads(arg) for arg in sys.argv[1:5])
 tmp = Path(tempfile.mkdtemp())
 out = {}
 for framework in frameworks:
@@ -68,8 +68,9 @@ for framework in frameworks:
                "train": {"loss": "cross_entropy"}}
         spec = spec_from_document(doc)
         info = validate.dataset_info(spec.data, task=spec.task)
-        if name == "token-stack":
-            info = replace(info, input_shape=(12,), input_dtype="int64", num_outputs=3)
+        if name in token_input:
+            info = replace(info, input_shape=tuple(token_input[name]), input_dtype="int64",
+                           num_outputs=3)
         units = validate.output_units(spec, info)
         parity[name] = [summarize(spec.layers, info.input_shape, units).params,
                         backend.count_params(spec, info)]
@@ -164,7 +165,7 @@ def checks_in_child(frameworks: tuple[str, ...], keras_backend: str = "tensorflo
     """Parity and refusal checks for several frameworks, in one child process (cached)."""
     proc = subprocess.run(
         [sys.executable, "-c", CHECKS_SCRIPT, json.dumps(frameworks),
-         json.dumps(SHIPPED_PRESETS), json.dumps(EXTRA_STACKS)],
+         json.dumps(SHIPPED_PRESETS), json.dumps(EXTRA_STACKS), json.dumps(TOKEN_INPUT)],
         capture_output=True, text=True, timeout=240, check=False,
         env=cli_env(KERAS_BACKEND=keras_backend),
     )

@@ -65,6 +65,37 @@ lr = 0.01
 """
 
 
+# A residual CNN block and a transformer block on the digits (the 4 x 4 x 4 image the block
+# ends in as 4 steps). A layernorm, not a batchnorm: after 160 steps a batchnorm's moving
+# statistics still lag, and validation accuracy swings from run to run.
+BLOCKS = NESTED.replace(
+    """layers = [
+  { type = "sequential", layers = [
+    { type = "conv2d", filters = 4, padding = "same", activation = "relu" },
+    { type = "sequential", layers = [
+      { type = "batchnorm" },
+      { type = "maxpool2d" },
+    ] },
+  ] },
+  { type = "flatten" },
+  { type = "dense", units = "auto" },
+]""",
+    """layers = [
+  { type = "residual", activation = "relu", layers = [
+    { type = "conv2d", filters = 4, padding = "same" },
+    { type = "layernorm" },
+    { type = "maxpool2d" },
+  ] },
+  { type = "reshape", shape = [4, 16] },
+  { type = "posembedding" },
+  { type = "transformer", heads = 2, causal = true, mlp_ratio = 2 },
+  { type = "layernorm" },
+  { type = "globalavgpool1d" },
+  { type = "dense", units = "auto" },
+]""",
+).replace("epochs = 2", "epochs = 4")
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "nested.toml"
     path.write_text(text)
@@ -100,6 +131,240 @@ def test_nested_summary_is_a_tree(tmp_path: Path) -> None:
     assert [r.label for r in summary.rows] == ["sequential_0", "flatten_1", "dense_2"]
     assert summary.params == 40 + 8 + 650 and summary.non_trainable == 8
     assert "    batchnorm_0.1.0" in "\n".join(summary.lines())
+
+
+def test_residual_basic_blocks_count_their_shortcuts() -> None:
+    """The CIFAR basic block: an identity shortcut adds nothing, a block that widens and
+    halves the image adds a 1x1 stride-2 convolution without bias, a dense block a matrix."""
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": EXTRA_STACKS["residual-stack"]},
+        "train": {"loss": "cross_entropy"},
+    }
+    rows = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
+    conv = [3 * 3 * 4 * 4 + 4, 3 * 3 * 4 * 8 + 8, 3 * 3 * 8 * 8 + 8]
+    assert [(r.type, r.output_shape, r.params) for r in rows[3:5]] == [
+        ("residual", (8, 8, 4), 0),
+        ("residual", (4, 4, 8), 4 * 8),
+    ]
+    assert rows[4].note == "1x1 conv shortcut, stride 2"
+    assert sum(r.params for r in rows[3].walk()) == 2 * conv[0] + 2 * 8
+    assert sum(r.params for r in rows[4].walk()) == 4 * 8 + conv[1] + conv[2] + 2 * 16
+    assert (rows[6].params, rows[6].note) == (8 * 6, "dense shortcut")
+
+
+def test_tied_embedding_counts_its_table_once() -> None:
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": EXTRA_STACKS["tied-stack"]},
+        "train": {"loss": "cross_entropy"},
+    }
+    (row,) = summarize(spec_from_document(doc).layers, (12,), 3).rows
+    assert (row.output_shape, row.params, row.note) == ((3,), 3 * 8, "output tied to the embedding")
+    assert [r.input_shape for r in row.children[:1]] == [(12, 8)]
+
+
+def test_transformer_block_is_its_nested_spec() -> None:
+    """Pre-norm: x + attention(layernorm(x)), x + mlp(layernorm(x)); d = 8, mlp_ratio 2."""
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {
+            "layers": [
+                {"type": "reshape", "shape": [8, 8]},
+                {"type": "transformer", "heads": 2, "mlp_ratio": 2},
+            ]
+        },
+        "train": {"loss": "cross_entropy"},
+    }
+    (_, block) = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
+    lines = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).lines()
+    assert "    attention_1.0.1 (8, 8)" in lines[6], "a deep label never runs into its shape"
+    assert [(r.label, r.output_shape, r.params) for r in block.walk()] == [
+        ("transformer_1", (8, 8), 0),
+        ("residual_1.0", (8, 8), 0),
+        ("layernorm_1.0.0", (8, 8), 16),
+        ("attention_1.0.1", (8, 8), 4 * 8 * 8 + 4 * 8),
+        ("residual_1.1", (8, 8), 0),
+        ("layernorm_1.1.0", (8, 8), 16),
+        ("dense_1.1.1", (8, 16), 8 * 16 + 16),
+        ("dense_1.1.2", (8, 8), 16 * 8 + 8),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("layers", "message"),
+    [
+        (
+            [{"type": "residual", "layers": [{"type": "flatten"}]}],
+            r"^model.layers\[0\] \(residual\): cannot add its input \(8, 8, 1\) to its "
+            r"layers' output \(64,\)",
+        ),
+        (
+            [{"type": "residual", "layers": [{"type": "conv2d", "filters": 2}]}],
+            r"^model.layers\[0\] \(residual\): cannot add its input \(8, 8, 1\) to its "
+            r"layers' output \(6, 6, 2\)",
+        ),
+        (
+            [{"type": "reshape", "shape": [8, 8]}, {"type": "attention", "heads": 3}],
+            r"^model.layers\[1\] \(attention\): 3 heads do not divide the 8 features$",
+        ),
+        (
+            [{"type": "conv1d", "filters": 2}],
+            r"^model.layers\[0\] \(conv1d\): needs \(steps, features\) input, got \(8, 8, 1\)$",
+        ),
+        (
+            [
+                {"type": "flatten"},
+                {
+                    "type": "tied_embedding",
+                    "input_dim": 10,
+                    "output_dim": 8,
+                    "layers": [{"type": "dense", "units": 4}],
+                },
+            ],
+            r"^model.layers\[1\] \(tied_embedding\): its layers must end in 8 features "
+            r"\(output_dim\), got \(64, 4\)$",
+        ),
+        (
+            [{"type": "posembedding"}],
+            r"^model.layers\[0\] \(posembedding\): needs \(steps, features\) input",
+        ),
+    ],
+)
+def test_block_shape_errors_name_the_layer(layers: list[dict], message: str) -> None:
+    doc = {
+        "task": "classification",
+        "data": {"dataset": "digits"},
+        "model": {"layers": layers},
+        "train": {"loss": "cross_entropy"},
+    }
+    with pytest.raises(UserError, match=message):
+        summarize(spec_from_document(doc).layers, (8, 8, 1), 10)
+
+
+# Run in a child with Keras on torch: the attention layer each backend builds, with Keras'
+# weights copied into torch's, on the same input; and whether a later step changes an earlier
+# step's output. Prints one JSON object.
+ATTENTION_CHECK = """
+import json
+import numpy as np
+import torch
+import keras
+from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.core.layers import LayerSpec
+from tuitrain.core.shapes import summarize
+
+out = {}
+x = np.random.default_rng(0).normal(size=(2, 5, 8)).astype("float32")
+later = x.copy()
+later[:, 3:] += 1.0
+for causal in (False, True):
+    layer = LayerSpec("attention", (("heads", 2), ("causal", causal)))
+    (row,) = summarize((layer,), (5, 8), 3).rows
+    (block,) = keras_layers.BUILDERS["attention"](layer, row)
+    module = torch_backend.BUILDERS["attention"](layer, row)
+    qk, qb, kk, kb, vk, vb, ok, ob = (
+        torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in block.weights
+    )
+    with torch.no_grad():
+        module.qkv.weight.copy_(torch.cat([w.reshape(8, 8).T for w in (qk, kk, vk)]))
+        module.qkv.bias.copy_(torch.cat([b.reshape(8) for b in (qb, kb, vb)]))
+        module.out.weight.copy_(ok.reshape(8, 8).T)
+        module.out.bias.copy_(ob)
+        ys = {
+            "torch": [module(torch.from_numpy(v)).numpy() for v in (x, later)],
+            "keras": [keras.ops.convert_to_numpy(block(v)) for v in (x, later)],
+        }
+    out[str(causal)] = {
+        "difference": float(np.abs(ys["torch"][0] - ys["keras"][0]).max()),
+        **{name: float(np.abs(y[0] - y[1])[:, :3].max()) for name, y in ys.items()},
+    }
+print(json.dumps(out))
+"""
+
+
+@requires_torch
+@requires_keras
+@pytest.mark.torch
+def test_attention_is_the_same_function_in_torch_and_keras() -> None:
+    """With the same weights, torch's fused attention and Keras' MultiHeadAttention give the
+    same outputs; with `causal`, changing steps 3 and 4 leaves steps 0-2 unchanged."""
+    result = subprocess.run(
+        [sys.executable, "-c", ATTENTION_CHECK],
+        capture_output=True,
+        text=True,
+        env=cli_env(KERAS_BACKEND="torch"),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    for causal in ("False", "True"):
+        assert got[causal]["difference"] < 1e-5, got
+    for framework in ("torch", "keras"):
+        assert got["True"][framework] == 0.0, got
+        assert got["False"][framework] > 1e-3, got
+
+
+# Run in a child with Keras on torch: strided convolutions with padding 'same' from each
+# backend's builder, Keras' weights copied into torch's, on the same channels-last input.
+# Prints the largest difference per case.
+SAME_PADDING_CHECK = """
+import json
+import numpy as np
+import torch
+import keras
+from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.core.layers import LayerSpec
+from tuitrain.core.shapes import summarize
+
+rng = np.random.default_rng(0)
+out = {}
+for kind, shape, kernel in (("conv2d", (7, 8, 2), 3), ("conv2d", (8, 8, 2), 4),
+                            ("conv1d", (5, 3), 2), ("conv1d", (9, 3), 3)):
+    layer = LayerSpec(kind, (("filters", 4), ("kernel_size", kernel), ("stride", 2),
+                             ("padding", "same")))
+    (row,) = summarize((layer,), shape, 3).rows
+    (conv,) = keras_layers.BUILDERS[kind](layer, row)
+    module = torch_backend.BUILDERS[kind](layer, row)
+    x = rng.normal(size=(2, *shape)).astype("float32")
+    y = keras.ops.convert_to_numpy(conv(x))
+    kernel_, bias = (torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in conv.weights)
+    target = next(m for m in module.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d)))
+    with torch.no_grad():
+        order = (3, 2, 0, 1) if kind == "conv2d" else (2, 1, 0)
+        target.weight.copy_(kernel_.permute(*order))
+        target.bias.copy_(bias)
+        xt = torch.from_numpy(x)
+        yt = module(xt.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) if kind == "conv2d" else module(xt)
+    out[f"{kind}{shape}k{kernel}"] = [list(y.shape), float(np.abs(yt.numpy() - y).max())]
+print(json.dumps(out))
+"""
+
+
+@requires_torch
+@requires_keras
+@pytest.mark.torch
+def test_strided_same_padding_is_keras_padding_in_torch() -> None:
+    """torch's own 'same' takes stride 1 only; with a stride, torch pads as Keras does (the
+    odd zero after), so the same weights give the same outputs."""
+    result = subprocess.run(
+        [sys.executable, "-c", SAME_PADDING_CHECK],
+        capture_output=True,
+        text=True,
+        env=cli_env(KERAS_BACKEND="torch"),
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert [shape for shape, _ in got.values()] == [[2, 4, 4, 4]] * 2 + [[2, 3, 4], [2, 5, 4]]
+    assert all(difference < 1e-5 for _, difference in got.values()), got
 
 
 def test_nested_shape_error_names_the_nested_layer() -> None:
@@ -273,6 +538,7 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
 
 
 @requires_torch
+@pytest.mark.parametrize("text", [NESTED, BLOCKS], ids=["nested", "blocks"])
 @pytest.mark.parametrize(
     "options",
     [
@@ -283,9 +549,13 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
         pytest.param(["-f", "tensorflow"], marks=requires_tensorflow, id="tensorflow"),
     ],
 )
-def test_nested_model_trains_checkpoints_and_evaluates(tmp_path: Path, options: list[str]) -> None:
+def test_nested_model_trains_checkpoints_and_evaluates(
+    tmp_path: Path, options: list[str], text: str
+) -> None:
+    """Blocks inside blocks, residual and transformer blocks (Keras saves them as functional
+    models inside its Sequential, loaded in safe mode)."""
     runs = tmp_path / "runs"
-    preset = write(tmp_path, NESTED)
+    preset = write(tmp_path, text)
     out = run_cli("train", "-p", str(preset), *options, runs_dir=runs, timeout=300)
     assert out.returncode == 0, out.stderr
     (folder,) = run_folders(runs)
@@ -313,11 +583,17 @@ def test_bad_nested_layer_is_one_cli_line(tmp_path: Path) -> None:
 
 @requires_torch
 @pytest.mark.torch
-def test_nested_model_resumes_bit_identical(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("text", "before_dropout"),
+    [(NESTED, '{ type = "flatten" },'), (BLOCKS, '{ type = "globalavgpool1d" },')],
+    ids=["nested", "blocks"],
+)
+def test_nested_model_resumes_bit_identical(tmp_path: Path, text: str, before_dropout: str) -> None:
     """Stopped mid-epoch (dropout on) and resumed, a nested torch model ends with the same
     weights, optimizer and RNG state as one that never stopped."""
-    dropout = '{ type = "flatten" },\n  { type = "dropout", rate = 0.2 },'
-    preset = str(write(tmp_path, NESTED.replace('{ type = "flatten" },', dropout)))
+    dropout = f'{before_dropout}\n  {{ type = "dropout", rate = 0.2 }},'
+    assert before_dropout in text
+    preset = str(write(tmp_path, text.replace(before_dropout, dropout)))
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert train(straight, "-p", preset, "-f", "torch").returncode == 0
     out = train(stopped, "-p", preset, "-f", "torch", fault="stop_at_step:13")

@@ -11,7 +11,7 @@ import pytest
 from conftest import REPO, SHIPPED_PRESETS, cli_env, requires_torch
 
 from tuitrain.core import validate
-from tuitrain.core.errors import UserError
+from tuitrain.core.layers import same_padding
 from tuitrain.core.presets import load_spec
 from tuitrain.core.shapes import summarize
 from tuitrain.core.spec import LayerSpec
@@ -109,11 +109,11 @@ def test_layer_rules(
     assert summary.rows[-1].output_shape == out and summary.params == params
 
 
-def test_same_padding_needs_stride_one() -> None:
-    with pytest.raises(
-        UserError, match=r"model.layers\[0\] \(conv2d\): padding 'same' needs stride 1"
-    ):
-        summarize((layer("conv2d", filters=2, padding="same", stride=2),), (8, 8, 1), 10)
+def test_same_padding_with_a_stride_rounds_up() -> None:
+    """ceil(size / stride), as Keras pads (the odd zero after)."""
+    conv = layer("conv2d", filters=2, padding="same", stride=2)
+    assert summarize((conv,), (7, 8, 1), 10).rows[0].output_shape == (4, 4, 2)
+    assert same_padding(7, 3, 2) == (1, 1) and same_padding(8, 3, 2) == (0, 1)
 
 
 # PyTorch builds exactly the summary's layers: same output shapes (channels-first there) and

@@ -26,6 +26,7 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.shapes import LayerRow, summarize
@@ -127,8 +128,96 @@ def _recurrent(cls: type[keras.layers.Layer], **kwargs: Any) -> Builder:
     return build
 
 
+def _conv1d(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    g = layer.get
+    return _with_activation(keras.layers.Conv1D, g("activation"), filters=g("filters"),
+                            kernel_size=g("kernel_size"), strides=g("stride"),
+                            padding=g("padding"))
+
+
 def _sequential(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
     return [keras.Sequential(build_layers(layer.layers, row.children))]
+
+
+def _graph(row: LayerRow, build: Callable[[Any], Any]) -> keras.Model:
+    """A block that is not a chain (a sum, attention's three inputs), as a functional model
+    from the row's input shape: one layer of the outer Sequential, saved without custom code."""
+    inputs = keras.Input(shape=row.input_shape)
+    return keras.Model(inputs, build(inputs))
+
+
+def _residual(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    shape, out = row.input_shape, row.output_shape
+
+    def build(x: Any) -> Any:
+        y = x
+        for inner in build_layers(layer.layers, row.children):
+            y = inner(y)
+        shortcut = x
+        if shape != out and len(shape) == 3:
+            stride = shortcut_stride(shape, out)
+            shortcut = keras.layers.Conv2D(out[-1], 1, strides=stride, use_bias=False)(x)
+        elif shape != out:
+            shortcut = keras.layers.Dense(out[-1], use_bias=False)(x)
+        y = keras.layers.Add()([y, shortcut])
+        for after in _activation(layer.get("activation")):
+            y = after(y)
+        return y
+
+    return [_graph(row, build)]
+
+
+def _attention(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
+    heads, dim = layer.get("heads"), row.input_shape[-1]
+    attention = keras.layers.MultiHeadAttention(num_heads=heads, key_dim=dim // heads)
+    return [_graph(row, lambda x: attention(x, x, use_causal_mask=layer.get("causal")))]
+
+
+@keras.saving.register_keras_serializable(package="tuitrain")
+class PositionEmbedding(keras.layers.Layer):
+    """A learned (steps, features) table added to (N, steps, features) inputs."""
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.positions = self.add_weight(
+            shape=tuple(input_shape[1:]),
+            initializer=keras.initializers.RandomNormal(stddev=0.02),
+            name="positions",
+        )
+
+    def call(self, x: Any) -> Any:
+        return x + keras.ops.cast(self.positions, x.dtype)
+
+
+@keras.saving.register_keras_serializable(package="tuitrain")
+class TiedEmbedding(keras.layers.Layer):
+    """Embed tokens, run the body (a Sequential), and score the vocabulary with the
+    embedding matrix."""
+
+    def __init__(self, input_dim: int, output_dim: int, body: keras.Sequential,
+                 **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.input_dim, self.output_dim = input_dim, output_dim
+        self.embedding = keras.layers.Embedding(input_dim, output_dim)
+        self.body = body
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        self.embedding.build(input_shape)
+        self.body.build((*input_shape, self.output_dim))
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        h = self.body(self.embedding(x), training=training)
+        table = keras.ops.cast(self.embedding.embeddings, h.dtype)
+        return keras.ops.matmul(h, keras.ops.transpose(table))
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "body": keras.saving.serialize_keras_object(self.body)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> TiedEmbedding:
+        body = keras.saving.deserialize_keras_object(config.pop("body"))
+        return cls(body=body, **config)
 
 
 BUILDERS: dict[str, Builder] = {
@@ -149,6 +238,19 @@ BUILDERS: dict[str, Builder] = {
     ],
     "activation": lambda layer, row: _activation(layer.get("name")) or [keras.layers.Identity()],
     "sequential": _sequential,
+    "residual": _residual,
+    "conv1d": _conv1d,
+    "layernorm": lambda layer, row: [keras.layers.LayerNormalization(epsilon=LAYERNORM_EPS)],
+    "globalavgpool1d": lambda layer, row: [keras.layers.GlobalAveragePooling1D()],
+    "posembedding": lambda layer, row: [PositionEmbedding()],
+    "attention": _attention,
+    "tied_embedding": lambda layer, row: [
+        TiedEmbedding(layer.get("input_dim"), layer.get("output_dim"),
+                      keras.Sequential(build_layers(layer.layers, row.children)))
+    ],
+    "transformer": lambda layer, row: [
+        keras.Sequential(build_layers(transformer_layers(layer, row.input_shape), row.children))
+    ],
 }
 
 

@@ -20,6 +20,12 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.layers import (
+    LAYERNORM_EPS,
+    same_padding,
+    shortcut_stride,
+    transformer_layers,
+)
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.shapes import LayerRow, summarize
@@ -125,6 +131,79 @@ class GlobalAvgPool(nn.Module):
         return x.mean(dim=(2, 3))
 
 
+class GlobalAvgPool1d(nn.Module):
+    """The mean over the steps of (N, T, F) sequences."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=1)
+
+
+class StepsLast(nn.Module):
+    """Runs a (N, C, T) layer (conv1d) on (N, T, C) sequences."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x.transpose(1, 2)).transpose(1, 2)
+
+
+class Residual(nn.Module):
+    """activation(inner(x) + shortcut(x)); the shortcut is the identity or a projection."""
+
+    def __init__(self, inner: nn.Module, shortcut: nn.Module, activation: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+        self.shortcut = shortcut
+        self.activation = activation
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(self.inner(x) + self.shortcut(x))
+
+
+class PositionEmbedding(nn.Module):
+    """A learned (steps, features) table added to (N, steps, features) inputs."""
+
+    def __init__(self, steps: int, features: int) -> None:
+        super().__init__()
+        self.positions = nn.Parameter(torch.empty(steps, features))
+        nn.init.normal_(self.positions, std=0.02)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.positions
+
+
+class TiedEmbedding(nn.Module):
+    """Embed tokens, run the body, and score the vocabulary with the embedding matrix."""
+
+    def __init__(self, embedding: nn.Embedding, body: nn.Module) -> None:
+        super().__init__()
+        self.embedding = embedding
+        self.body = body
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(self.body(self.embedding(x)), self.embedding.weight)
+
+
+class SelfAttention(nn.Module):
+    """Multi-head self-attention on (N, T, D): fused q/k/v projection, scaled dot-product
+    attention (causal: each step sees itself and earlier steps), output projection."""
+
+    def __init__(self, dim: int, heads: int, causal: bool) -> None:
+        super().__init__()
+        self.heads = heads
+        self.causal = causal
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, t, d = x.shape
+        q, k, v = self.qkv(x).view(n, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
+        return self.out(y.transpose(1, 2).reshape(n, t, d))
+
+
 # ----- one builder per layer type (the registry's names, core/layers.py) -------------------
 # Each takes the layer and its summary row (input and output shapes channels-last, as the
 # preset states them; nested rows for a layer that nests) and returns its torch module.
@@ -139,8 +218,13 @@ def _dense(layer: LayerSpec, row: LayerRow) -> nn.Module:
 
 def _conv2d(layer: LayerSpec, row: LayerRow) -> nn.Module:
     g = layer.get
-    pad = "same" if g("padding") == "same" else 0
-    conv = nn.Conv2d(row.input_shape[-1], g("filters"), g("kernel_size"), g("stride"), padding=pad)
+    k, s = g("kernel_size"), g("stride")
+    pad = "same" if g("padding") == "same" and s == 1 else 0
+    conv = nn.Conv2d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
+        (top, bottom), (left, right) = (same_padding(n, k, s) for n in row.input_shape[:2])
+        return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv,
+                             _activation(g("activation")))
     return nn.Sequential(conv, _activation(g("activation")))
 
 
@@ -178,8 +262,40 @@ def _recurrent(cls: type[nn.RNNBase]) -> Builder:
     return build
 
 
+def _conv1d(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    g = layer.get
+    k, s = g("kernel_size"), g("stride")
+    pad = "same" if g("padding") == "same" and s == 1 else 0
+    conv: nn.Module = nn.Conv1d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
+        conv = nn.Sequential(nn.ConstantPad1d(same_padding(row.input_shape[0], k, s), 0.0), conv)
+    return nn.Sequential(StepsLast(conv), _activation(g("activation")))
+
+
+def _layernorm(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    norm = nn.LayerNorm(row.input_shape[-1], eps=LAYERNORM_EPS)
+    return ChannelsLast(norm) if len(row.input_shape) == 3 else norm
+
+
 def _sequential(layer: LayerSpec, row: LayerRow) -> nn.Module:
     return nn.Sequential(*build_layers(layer.layers, row.children))
+
+
+def _residual(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    shape, out = row.input_shape, row.output_shape
+    shortcut: nn.Module = nn.Identity()
+    if shape != out and len(shape) == 3:
+        stride = shortcut_stride(shape, out)
+        shortcut = nn.Conv2d(shape[-1], out[-1], 1, stride, bias=False)
+    elif shape != out:
+        shortcut = nn.Linear(shape[-1], out[-1], bias=False)
+    inner = nn.Sequential(*build_layers(layer.layers, row.children))
+    return Residual(inner, shortcut, _activation(layer.get("activation")))
+
+
+def _transformer(layer: LayerSpec, row: LayerRow) -> nn.Module:
+    """The block as the nested spec core defines it."""
+    return nn.Sequential(*build_layers(transformer_layers(layer, row.input_shape), row.children))
 
 
 BUILDERS: dict[str, Builder] = {
@@ -197,6 +313,19 @@ BUILDERS: dict[str, Builder] = {
     "gru": _recurrent(nn.GRU),
     "embedding": lambda layer, row: nn.Embedding(layer.get("input_dim"), layer.get("output_dim")),
     "sequential": _sequential,
+    "residual": _residual,
+    "conv1d": _conv1d,
+    "layernorm": _layernorm,
+    "globalavgpool1d": lambda layer, row: GlobalAvgPool1d(),
+    "posembedding": lambda layer, row: PositionEmbedding(*row.input_shape),
+    "attention": lambda layer, row: SelfAttention(
+        row.input_shape[-1], layer.get("heads"), layer.get("causal")
+    ),
+    "transformer": _transformer,
+    "tied_embedding": lambda layer, row: TiedEmbedding(
+        nn.Embedding(layer.get("input_dim"), layer.get("output_dim")),
+        nn.Sequential(*build_layers(layer.layers, row.children)),
+    ),
 }
 
 

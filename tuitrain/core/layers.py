@@ -41,6 +41,9 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
+# Layer norm's epsilon in every framework (PyTorch's default; Keras' is 1e-3).
+LAYERNORM_EPS = 1e-5
+
 AT_LEAST_1 = Rule(lambda v: v >= 1, ">= 1")
 AT_LEAST_0 = Rule(lambda v: v >= 0, ">= 0")
 
@@ -116,6 +119,13 @@ def _image(shape: Shape) -> None:
         raise ValueError(f"needs (height, width, channels) input, got {shape}")
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """The zeros before and after one axis that padding 'same' adds, as TensorFlow and Keras
+    add them (the odd one after): ceil(size / stride) outputs."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 def _conv_out(size: int, kernel: int, stride: int, padding: str) -> int:
     if padding == "same":
         return math.ceil(size / stride)
@@ -131,8 +141,6 @@ def _dense(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
 def _conv2d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     _image(shape)
     k, s, pad = layer.get("kernel_size"), layer.get("stride"), layer.get("padding")
-    if pad == "same" and s != 1:
-        raise ValueError("padding 'same' needs stride 1 (PyTorch supports no other)")
     h, w = _conv_out(shape[0], k, s, pad), _conv_out(shape[1], k, s, pad)
     if h < 1 or w < 1:
         raise ValueError(f"kernel {k} does not fit input {shape}")
@@ -199,8 +207,110 @@ def _embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     return Inferred((shape[0], d), layer.get("input_dim") * d)
 
 
+def _tied_embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    """Token embedding, the nested layers, then logits over the vocabulary from the same
+    embedding matrix (transposed): one (input_dim, output_dim) table, counted once."""
+    if len(shape) != 1:
+        raise ValueError(f"needs (steps,) token input, got {shape}")
+    vocab, d = layer.get("input_dim"), layer.get("output_dim")
+    out = ctx.walk(layer.layers, (shape[0], d))
+    if out[-1] != d:
+        raise ValueError(f"its layers must end in {d} features (output_dim), got {out}")
+    return Inferred((*out[:-1], vocab), vocab * d, note="output tied to the embedding")
+
+
 def _sequential(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     return Inferred(ctx.walk(layer.layers, shape))
+
+
+def shortcut_stride(shape: Shape, out: Shape) -> int | None:
+    """The stride of the 1x1 convolution that takes an image of `shape` to the spatial size of
+    `out` (as a valid 1x1 conv: ceil(size / stride)), or None when no whole stride does."""
+    for stride in range(1, max(shape[0], shape[1]) + 1):
+        if (math.ceil(shape[0] / stride), math.ceil(shape[1] / stride)) == out[:2]:
+            return stride
+    return None
+
+
+def _residual(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    """inner(x) + shortcut(x): the shortcut is the identity when the inner layers keep the
+    shape, else a projection without bias (the inner path's last layer, usually a batchnorm,
+    carries the bias): a 1x1 convolution (strided when the image shrinks) for images, a
+    dense layer on the last axis otherwise."""
+    out = ctx.walk(layer.layers, shape)
+    if out == shape:
+        return Inferred(out)
+    if len(shape) == 3 and len(out) == 3 and shortcut_stride(shape, out) is not None:
+        return Inferred(
+            out, shape[2] * out[2], note=f"1x1 conv shortcut, stride {shortcut_stride(shape, out)}"
+        )
+    if len(shape) == len(out) and shape[:-1] == out[:-1]:
+        return Inferred(out, shape[-1] * out[-1], note="dense shortcut")
+    raise ValueError(
+        f"cannot add its input {shape} to its layers' output {out}: a shortcut projects only "
+        "images to a smaller or equal size by a whole stride, or the last axis"
+    )
+
+
+def _sequence(shape: Shape) -> None:
+    if len(shape) != 2:
+        raise ValueError(f"needs (steps, features) input, got {shape}")
+
+
+def _layernorm(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    return Inferred(shape, 2 * shape[-1])
+
+
+def _conv1d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    _sequence(shape)
+    k, s, pad = layer.get("kernel_size"), layer.get("stride"), layer.get("padding")
+    steps = _conv_out(shape[0], k, s, pad)
+    if steps < 1:
+        raise ValueError(f"kernel {k} does not fit input {shape}")
+    f = layer.get("filters")
+    return Inferred((steps, f), k * shape[1] * f + f)
+
+
+def _globalavgpool1d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    _sequence(shape)
+    return Inferred((shape[1],))
+
+
+def _posembedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    _sequence(shape)
+    return Inferred(shape, shape[0] * shape[1])
+
+
+def _attention(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    """Multi-head self-attention: query, key, value and output projections, each d x d with a
+    bias (Keras' per-head kernels hold the same numbers as PyTorch's fused ones)."""
+    _sequence(shape)
+    d, heads = shape[1], layer.get("heads")
+    if d % heads:
+        raise ValueError(f"{heads} heads do not divide the {d} features")
+    return Inferred(shape, 4 * d * d + 4 * d)
+
+
+def transformer_layers(layer: LayerSpec, shape: Shape) -> tuple[LayerSpec, ...]:
+    """A pre-norm transformer block as the nested spec it is: x + attention(layernorm(x)),
+    then x + mlp(layernorm(x)) with a gelu hidden layer `mlp_ratio` times as wide. Inference
+    walks it and each backend builds it as these layers."""
+    d = shape[-1]
+    attention = LayerSpec(
+        "attention", (("heads", layer.get("heads")), ("causal", layer.get("causal")))
+    )
+    hidden = LayerSpec("dense", (("units", layer.get("mlp_ratio") * d), ("activation", "gelu")))
+    return (
+        LayerSpec("residual", layers=(LayerSpec("layernorm"), attention)),
+        LayerSpec(
+            "residual", layers=(LayerSpec("layernorm"), hidden, LayerSpec("dense", (("units", d),)))
+        ),
+    )
+
+
+def _transformer(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
+    _sequence(shape)
+    return Inferred(ctx.walk(transformer_layers(layer, shape), shape))
 
 
 _ACT = Param(str, "linear", choices=ACTIVATIONS)
@@ -217,7 +327,19 @@ _RECURRENT = {
 _UNITS = Param(
     object, required=True, rule=Rule(lambda v: v == "auto" or _whole(v), '> 0 or "auto"')
 )
-_NESTED = Param(list, required=True)  # checked and read into `LayerSpec.layers` by presets
+_CONV = {
+    "filters": Param(int, required=True, rule=AT_LEAST_1),
+    "kernel_size": Param(int, 3, rule=AT_LEAST_1),
+    "stride": Param(int, 1, rule=AT_LEAST_1),
+    "padding": Param(str, "valid", choices=("valid", "same")),
+    "activation": _ACT,
+}
+_HEADS = {"heads": Param(int, required=True, rule=AT_LEAST_1), "causal": Param(bool, False)}
+_NESTED = Param(list, required=True)
+_EMBEDDING = {
+    "input_dim": Param(int, required=True, rule=AT_LEAST_1),
+    "output_dim": Param(int, required=True, rule=AT_LEAST_1),
+}  # checked and read into `LayerSpec.layers` by presets
 
 LAYER_TYPES: dict[str, LayerType] = {
     t.name: t
@@ -225,20 +347,12 @@ LAYER_TYPES: dict[str, LayerType] = {
         LayerType(
             "dense", {"units": _UNITS, "activation": _ACT, "bias": Param(bool, True)}, _dense
         ),
-        LayerType(
-            "conv2d",
-            {
-                "filters": Param(int, required=True, rule=AT_LEAST_1),
-                "kernel_size": Param(int, 3, rule=AT_LEAST_1),
-                "stride": Param(int, 1, rule=AT_LEAST_1),
-                "padding": Param(str, "valid", choices=("valid", "same")),
-                "activation": _ACT,
-            },
-            _conv2d,
-        ),
+        LayerType("conv2d", _CONV, _conv2d),
+        LayerType("conv1d", _CONV, _conv1d),
         LayerType("maxpool2d", _POOL, _pool2d),
         LayerType("avgpool2d", _POOL, _pool2d),
         LayerType("globalavgpool2d", {}, _globalavgpool2d),
+        LayerType("globalavgpool1d", {}, _globalavgpool1d),
         LayerType("flatten", {}, _flatten),
         LayerType(
             "reshape",
@@ -257,17 +371,20 @@ LAYER_TYPES: dict[str, LayerType] = {
             _same,
         ),
         LayerType("batchnorm", {}, _batchnorm),
+        LayerType("layernorm", {}, _layernorm),
         LayerType("lstm", _RECURRENT, _recurrent(gates=4, biases=1, torch_biases=2)),
         LayerType("gru", _RECURRENT, _recurrent(gates=3, biases=2, torch_biases=2)),
-        LayerType(
-            "embedding",
-            {
-                "input_dim": Param(int, required=True, rule=AT_LEAST_1),
-                "output_dim": Param(int, required=True, rule=AT_LEAST_1),
-            },
-            _embedding,
-        ),
+        LayerType("embedding", _EMBEDDING, _embedding),
+        LayerType("tied_embedding", {**_EMBEDDING, "layers": _NESTED}, _tied_embedding, nests=True),
         LayerType("activation", {"name": Param(str, required=True, choices=ACTIVATIONS)}, _same),
+        LayerType("posembedding", {}, _posembedding),
+        LayerType("attention", _HEADS, _attention),
+        LayerType(
+            "transformer",
+            {**_HEADS, "mlp_ratio": Param(int, 4, rule=AT_LEAST_1)},
+            _transformer,
+        ),
         LayerType("sequential", {"layers": _NESTED}, _sequential, nests=True),
+        LayerType("residual", {"layers": _NESTED, "activation": _ACT}, _residual, nests=True),
     )
 }

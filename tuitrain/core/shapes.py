@@ -78,11 +78,12 @@ class Summary:
     def lines(self) -> list[str]:
         """A plain-text table, as `tuitrain summary` and the setup screen print it; nested
         layers are indented under the layer holding them."""
-        out = [f"{'layer':<18}{'output shape':<20}{'params':>10}  note"]
-        out.append(f"{'input':<18}{self.input_shape!s:<20}{'':>10}")
+        w = max([18, *(2 * r.depth + len(r.label) + 1 for r in self.walk())])
+        out = [f"{'layer':<{w}}{'output shape':<20}{'params':>10}  note"]
+        out.append(f"{'input':<{w}}{self.input_shape!s:<20}{'':>10}")
         for r in self.walk():
             label = "  " * r.depth + r.label
-            out.append(f"{label:<18}{r.output_shape!s:<20}{r.params:>10,}  {r.note}".rstrip())
+            out.append(f"{label:<{w}}{r.output_shape!s:<20}{r.params:>10,}  {r.note}".rstrip())
         out.append(f"total trainable params: {self.params:,}")
         if self.non_trainable:
             out.append(f"non-trainable params: {self.non_trainable:,}")
