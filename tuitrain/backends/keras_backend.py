@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -43,6 +44,9 @@ class TrainStepEngine:
                            metrics=kl.build_metrics(spec))
         self._block: Any = None  # built on first use, for the model trained (after `load`)
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
+        # The training split as host arrays: Keras moves each batch itself where steps run
+        # eagerly; on TensorFlow the block's source holds it on the device.
+        self.source = InMemorySource(splits.x_train, splits.y_train)
 
     @property
     def params(self) -> int:
@@ -70,20 +74,20 @@ class TrainStepEngine:
             if self._block is None:  # the data goes to the device once, as tensors
                 from tuitrain.backends import tf_steps
 
-                data = (keras.ops.convert_to_tensor(a)
-                        for a in (self.splits.x_train, self.splits.y_train))
-                self._block = tf_steps.StepBlock(self._train_one, *data,
+                source = tf_steps.in_memory(*(keras.ops.convert_to_tensor(a)
+                                              for a in (self.source.x, self.source.y)))
+                self._block = tf_steps.StepBlock(self._train_one, source,
                                                  self.model.optimizer.learning_rate,
                                                  len(self.names), self.spec.train.log_every)
             self._block(batches, lrs, slot)
             return
         # torch and jax: `train_on_batch` is the public per-batch step on every backend (on
         # jax it also carries the model's state in and out); values come back as numbers.
-        x, y = self._data("train")
-        for rows, lr in zip(batches, lrs.tolist(), strict=True):
+        source = self.source
+        for rows, lr in zip(source.stage(batches), lrs.tolist(), strict=True):
             kl.set_lr(self.model.optimizer, lr)
             self.model.reset_metrics()
-            logs = self.model.train_on_batch(x[rows], y[rows], return_dict=True)
+            logs = self.model.train_on_batch(*source.batch(rows), return_dict=True)
             self._pending.append([float(logs[name]) for name in self.names])
 
     def inject_fault(self, kind: str) -> None:

@@ -1,7 +1,8 @@
 """The framework-agnostic training driver. A backend supplies an `Engine` (train a block of
 steps, read their values, evaluate, save); the driver owns everything else: batch order, the
 learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
-commands, best tracking, checkpoints and the summary.
+commands, best tracking, checkpoints and the summary. The batch order is its Sampler's
+(core/sampler.py), its position part of every checkpoint.
 
 Steps run in blocks: the driver hands the engine several steps in one call
 (`Engine.train_steps`): about BLOCK_SECONDS of work, never past the next log point. Compiled
@@ -46,8 +47,10 @@ class Engine(Protocol):
     evaluation and checkpoints."""
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
-        """Train len(batches) steps in order: step i on x_train[batches[i]] at learning rate
-        lrs[i], its mean loss/metrics stored on the device in slot `slot + i`."""
+        """Train len(batches) steps in order: step i on the training samples of index row
+        batches[i] (from the Sampler; the engine's BatchSource, core/batches.py, gives their
+        x and y) at learning rate lrs[i], its mean loss/metrics stored on the device in slot
+        `slot + i`."""
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
