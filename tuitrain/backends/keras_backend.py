@@ -2,8 +2,9 @@
 runs for every batch: compiled loss and metrics, optimizer, loss scaling), on whichever Keras
 backend the run names (`KERAS_BACKEND`, set by the runner before this module is imported).
 
-The Trainer decides the batch order (a pure function of seed and epoch, so a resumed run
-continues mid-epoch on exactly the unseen batches) and hands over blocks of steps. On
+The Trainer decides the batch order (its Sampler's: a pure function of seed and epoch, so a
+resumed run continues mid-epoch on exactly the unseen batches) and hands over blocks of
+steps, each batch from the in-memory batch source. On
 TensorFlow a block runs as one graph execution (`tf_steps`, what `steps_per_execution` does in
 `fit`); on torch and jax they run one by one through `train_on_batch`. `fit` itself is not
 used: for the Trainer's per-epoch order it needed one call per epoch, whose set-up cost more
