@@ -303,6 +303,46 @@ def test_resume_mid_epoch_continues_exactly(tmp_path: Path, stop_at: int) -> Non
     assert run.summary()["epochs_completed"] == 3 and run.summary()["global_step"] == 12
 
 
+def test_the_checkpoint_saves_the_sampler_position(tmp_path: Path) -> None:
+    """The driver state holds the sampler's position; resumed with half the batch (as
+    --auto-batch does) the run goes on from the same sample in smaller steps."""
+    spec = make_spec(epochs=2, batch_size=4, log_every=1)  # 10 samples: steps of 4, 4, 2
+    run = RunDir.create(tmp_path, spec)
+    first = FakeEngine(spec, hooks={1: send_now(run, "stop")})
+    assert train(make_trainer(run, spec, 10), first) == "stopped"
+    latest = CheckpointStore(run.checkpoints, ".fake").latest()
+    assert latest is not None
+    assert latest.state["sampler"] == {"epoch": 0, "step": 1, "batch_size": 4}
+    half = make_spec(epochs=2, batch_size=2, log_every=1)
+    trainer = make_trainer(run, half, 10, resume=True)
+    assert (trainer.pos.epoch, trainer.pos.step, trainer.pos.global_step) == (0, 2, 1)
+    second = FakeEngine(half, start_step=1)
+    assert train(trainer, second) == "completed"
+    order = trainer.sampler.order(0).tolist()
+    assert first.seen == [order[:4]] and second.seen[:3] == [order[4:6], order[6:8], order[8:]]
+    assert sorted(i for b in second.seen[3:] for i in b) == list(range(10))
+
+
+def test_a_checkpoint_from_before_the_sampler_state_resumes_from_its_manifest(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec(epochs=2, batch_size=3, log_every=1)  # 4 steps an epoch
+    whole = FakeEngine(spec)
+    train(make_trainer(RunDir.create(tmp_path, spec), spec, 10), whole)
+    run = RunDir.create(tmp_path, spec)
+    first = FakeEngine(spec, hooks={5: send_now(run, "stop")})
+    assert train(make_trainer(run, spec, 10), first) == "stopped"
+    for manifest in run.checkpoints.glob("ckpt-*.json"):
+        data = json.loads(manifest.read_text())
+        del data["state"]["sampler"]
+        manifest.write_text(json.dumps(data))
+    trainer = make_trainer(run, spec, 10, resume=True)
+    assert (trainer.pos.epoch, trainer.pos.step) == (1, 1)
+    second = FakeEngine(spec, start_step=5)
+    assert train(trainer, second) == "completed"
+    assert first.seen + second.seen == whole.seen
+
+
 def test_resume_when_all_epochs_are_done(tmp_path: Path) -> None:
     spec = make_spec(epochs=2)
     run = RunDir.create(tmp_path, spec)
@@ -386,7 +426,7 @@ def test_blocks_stop_at_log_points_and_the_short_batch(
     engine = FakeEngine(spec)
     assert train(trainer, engine) == "completed"
     assert engine.blocks == blocks
-    order = [trainer.order(e) for e in range(2)]
+    order = [trainer.sampler.order(e) for e in range(2)]
     assert engine.seen == [order[e][k * 2:k * 2 + 2].tolist() for e in range(2) for k in range(6)]
     assert engine.lrs == [trainer.schedule.lr_at(e, k) for e in range(2) for k in range(6)]
     logged = of(run, BatchMetrics)

@@ -2,8 +2,9 @@
 runs for every batch: compiled loss and metrics, optimizer, loss scaling), on whichever Keras
 backend the run names (`KERAS_BACKEND`, set by the runner before this module is imported).
 
-The Trainer decides the batch order (a pure function of seed and epoch, so a resumed run
-continues mid-epoch on exactly the unseen batches) and hands over blocks of steps. On
+The Trainer decides the batch order (its Sampler's: a pure function of seed and epoch, so a
+resumed run continues mid-epoch on exactly the unseen batches) and hands over blocks of
+steps, each batch from the in-memory batch source. On
 TensorFlow a block runs as one graph execution (`tf_steps`, what `steps_per_execution` does in
 `fit`); on torch and jax they run one by one through `train_on_batch`. `fit` itself is not
 used: for the Trainer's per-epoch order it needed one call per epoch, whose set-up cost more
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -43,6 +45,9 @@ class TrainStepEngine:
                            metrics=kl.build_metrics(spec))
         self._block: Any = None  # built on first use, for the model trained (after `load`)
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
+        # The training split as host arrays: Keras moves each batch itself where steps run
+        # eagerly; on TensorFlow the block's source holds it on the device.
+        self.source = InMemorySource(splits.x_train, splits.y_train)
 
     @property
     def params(self) -> int:
@@ -70,20 +75,20 @@ class TrainStepEngine:
             if self._block is None:  # the data goes to the device once, as tensors
                 from tuitrain.backends import tf_steps
 
-                data = (keras.ops.convert_to_tensor(a)
-                        for a in (self.splits.x_train, self.splits.y_train))
-                self._block = tf_steps.StepBlock(self._train_one, *data,
+                source = tf_steps.in_memory(*(keras.ops.convert_to_tensor(a)
+                                              for a in (self.source.x, self.source.y)))
+                self._block = tf_steps.StepBlock(self._train_one, source,
                                                  self.model.optimizer.learning_rate,
                                                  len(self.names), self.spec.train.log_every)
             self._block(batches, lrs, slot)
             return
         # torch and jax: `train_on_batch` is the public per-batch step on every backend (on
         # jax it also carries the model's state in and out); values come back as numbers.
-        x, y = self._data("train")
-        for rows, lr in zip(batches, lrs.tolist(), strict=True):
+        source = self.source
+        for rows, lr in zip(source.stage(batches), lrs.tolist(), strict=True):
             kl.set_lr(self.model.optimizer, lr)
             self.model.reset_metrics()
-            logs = self.model.train_on_batch(x[rows], y[rows], return_dict=True)
+            logs = self.model.train_on_batch(*source.batch(rows), return_dict=True)
             self._pending.append([float(logs[name]) for name in self.names])
 
     def inject_fault(self, kind: str) -> None:

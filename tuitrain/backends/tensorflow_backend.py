@@ -1,6 +1,7 @@
 """The TensorFlow backend, in the lower-level TF style: the preset's Keras-built network trained
 by a `tf.GradientTape` step, compiled with `tf.function` and run a block of steps per call
-(`tf_steps`). The data lives on the device as tensors and each batch is gathered by index;
+(`tf_steps`). The data lives on the device as tensors and each batch is gathered by index
+(the in-memory batch source);
 per-step loss and metrics are written into a device-side variable that the host reads once
 per log interval. Checkpoints are `tf.train.Checkpoint`s (model, optimizer and the dropout RNG
 state) in a folder."""
@@ -44,12 +45,12 @@ class TensorFlowEngine:
         self.opt = kl.build_optimizer(spec)
         self.opt.build(self.model.trainable_variables)  # slots exist before any restore
         self.names = ["loss", *spec.train.metrics]
+        self.source = tf_steps.in_memory(tf.constant(splits.x_train), tf.constant(splits.y_train))
         self.data = {
-            "train": (tf.constant(splits.x_train), tf.constant(splits.y_train)),
             "val": (tf.constant(splits.x_val), tf.constant(splits.y_val)),
             "test": (tf.constant(splits.x_test), tf.constant(splits.y_test)),
         }
-        self.block = tf_steps.StepBlock(self._train_step, *self.data["train"],
+        self.block = tf_steps.StepBlock(self._train_step, self.source,
                                         self.opt.learning_rate, len(self.names),
                                         spec.train.log_every)
         self._forward = tf.function(self._predict, reduce_retracing=True)

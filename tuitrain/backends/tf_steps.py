@@ -2,11 +2,12 @@
 run on TensorFlow (the tensorflow backend's GradientTape step, and Keras' own `train_step` on
 its TensorFlow backend).
 
-One call runs every step of the block in a `tf.while_loop`: gather the batch on the device,
-set the learning rate, train, and write the step's values into a slot variable that the host
-reads once per log interval. Calling a compiled function costs about 0.3 ms of Python and
-runtime overhead, as much as a small model's whole step, so paying it once per block instead
-of once per step is what makes these engines faster than a hand-written per-step loop."""
+One call runs every step of the block in a `tf.while_loop`: take the batch from the source
+(in memory: gathered on the device), set the learning rate, train, and write the step's values
+into a slot variable that the host reads once per log interval. Calling a compiled function
+costs about 0.3 ms of Python and runtime overhead, as much as a small model's whole step, so
+paying it once per block instead of once per step is what makes these engines faster than a
+hand-written per-step loop."""
 
 from __future__ import annotations
 
@@ -15,16 +16,28 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import tensorflow as tf
 
+from tuitrain.core.batches import BatchSource, InMemorySource
+
 StepFn = Callable[[tf.Tensor, tf.Tensor], Sequence[tf.Tensor]]
 
 
-class StepBlock:
-    """Runs `step(x_batch, y_batch) -> [loss, *metrics]` over blocks of index rows."""
+def _rows(block: np.ndarray) -> tf.Tensor:
+    return tf.constant(block, tf.int64)
 
-    def __init__(self, step: StepFn, x: tf.Tensor, y: tf.Tensor, learning_rate: tf.Variable,
-                 n_values: int, n_slots: int) -> None:
+
+def in_memory(x: tf.Tensor, y: tf.Tensor) -> InMemorySource[tf.Tensor, tf.Tensor]:
+    """A split held whole as tensors, each batch gathered by index inside the graph."""
+    return InMemorySource(x, y, to_rows=_rows, take=tf.gather)
+
+
+class StepBlock:
+    """Runs `step(x_batch, y_batch) -> [loss, *metrics]` over blocks of index rows, each
+    batch from `source` (its `batch` runs inside the graph)."""
+
+    def __init__(self, step: StepFn, source: BatchSource[tf.Tensor, tf.Tensor],
+                 learning_rate: tf.Variable, n_values: int, n_slots: int) -> None:
         self.step = step
-        self.x, self.y = x, y
+        self.source = source
         self.learning_rate = learning_rate
         self.slots = tf.Variable(tf.zeros((n_values, n_slots)), trainable=False,
                                  name="step_values")
@@ -36,12 +49,11 @@ class StepBlock:
     def _block(self, batches: tf.Tensor, lrs: tf.Tensor, slot: tf.Tensor) -> None:
         for i in tf.range(tf.shape(batches)[0]):
             self.learning_rate.assign(lrs[i])
-            rows = batches[i]
-            values = self.step(tf.gather(self.x, rows), tf.gather(self.y, rows))
+            values = self.step(*self.source.batch(batches[i]))
             self.slots[:, slot + i].assign(tf.stack([tf.cast(v, tf.float32) for v in values]))
 
     def __call__(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
-        self._run(tf.constant(batches, tf.int64), tf.constant(lrs, tf.float32),
+        self._run(self.source.stage(batches), tf.constant(lrs, tf.float32),
                   tf.constant(slot, tf.int32))
 
     def read(self, n: int) -> np.ndarray:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
+from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -432,7 +433,8 @@ METRIC_SUMS: dict[str, Tensors] = {
 
 
 class TorchEngine:
-    """The model, optimizer and device-resident data of one run."""
+    """The model, optimizer and device-resident data of one run: the training split as an
+    in-memory batch source, validation and test whole for evaluation."""
 
     def __init__(self, spec: RunSpec, splits: Splits, device: str) -> None:
         self.spec = spec
@@ -450,8 +452,9 @@ class TorchEngine:
         self.pending: list[list[torch.Tensor]] = []
         self.sizes: list[int] = []
         self._lr = -1.0
+        self.source = InMemorySource(*self._tensors(splits.x_train, splits.y_train),
+                                     to_rows=self._rows)
         self.data = {
-            "train": self._tensors(splits.x_train, splits.y_train),
             "val": self._tensors(splits.x_val, splits.y_val),
             "test": self._tensors(splits.x_test, splits.y_test),
         }
@@ -476,6 +479,11 @@ class TorchEngine:
             xt = xt.permute(0, 3, 1, 2).contiguous()
         return xt.to(self.device), torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
 
+    def _rows(self, block: np.ndarray) -> torch.Tensor:
+        """A block's index rows on the device, in one copy."""
+        rows = torch.from_numpy(block)
+        return rows if self.device.type == "cpu" else rows.to(self.device, non_blocking=True)
+
     @property
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
@@ -490,19 +498,17 @@ class TorchEngine:
         """The driver's block of steps; values go to `pending` (slot = its length)."""
         # Everything decided once per block: on a small model each step is well under a
         # millisecond, and per-step Python is what separates this loop from a hand-written one.
-        x, y = self.data["train"]
+        source = self.source
         loss_fn, metric_fns = self.loss_fn, self.metric_fns
         forward = self.model if self.autocast_dtype is None else self._forward
         opt, scaler, clip = self.opt, self.scaler, self.spec.train.grad_clip > 0
-        rows = torch.from_numpy(batches)
-        if self.device.type != "cpu":
-            rows = rows.to(self.device, non_blocking=True)  # the whole block in one copy
+        rows = source.stage(batches)
         if not self.model.training:
             self.model.train()
         for idx, lr in zip(rows, lrs.tolist(), strict=True):
             if lr != self._lr:
                 self.set_lr(lr)
-            xb, yb = x[idx], y[idx]
+            xb, yb = source.batch(idx)
             if self._poison:
                 xb, self._poison = xb * float("inf"), False
             out = forward(xb)

@@ -1,7 +1,8 @@
 """The framework-agnostic training driver. A backend supplies an `Engine` (train a block of
 steps, read their values, evaluate, save); the driver owns everything else: batch order, the
 learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
-commands, best tracking, checkpoints and the summary.
+commands, best tracking, checkpoints and the summary. The batch order is its Sampler's
+(core/sampler.py), its position part of every checkpoint.
 
 Steps run in blocks: the driver hands the engine several steps in one call
 (`Engine.train_steps`): about BLOCK_SECONDS of work, never past the next log point. Compiled
@@ -30,6 +31,7 @@ from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
 from tuitrain.core.recorder import Recorder
 from tuitrain.core.rundir import RunDir
+from tuitrain.core.sampler import Sampler
 from tuitrain.core.schedule import LrSchedule
 from tuitrain.core.spec import RunSpec
 
@@ -45,8 +47,10 @@ class Engine(Protocol):
     evaluation and checkpoints."""
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
-        """Train len(batches) steps in order: step i on x_train[batches[i]] at learning rate
-        lrs[i], its mean loss/metrics stored on the device in slot `slot + i`."""
+        """Train len(batches) steps in order: step i on the training samples of index row
+        batches[i] (from the Sampler; the engine's BatchSource, core/batches.py, gives their
+        x and y) at learning rate lrs[i], its mean loss/metrics stored on the device in slot
+        `slot + i`."""
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
@@ -90,18 +94,23 @@ class Trainer:
                  resume: Checkpoint | None = None) -> None:
         self.spec = spec
         self.run = run
-        self.n_train = n_train
         self.store = store
         self.recorder = Recorder(run, spec)
-        bs = spec.train.batch_size
-        self.steps_per_epoch = max(1, math.ceil(n_train / bs))
+        self.sampler = Sampler(spec.run.seed, n_train, spec.train.batch_size)
+        self.steps_per_epoch = self.sampler.steps_per_epoch
         self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs,
-                                         self.steps_per_epoch)
+                                         max(1, self.steps_per_epoch))
         self.pos = Position()
         self._epoch_values: dict[str, float] = {}
         self._epoch_count = 0
         if resume is not None:
-            self.pos = Position(resume.epoch, resume.step_in_epoch, resume.global_step)
+            # The sampler's saved position; checkpoints from before it was saved have the
+            # same in their manifest, counted in the run's batch size.
+            saved = resume.state.get("sampler") or {
+                "epoch": resume.epoch, "step": resume.step_in_epoch,
+                "batch_size": spec.train.batch_size}
+            epoch, step = self.sampler.position(saved)
+            self.pos = Position(epoch, step, resume.global_step)
             self.schedule.state.update(resume.state.get("schedule", {}))
             self._epoch_values = dict(resume.state.get("epoch_sums", {}))
             self._epoch_count = int(resume.state.get("epoch_count", 0))
@@ -114,8 +123,6 @@ class Trainer:
         self._interval = 0  # steps since the last log point
         self._interval_sizes: list[int] = []
         self._lr = self.schedule.lr_at(self.pos.epoch, self.pos.step)
-        self._order = np.empty(0, dtype=np.int64)
-        self._order_epoch = -1
         # Steps per block: fixed by the spec, or (auto) one until a step has been timed.
         self._block_cap = spec.train.steps_per_execution or 1
         self._t_interval = time.perf_counter()
@@ -178,29 +185,23 @@ class Trainer:
         return self.pos.epoch >= self.spec.train.epochs
 
     # ----- batches -----------------------------------------------------------------------
-    def order(self, epoch: int) -> np.ndarray:
-        """The epoch's shuffled sample order: a pure function of (seed, epoch), so a resumed
-        run continues mid-epoch on exactly the batches it had not seen."""
-        return np.random.default_rng([self.spec.run.seed, epoch]).permutation(self.n_train)
-
     def next_block(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The next steps to run in one engine call, as (batches, learning rates); None at
         the end of the epoch. A block holds full batches, at most `steps_per_execution` of
         them (auto: about BLOCK_SECONDS' worth) and never past the next log point; the epoch's
         short last batch runs alone (its own shape), and so does every step while a test
-        fault hook is armed (the hooks act between steps)."""
+        fault hook is armed (the hooks act between steps). The sampler gives the rows: a
+        pure function of (seed, epoch, step), so a resumed run continues mid-epoch on exactly
+        the batches it had not seen."""
         start = self.pos.step
         if start >= self.steps_per_epoch:
             return None
-        bs = self.spec.train.batch_size
-        full = (self.n_train - start * bs) // bs  # full batches left in the epoch
+        full = self.sampler.full_steps - start  # full batches left in the epoch
         k = min(self.spec.train.log_every - self._interval, self.steps_per_epoch - start,
                 self._block_cap)
-        k = 1 if full == 0 or self.faults else min(k, full)
-        if self._order_epoch != self.pos.epoch:
-            self._order, self._order_epoch = self.order(self.pos.epoch), self.pos.epoch
-        rows = self._order[start * bs:(start + k) * bs].reshape(k, -1)
+        k = 1 if full <= 0 or self.faults else min(k, full)
         epoch = self.pos.epoch
+        rows = self.sampler.rows(epoch, start, k)
         if self.schedule.per_step:
             lrs = np.array([self.schedule.lr_at(epoch, start + i) for i in range(k)])
         else:
@@ -339,6 +340,7 @@ class Trainer:
         if self._interval:
             self._log_interval()
         state = {
+            "sampler": self.sampler.state_dict(self.pos.epoch, self.pos.step),
             "schedule": dict(self.schedule.state),
             "epoch_sums": dict(self._epoch_values),
             "epoch_count": self._epoch_count,

@@ -1,0 +1,51 @@
+"""Where an engine's training batches come from, apart from their order: the driver's
+Sampler (core/sampler.py) decides which sample indices each step trains on, and a
+`BatchSource` turns those index rows into the step's (x, y) in the engine's own arrays.
+
+The in-memory source keeps the training split whole where the engine trains (on the device,
+as tensors) and gathers each batch by index; a source that streams its data implements the
+same two calls."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+
+Rows = TypeVar("Rows")
+Array = TypeVar("Array")
+
+
+class BatchSource(Protocol[Rows, Array]):
+    """The batches of a block of steps, given their index rows."""
+
+    def stage(self, block: np.ndarray) -> Rows:
+        """A block's index rows (one per step, from the Sampler) made ready for `batch`, in
+        one go: for data on a device, the rows copied there."""
+
+    def batch(self, rows: Rows) -> tuple[Array, Array]:
+        """x and y of the samples of one step's row of a staged block."""
+
+
+def _as_is(block: np.ndarray) -> np.ndarray:
+    return block
+
+
+@dataclass(frozen=True)
+class InMemorySource(Generic[Rows, Array]):
+    """A split held whole, in any framework's arrays: `to_rows` puts a block of index rows
+    where the arrays are, `take(array, rows)` gathers a batch (default: `array[rows]`)."""
+
+    x: Array
+    y: Array
+    to_rows: Callable[[np.ndarray], Rows] = _as_is  # type: ignore[assignment]
+    take: Callable[[Array, Rows], Array] = operator.getitem
+
+    def stage(self, block: np.ndarray) -> Rows:
+        return self.to_rows(block)
+
+    def batch(self, rows: Rows) -> tuple[Array, Array]:
+        return self.take(self.x, rows), self.take(self.y, rows)
