@@ -168,7 +168,11 @@ CASES = [
     (
         '{ type = "dropout", rate = 0.1 }',
         '{ type = "dropuot", rate = 0.1 }',
-        ["unknown layer type 'dropuot'", "model.layers[1]", "valid: activation, attention, avgpool2d"],
+        [
+            "unknown layer type 'dropuot'",
+            "model.layers[1]",
+            "valid: activation, attention, avgpool2d",
+        ],
         "dropuot",
     ),
     (
