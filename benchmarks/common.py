@@ -19,7 +19,7 @@ from benchmarks.stats import Target, Verdict
 ROOT = Path(__file__).resolve().parent.parent
 
 
-Layer = Literal["engine", "ui"]
+Layer = Literal["engine"]
 
 
 @dataclass

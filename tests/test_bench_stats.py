@@ -164,21 +164,6 @@ def test_spin_uses_cpu_time():
     assert time.thread_time() - t0 >= 0.02
 
 
-def test_padded_display_spins_a_share_of_the_cpu_since_the_last_frame(monkeypatch):
-    spins: list[float] = []
-    monkeypatch.setattr(slowdown, "spin", spins.append)
-    frames: list[tuple] = []
-    display = slowdown.padded(lambda *a, **k: frames.append((a, k)), 0.5)
-    t0 = time.process_time()
-    while time.process_time() - t0 < 0.02:  # the work behind a frame
-        pass
-    display("screen", renderable=1)
-    assert frames == [(("screen",), {"renderable": 1})]
-    assert spins[0] >= 0.5 * 0.02
-    display("screen", renderable=2)  # no new work: (almost) no padding
-    assert spins[1] < spins[0]
-
-
 def test_trainer_spins_after_each_block_only_when_planted(monkeypatch, tmp_path):
     from test_trainer import FakeEngine, make_spec, make_trainer
 
@@ -200,14 +185,14 @@ def test_trainer_spins_after_each_block_only_when_planted(monkeypatch, tmp_path)
     assert all(s >= 0 for s in spins)
 
 
-def test_app_pads_its_frames_only_when_planted(monkeypatch, tmp_path):
-    from tuitrain.ui.app import TuitrainApp
+# ----- the report --------------------------------------------------------------------------
+def test_a_new_report_keeps_the_hand_written_sections_of_the_old_one():
+    from benchmarks.run import KEPT, with_kept
 
-    spins: list[float] = []
-    monkeypatch.setattr(slowdown, "spin", spins.append)
-    monkeypatch.delenv(slowdown.VARIABLE, raising=False)
-    TuitrainApp(tmp_path)._display(None, None)  # type: ignore[arg-type]
-    assert spins == []
-    monkeypatch.setenv(slowdown.VARIABLE, "0.2")
-    TuitrainApp(tmp_path)._display(None, None)  # type: ignore[arg-type]
-    assert len(spins) == 1
+    old = f"# old figures\n\n{KEPT}\n\n## Self-test record\n\n5 of 5.\n"
+    once = with_kept("# new figures\n", old)
+    assert once.startswith("# new figures\n")
+    assert "old figures" not in once
+    assert once.endswith(f"{KEPT}\n## Self-test record\n\n5 of 5.\n")
+    assert with_kept("# new figures\n", once) == once  # stable over repeated runs
+    assert with_kept("# first\n", "") == f"# first\n\n{KEPT}\n"

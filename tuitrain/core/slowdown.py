@@ -1,26 +1,24 @@
 """TUITRAIN_BENCH_SLOWDOWN: a slowdown the benchmark suite plants to test itself
 (`python benchmarks/run.py --self-test`). Benchmark-only: never set it in real use.
 
-`TUITRAIN_BENCH_SLOWDOWN=0.2` makes tuitrain's own work 20% slower at exactly two places:
-- the engine: after each block of training steps, the trainer busy-waits 20% of the block's
-  time (`Trainer.train_epoch`);
-- the UI: before each frame is written to the terminal, the app busy-waits 20% of the CPU
-  time its process used since the previous frame, the work that produced this frame
-  (`TuitrainApp._display`).
-Busy-waiting, not sleeping: a slower program uses more CPU, which the CPU figures must see.
-Unset (the normal case), the trainer pays one float test per block and the app nothing."""
+`TUITRAIN_BENCH_SLOWDOWN=0.2` makes the engine 20% slower at exactly one place: after each
+block of training steps, the trainer busy-waits 20% of the block's time
+(`Trainer.train_epoch`). Busy-waiting, not sleeping: a slower engine uses more CPU.
+Unset (the normal case), the trainer pays one float test per block.
+
+There is no UI hook. One was tried (20% more CPU before each frame): it moved the dashboard's
+CPU by 27% and its key latency against the bare app by 27%, but the UI figures' intervals on
+2 cores within --quick's minutes (+-8-15%) left no target between the runs with and without
+it that held in every run, so no UI figure could be planted and the hook was removed."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
-from typing import ParamSpec
 
 from tuitrain.core.errors import UserError
 
 VARIABLE = "TUITRAIN_BENCH_SLOWDOWN"
-P = ParamSpec("P")
 
 
 def factor() -> float:
@@ -46,27 +44,3 @@ def spin(seconds: float) -> None:
     end = time.thread_time() + seconds
     while time.thread_time() < end:
         pass
-
-
-def padded(display: Callable[P, None], factor: float) -> Callable[P, None]:
-    """`display` (the app's frame writer), each frame padded by `factor` times the CPU time
-    the process used since the previous frame."""
-    pad = FramePad(factor)
-
-    def display_padded(*args: P.args, **kwargs: P.kwargs) -> None:
-        pad()
-        display(*args, **kwargs)
-
-    return display_padded
-
-
-class FramePad:
-    """Each call busy-waits `factor` times the process's CPU time since the previous call."""
-
-    def __init__(self, factor: float) -> None:
-        self.factor = factor
-        self.cpu = time.process_time()
-
-    def __call__(self) -> None:
-        spin(self.factor * (time.process_time() - self.cpu))
-        self.cpu = time.process_time()

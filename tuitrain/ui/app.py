@@ -36,7 +36,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tuitrain.backends import preflight
-from tuitrain.core import launch, slowdown
+from tuitrain.core import launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import RunSpec
 from tuitrain.ui.screens.quit import QuitChoice, QuitScreen
@@ -81,9 +81,6 @@ class TuitrainApp(App[int]):
         self.hung_up = False
         self.dom_ready = False  # the first frame is out (Textual's Ready event)
         self.last_dashboard: DashboardScreen | None = None
-        planted = slowdown.factor()  # benchmark-only (core/slowdown.py): 0.0 in real use
-        if planted:
-            self._display = slowdown.padded(self._display, planted)  # type: ignore[method-assign]
 
     # ----- start-up --------------------------------------------------------------------
     def on_mount(self) -> None:
