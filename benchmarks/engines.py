@@ -38,7 +38,7 @@ def torch_figures(quick: bool) -> list[Figure]:
     pairs pooled across two processes gave intervals that did not hold from one suite run
     to the next. With nine, the median's interval is their 2nd to 8th value."""
     threads = thread_budget()
-    processes, reps = (9, 8) if quick else (11, 16)
+    processes, reps = (9, 6) if quick else (11, 16)
     out = []
     for preset in PRESETS:
         block = str(TORCH_BLOCK[preset])

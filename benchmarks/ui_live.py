@@ -234,7 +234,7 @@ def idle_windows(apps: Apps, settle: float, n: int) -> dict[str, list[float]]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=20, help="rounds of three windows")
-    ap.add_argument("--window", type=float, default=2.0)
+    ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--idle-windows", type=int, default=12, help="1 s windows on the ended run")
     ap.add_argument(
