@@ -45,14 +45,14 @@ def window_ratio(x: dict) -> float:
 
 def live_figures(quick: bool) -> list[Figure]:
     args = (
-        ["--rounds", "30", "--window", "1", "--presses", "100", "--idle-windows", "8"]
+        ["--rounds", "40", "--window", "1", "--presses", "100", "--idle-windows", "8"]
         if quick
-        else ["--rounds", "50", "--window", "1", "--presses", "160", "--idle-windows", "12"]
+        else ["--rounds", "60", "--window", "1", "--presses", "160", "--idle-windows", "12"]
     )
     r = run_child("ui_live", *args, timeout=900)
     rounds, lat, idle = r["rounds"], r["latency"], r["idle"]
     dash = [x["dashboard"]["dashboard"] for x in rounds]
-    both = [x["both"] for x in rounds]
+    both = [x["both"] for x in rounds if "both" in x]
     rate_h = median([x["headless"]["rate"] for x in rounds])
     n, w = len(rounds), r["window_s"]
     dash_ms, bare_ms = [1e3 * t for t in lat["dashboard"]], [1e3 * t for t in lat["bare"]]
@@ -135,7 +135,7 @@ def live_figures(quick: bool) -> list[Figure]:
 
 def plot_figures(quick: bool) -> list[Figure]:
     sizes = "1000,100000,1000000" if quick else "1000,10000,100000,1000000,10000000"
-    r = run_child("plots", "render", "--sizes", sizes, "--reps", "60" if quick else "100")
+    r = run_child("plots", "render", "--sizes", sizes, "--reps", "40" if quick else "100")
     base = r["1000"]["ms"]
     worst = max(r.values(), key=lambda v: median(v["ms"]))
     growth_n = max(r, key=lambda n: median([a / b for a, b in zip(r[n]["ms"], base, strict=True)]))

@@ -6,8 +6,8 @@ latest values at 10 Hz, the same two keys), all under the same training load in 
 One runner trains mlp-digits at full speed (the runner's default thread budget) for the whole
 measurement; the dashboard and the bare app each run in their own pty. An app that is not
 being measured is frozen with SIGSTOP (no CPU, no output: as if absent).
-- Windows, in rounds of three whose order rotates every round: headless (both frozen),
-  dashboard (only the dashboard runs), both (the two apps run at once).
+- Windows, in rounds: headless (both frozen), dashboard (only the dashboard runs), and in
+  every other round both (the two apps run at once); the order rotates from round to round.
   3: steps/s in the dashboard window / steps/s in the headless window of the same round
   (each the median over the window's log intervals: `training_rate`).
   4.live: the dashboard's CPU (all threads, from /proc schedstat: nanoseconds, not 10 ms
@@ -164,7 +164,11 @@ def windows(run: RunDir, apps: Apps, rounds: int, window: float) -> list[dict[st
     out = []
     try:
         for r in range(rounds):
-            order = kinds[r % 3 :] + kinds[: r % 3]
+            if r % 2 == 0:  # all three, the order rotating
+                k = (r // 2) % 3
+                order = kinds[k:] + kinds[:k]
+            else:  # headless and the dashboard alone, the order alternating
+                order = kinds[:2] if (r // 2) % 2 else kinds[1::-1]
             out.append({kind: measure(WINDOWS[kind]) for kind in order})
     finally:
         apps.all()
@@ -233,7 +237,7 @@ def idle_windows(apps: Apps, settle: float, n: int) -> dict[str, list[float]]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=20, help="rounds of three windows")
+    ap.add_argument("--rounds", type=int, default=40, help="rounds (both apps: every other)")
     ap.add_argument("--window", type=float, default=1.0)
     ap.add_argument("--settle", type=float, default=3.0)
     ap.add_argument("--idle-windows", type=int, default=12, help="1 s windows on the ended run")
