@@ -195,10 +195,10 @@ def write_cifar(folder: Path, per_batch: int) -> None:
             b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
             b"filenames": [f"{name}_{i}.png".encode() for i in range(per_batch)],
         }
-        (folder / name).write_bytes(pickle.dumps(batch, protocol=2))
+        (folder / name).write_bytes(pickle.dumps(batch))
     names = [name.encode() for name in BUILTIN["cifar10"].info.class_names]
     meta = {b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps(meta))
 
 
 def trained(tmp_path: Path, preset: str, framework: str, *options: str) -> RunDir:
