@@ -130,7 +130,20 @@ def test_nested_summary_is_a_tree(tmp_path: Path) -> None:
     ]
     assert [r.label for r in summary.rows] == ["sequential_0", "flatten_1", "dense_2"]
     assert summary.params == 40 + 8 + 650 and summary.non_trainable == 8
-    assert "    batchnorm_0.1.0" in "\n".join(summary.lines())
+    # As a table: nested layers on branches under their block, whose params are its subtree's;
+    # the shapes in one column whatever the depth.
+    lines = summary.lines()[2:9]
+    assert [line[:23].rstrip() for line in lines] == [
+        "sequential_0",
+        "├─ conv2d_0.0",
+        "└─ sequential_0.1",
+        "   ├─ batchnorm_0.1.0",
+        "   └─ maxpool2d_0.1.1",
+        "flatten_1",
+        "dense_2",
+    ]
+    assert [line.split()[-1] for line in lines] == ["48", "40", "8", "8", "0", "0", "650"]
+    assert {line.index("(") for line in lines} == {23}
 
 
 def test_residual_basic_blocks_count_their_shortcuts() -> None:
@@ -149,6 +162,10 @@ def test_residual_basic_blocks_count_their_shortcuts() -> None:
         ("residual", (4, 4, 8), 4 * 8),
     ]
     assert rows[4].note == "1x1 conv shortcut, stride 2"
+    assert (
+        "│  1x1 conv shortcut, stride 2, 32 params"
+        in summarize(spec_from_document(doc).layers, (8, 8, 1), 10).lines()
+    ), "under the block, the part of its params that are its own"
     assert sum(r.params for r in rows[3].walk()) == 2 * conv[0] + 2 * 8
     assert sum(r.params for r in rows[4].walk()) == 4 * 8 + conv[1] + conv[2] + 2 * 16
     assert (rows[6].params, rows[6].note) == (8 * 6, "dense shortcut")
@@ -181,7 +198,7 @@ def test_transformer_block_is_its_nested_spec() -> None:
     }
     (_, block) = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).rows
     lines = summarize(spec_from_document(doc).layers, (8, 8, 1), 10).lines()
-    assert "    attention_1.0.1 (8, 8)" in lines[6], "a deep label never runs into its shape"
+    assert lines[6].startswith("│  └─ attention_1.0.1  (8, 8)"), "no label runs into its shape"
     assert [(r.label, r.output_shape, r.params) for r in block.walk()] == [
         ("transformer_1", (8, 8), 0),
         ("residual_1.0", (8, 8), 0),

@@ -40,8 +40,15 @@ REQUIRED = {
     "cnn-mnist",
     "cnn-fashion-mnist",
     "cnn-cifar10",
+    "resnet-digits",
+    "resnet20-cifar10",
 }
-DOWNLOADED = {"cnn-mnist": "mnist", "cnn-fashion-mnist": "fashion-mnist", "cnn-cifar10": "cifar10"}
+DOWNLOADED = {
+    "cnn-mnist": "mnist",
+    "cnn-fashion-mnist": "fashion-mnist",
+    "cnn-cifar10": "cifar10",
+    "resnet20-cifar10": "cifar10",
+}
 
 BASE = """\
 name = "tiny"

@@ -138,6 +138,24 @@ async def test_choosing_a_preset_fills_fields_and_summary(tmp_path: Path) -> Non
 
 
 @aio
+async def test_a_resnet_summary_is_a_tree_that_fits_a_small_terminal(tmp_path: Path) -> None:
+    """ResNet-20 at 80x24: each block's layers on branches under it, the projection's own
+    params under the block, and no line cut short at the width the summary has there."""
+    app = TuitrainApp(tmp_path / "runs", preset="resnet20-cifar10")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = setup_of(app)
+        await settled(pilot, screen)
+        summary = screen.query_one(ModelSummary)
+        lines = plain(summary.content, summary.content_region.width).splitlines()
+        tree = [line.split()[0] for line in lines if line.startswith(("├─", "└─"))]
+        assert tree[:5] == ["├─", "├─", "├─", "├─", "└─"] and len(tree) == 9 * 5
+        assert any(
+            line.startswith("│  1x1 conv shortcut, stride 2, 2,048 params") for line in lines
+        )
+        assert not [line for line in lines if "…" in line]
+
+
+@aio
 async def test_browsing_presets_keeps_each_presets_edits(tmp_path: Path) -> None:
     app = TuitrainApp(tmp_path / "runs", preset="mlp-digits", overrides={"train.epochs": 2})
     async with app.run_test(size=SIZE) as pilot:

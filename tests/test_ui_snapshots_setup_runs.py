@@ -1,7 +1,7 @@
-"""Snapshots of the setup screen (160x48, 120x36 and 80x24), the runs screen (80x24) and with
-an overlay (160x48, 120x36 and 80x24), and the evaluation screen, over fixed data: shipped
-presets only, detection faked to one H100, run folders written here at a fixed path, times in
-UTC, no wall-clock text.
+"""Snapshots of the setup screen (160x48, 120x36 and 80x24; a residual network's model tree
+at 160x48 and 80x24), the runs screen (80x24) and with an overlay (160x48, 120x36 and 80x24),
+and the evaluation screen, over fixed data: shipped presets only, detection faked to one H100,
+run folders written here at a fixed path, times in UTC, no wall-clock text.
 Update with `pytest tests/test_ui_snapshots_setup_runs.py --snapshot-update` and look."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.evaluation import EvaluationScreen
 from tuitrain.ui.screens.runs import RunsScreen
 from tuitrain.ui.screens.setup import SetupScreen
+from tuitrain.ui.widgets.model_summary import ModelSummary
 from tuitrain.ui.widgets.overlay_plot import OverlayPlot
 from tuitrain.ui.widgets.runs_table import RunsTable
 from tuitrain.ui.widgets.settings_table import SettingsTable
@@ -122,3 +123,17 @@ def test_evaluation_screen(snap_compare: Any, tmp_path: Path) -> None:
         await pilot.pause(0.2)
 
     assert snap_compare(app, terminal_size=WIDE, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", [WIDE, SMALL], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_setup_screen_model_tree(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
+    """A residual network's summary: blocks with their layers on tree branches under them,
+    params on every line; in the small terminal, scrolled down to it as a person would."""
+    app = TuitrainApp(tmp_path / "runs", preset="resnet-digits")
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await setup_ready(pilot)
+        pilot.app.screen.query_one(ModelSummary).scroll_visible(animate=False, top=True)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

@@ -108,7 +108,7 @@ def _conv2d(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
     g = layer.get
     return _with_activation(keras.layers.Conv2D, g("activation"), filters=g("filters"),
                             kernel_size=g("kernel_size"), strides=g("stride"),
-                            padding=g("padding"))
+                            padding=g("padding"), use_bias=g("bias"))
 
 
 def _pool(cls: type[keras.layers.Layer]) -> Builder:
@@ -132,7 +132,7 @@ def _conv1d(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:
     g = layer.get
     return _with_activation(keras.layers.Conv1D, g("activation"), filters=g("filters"),
                             kernel_size=g("kernel_size"), strides=g("stride"),
-                            padding=g("padding"))
+                            padding=g("padding"), use_bias=g("bias"))
 
 
 def _sequential(layer: LayerSpec, row: LayerRow) -> list[keras.layers.Layer]:

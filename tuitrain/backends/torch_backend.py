@@ -221,7 +221,7 @@ def _conv2d(layer: LayerSpec, row: LayerRow) -> nn.Module:
     g = layer.get
     k, s = g("kernel_size"), g("stride")
     pad = "same" if g("padding") == "same" and s == 1 else 0
-    conv = nn.Conv2d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    conv = nn.Conv2d(row.input_shape[-1], g("filters"), k, s, padding=pad, bias=g("bias"))
     if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
         (top, bottom), (left, right) = (same_padding(n, k, s) for n in row.input_shape[:2])
         return nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv,
@@ -267,7 +267,9 @@ def _conv1d(layer: LayerSpec, row: LayerRow) -> nn.Module:
     g = layer.get
     k, s = g("kernel_size"), g("stride")
     pad = "same" if g("padding") == "same" and s == 1 else 0
-    conv: nn.Module = nn.Conv1d(row.input_shape[-1], g("filters"), k, s, padding=pad)
+    conv: nn.Module = nn.Conv1d(
+        row.input_shape[-1], g("filters"), k, s, padding=pad, bias=g("bias")
+    )
     if g("padding") == "same" and s > 1:  # torch's own 'same' takes stride 1 only
         conv = nn.Sequential(nn.ConstantPad1d(same_padding(row.input_shape[0], k, s), 0.0), conv)
     return nn.Sequential(StepsLast(conv), _activation(g("activation")))

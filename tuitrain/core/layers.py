@@ -4,7 +4,9 @@ checks) and its shape inference and parameter count. Pure Python, no framework.
 Each backend keeps its own table of builders keyed by the same type names
 (`torch_backend.BUILDERS`, `keras_layers.BUILDERS`); a test checks every registered type has a
 builder in every backend. Adding a layer type means adding an entry here and one builder per
-backend. A type that `nests` takes `layers = [...]`, a list of layer tables: specs are a tree."""
+backend. A type that `nests` takes `layers = [...]`, a list of layer tables: specs are a tree.
+A block that takes `repeat = N` stands for N copies of itself in a row; the preset reader
+writes the copies into the tree, so inference and the builders never see the setting."""
 
 from __future__ import annotations
 
@@ -145,7 +147,7 @@ def _conv2d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     if h < 1 or w < 1:
         raise ValueError(f"kernel {k} does not fit input {shape}")
     f = layer.get("filters")
-    return Inferred((h, w, f), k * k * shape[2] * f + f)
+    return Inferred((h, w, f), k * k * shape[2] * f + (f if layer.get("bias") else 0))
 
 
 def _pool2d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
@@ -268,7 +270,7 @@ def _conv1d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     if steps < 1:
         raise ValueError(f"kernel {k} does not fit input {shape}")
     f = layer.get("filters")
-    return Inferred((steps, f), k * shape[1] * f + f)
+    return Inferred((steps, f), k * shape[1] * f + (f if layer.get("bias") else 0))
 
 
 def _globalavgpool1d(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
@@ -333,9 +335,15 @@ _CONV = {
     "stride": Param(int, 1, rule=AT_LEAST_1),
     "padding": Param(str, "valid", choices=("valid", "same")),
     "activation": _ACT,
+    "bias": Param(bool, True),
 }
 _HEADS = {"heads": Param(int, required=True, rule=AT_LEAST_1), "causal": Param(bool, False)}
 _NESTED = Param(list, required=True)
+# `repeat = N` on a block: N copies of it in a row, each with its own weights (presets read it;
+# the spec holds the copies).
+REPEAT = "repeat"
+MAX_REPEAT = 1000
+_REPEAT = Param(int, 1, rule=Rule(lambda v: 1 <= v <= MAX_REPEAT, f"in [1, {MAX_REPEAT}]"))
 _EMBEDDING = {
     "input_dim": Param(int, required=True, rule=AT_LEAST_1),
     "output_dim": Param(int, required=True, rule=AT_LEAST_1),
@@ -381,10 +389,15 @@ LAYER_TYPES: dict[str, LayerType] = {
         LayerType("attention", _HEADS, _attention),
         LayerType(
             "transformer",
-            {**_HEADS, "mlp_ratio": Param(int, 4, rule=AT_LEAST_1)},
+            {**_HEADS, "mlp_ratio": Param(int, 4, rule=AT_LEAST_1), REPEAT: _REPEAT},
             _transformer,
         ),
-        LayerType("sequential", {"layers": _NESTED}, _sequential, nests=True),
-        LayerType("residual", {"layers": _NESTED, "activation": _ACT}, _residual, nests=True),
+        LayerType("sequential", {"layers": _NESTED, REPEAT: _REPEAT}, _sequential, nests=True),
+        LayerType(
+            "residual",
+            {"layers": _NESTED, "activation": _ACT, REPEAT: _REPEAT},
+            _residual,
+            nests=True,
+        ),
     )
 }

@@ -26,7 +26,7 @@ from tuitrain.core.catalog import (
 )
 from tuitrain.core.datasets import MAX_DIGITS
 from tuitrain.core.errors import UserError, choices_error
-from tuitrain.core.layers import LAYER_TYPES
+from tuitrain.core.layers import LAYER_TYPES, REPEAT
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
 from tuitrain.core.shapes import layer_label
 from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
@@ -298,11 +298,19 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
 
 def _layers(raw: list[Any], parent: tuple[int, ...], where: _Where, count: list[int]):
     """Read a list of layer tables (`parent` is the path of the layer holding them). `count`
-    numbers layers in the order the file writes them, to find each one's line."""
-    return tuple(_layer(item, (*parent, i), where, count) for i, item in enumerate(raw))
+    numbers layers in the order the file writes them, to find each one's line. A block with
+    `repeat = N` becomes N copies in a row; paths count the copies, as the summary does."""
+    out: list[LayerSpec] = []
+    for item in raw:
+        layer, times = _layer(item, (*parent, len(out)), where, count)
+        out += [layer] * times
+    return tuple(out)
 
 
-def _layer(raw: Any, path: tuple[int, ...], where: _Where, count: list[int]) -> LayerSpec:
+def _layer(
+    raw: Any, path: tuple[int, ...], where: _Where, count: list[int]
+) -> tuple[LayerSpec, int]:
+    """One layer table as a LayerSpec, and how many copies of it in a row (`repeat`)."""
     label = layer_label(path)
     order = count[0]
     count[0] += 1
@@ -314,6 +322,7 @@ def _layer(raw: Any, path: tuple[int, ...], where: _Where, count: list[int]) -> 
     entry = LAYER_TYPES[kind]
     params = []
     nested: tuple[LayerSpec, ...] = ()
+    times = 1
     for key, value in raw.items():
         if key == "type":
             continue
@@ -331,11 +340,14 @@ def _layer(raw: Any, path: tuple[int, ...], where: _Where, count: list[int]) -> 
             raise choices_error(f"{key} for {kind}", coerced, p.choices, where=at)
         if p.rule and not p.rule.ok(coerced):
             raise UserError(f"{at}: {kind} {key} must be {p.rule.must}, got {value!r}")
-        params.append((key, coerced))
+        if key == REPEAT:
+            times = coerced
+        else:
+            params.append((key, coerced))
     for key, p in entry.params.items():
         if p.required and key not in raw:
             raise UserError(f"{where.layer(order)} {label}: {kind} needs {key!r}")
-    return LayerSpec(kind, tuple(params), nested)
+    return LayerSpec(kind, tuple(params), nested), times
 
 
 # Numeric keys and the values they accept (NaN and infinities never).

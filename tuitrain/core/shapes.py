@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 from tuitrain.core.errors import UserError
 from tuitrain.core.layers import LAYER_TYPES, Context, LayerSpec, Shape
@@ -45,6 +46,33 @@ class LayerRow:
         for child in self.children:
             yield from child.walk()
 
+    @property
+    def total(self) -> int:
+        """The parameters of this layer and of everything nested in it."""
+        return sum(r.params for r in self.walk())
+
+
+@dataclass(frozen=True)
+class TableLine:
+    """One line of the summary table: the header, a layer's line, or a note under one."""
+
+    kind: Literal["header", "layer", "note"]
+    text: str
+
+
+def _branches(
+    rows: tuple[LayerRow, ...], lead: str, nested: bool
+) -> Iterator[tuple[str, str, LayerRow]]:
+    """Each row, depth first, with the tree glyphs before its label (none at the top level;
+    `├─ `, or `└─ ` for a block's last layer) and those that carry the tree on through the
+    lines under it, its note's and its children's."""
+    for i, row in enumerate(rows):
+        last = i == len(rows) - 1
+        branch = lead + ("└─ " if last else "├─ ") if nested else ""
+        under = lead + ("   " if last else "│  ") if nested else ""
+        yield branch, under, row
+        yield from _branches(row.children, under, nested=True)
+
 
 @dataclass(frozen=True)
 class Summary:
@@ -75,15 +103,36 @@ class Summary:
     def params_for(self, framework: str) -> int:
         return self.torch_params if framework == "torch" else self.params
 
+    def table(self) -> list[TableLine]:
+        """The layers as a tree in aligned columns (layer, output shape, params), as the
+        setup screen and `tuitrain summary` show them: the header, the input, a line per
+        layer with nested ones on tree branches under their block, and a note line under a
+        layer that has a note. A block's params are its whole subtree's; its note says how
+        many are its own (a projection shortcut, a tied table)."""
+        branches = list(_branches(self.rows, "", nested=False))
+        labels = [branch + row.label for branch, _, row in branches]
+        shapes = [str(row.output_shape) for _, _, row in branches]
+        counts = [f"{row.total:,}" for _, _, row in branches]
+        w = max(len(x) for x in ("layer", "input", *labels))
+        s = max(len(x) for x in ("output shape", str(self.input_shape), *shapes))
+        p = max(len(x) for x in ("params", *counts))
+        out = [
+            TableLine("header", f"{'layer':<{w}}  {'output shape':<{s}}  {'params':>{p}}"),
+            TableLine("layer", f"{'input':<{w}}  {self.input_shape!s}"),
+        ]
+        for (_, under, row), label, shape, count in zip(
+            branches, labels, shapes, counts, strict=True
+        ):
+            out.append(TableLine("layer", f"{label:<{w}}  {shape:<{s}}  {count:>{p}}"))
+            if row.note:
+                own = f", {row.params:,} params" if row.children and row.params else ""
+                stem = "│  " if row.children else "   "
+                out.append(TableLine("note", f"{under}{stem}{row.note}{own}"))
+        return out
+
     def lines(self) -> list[str]:
-        """A plain-text table, as `tuitrain summary` and the setup screen print it; nested
-        layers are indented under the layer holding them."""
-        w = max([18, *(2 * r.depth + len(r.label) + 1 for r in self.walk())])
-        out = [f"{'layer':<{w}}{'output shape':<20}{'params':>10}  note"]
-        out.append(f"{'input':<{w}}{self.input_shape!s:<20}{'':>10}")
-        for r in self.walk():
-            label = "  " * r.depth + r.label
-            out.append(f"{label:<{w}}{r.output_shape!s:<20}{r.params:>10,}  {r.note}".rstrip())
+        """The summary as plain text, as `tuitrain summary` prints it: the table, totals."""
+        out = [line.text for line in self.table()]
         out.append(f"total trainable params: {self.params:,}")
         if self.non_trainable:
             out.append(f"non-trainable params: {self.non_trainable:,}")

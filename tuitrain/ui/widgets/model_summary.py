@@ -1,13 +1,12 @@
 """The model summary for the current choice: dataset, every layer's output shape and
-parameters, and the total for the chosen framework — computed by `core.shapes`, so no
-framework is imported to show it."""
+parameters as a tree (the layers inside a block on branches under it), and the total for
+the chosen framework — computed by `core.shapes`, so no framework is imported to show it."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
@@ -18,22 +17,15 @@ if TYPE_CHECKING:
     from tuitrain.core.shapes import Summary
 
 
-def summary_table(summary: Summary) -> Table:
-    """Layers as rows: name, output shape, parameters and a note (PyTorch's extra LSTM bias);
-    nested layers indented under the layer holding them."""
-    table = Table(box=None, padding=(0, 1), expand=True, show_edge=False, header_style="bold")
-    table.add_column("layer", no_wrap=True)
-    table.add_column("output shape", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    notes = any(row.note for row in summary.walk())
-    if notes:  # a column for PyTorch's extra LSTM bias; none squeezing the others otherwise
-        table.add_column("note", style="dim", overflow="fold", ratio=1)
-    table.add_row("input", str(summary.input_shape), "", *([""] if notes else []))
-    for row in summary.walk():
-        label = "  " * row.depth + row.label
-        table.add_row(label, str(row.output_shape), f"{row.params:,}",
-                      *([row.note] if notes else []))
-    return table
+def summary_table(summary: Summary) -> Text:
+    """The layer tree in aligned columns (core's `Summary.table`): the header bold, notes
+    (a block's own parameters, PyTorch's extra LSTM bias) dim. Lines never wrap: a long
+    one ends in an ellipsis rather than break the columns."""
+    styles = {"header": "bold", "layer": "", "note": "dim"}
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, line in enumerate(summary.table()):
+        text.append(("\n" if i else "") + line.text, style=styles[line.kind])
+    return text
 
 
 def totals(summary: Summary, framework: str) -> Text:
@@ -67,7 +59,7 @@ class ModelSummary(Static):
     def show(self, summary: Summary, info: DatasetInfo | None, framework: str) -> None:
         """Show a summary for `framework` (totals differ for PyTorch LSTMs)."""
         title = Text(f"Model for {FRAMEWORK_TITLES.get(framework, framework)}", style="bold")
-        parts: list[Text | Table] = [title]
+        parts: list[Text] = [title]
         if info is not None:
             parts.append(dataset_line(info))
         parts += [Text(""), summary_table(summary), Text(""), totals(summary, framework)]
