@@ -6,7 +6,12 @@ device-resident tensors, with the same batch order and the same per-step cosine 
 
 The hand-written baseline is the loop a careful person writes: gather the batch by index,
 forward, cross-entropy, zero_grad/backward/step, and accumulate the loss sum and the correct
-count *on the device* (no per-step `.item()`), read once per epoch. tuitrain's path is the
+count *on the device* (no per-step `.item()`), read once per epoch. On data labelled at each
+position (`transformer-adder`) it is minGPT's loop: one cross-entropy over every answered
+position (`ignore_index=-1`), and the count of whole answers right. That loss equals
+tuitrain's (each sample's mean over its answered positions, then the batch's) only when every
+sample has as many, as in addition, and only up to rounding: the weights check needs tuitrain's
+own definition and is run on one-label presets. tuitrain's path is the
 runner's: `Trainer.train_epoch` driving `TorchEngine.train_steps` with its defaults (blocks of
 steps up to each log point, log every `train.log_every` steps into `metrics.jsonl`, NaN check,
 control polling, per-step LR).
@@ -44,6 +49,19 @@ def cosine_lr(base: float, min_lr: float, t: float) -> float:
     return min_lr + (base - min_lr) * 0.5 * (1 + math.cos(math.pi * t))
 
 
+def correct(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (out.argmax(dim=-1) == y).sum()
+
+
+def answer_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """minGPT's: one mean over every position with a label (-1: none)."""
+    return F.cross_entropy(out.flatten(0, 1), y.flatten(), ignore_index=-1)
+
+
+def whole_answers_right(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return ((out.argmax(dim=-1) == y) | (y < 0)).all(dim=1).sum()
+
+
 class HandLoop:
     """A plain PyTorch loop over the same tensors."""
 
@@ -58,6 +76,9 @@ class HandLoop:
         self.x, self.y = x, torch.from_numpy(splits.y_train)
         xv = torch.from_numpy(np.ascontiguousarray(splits.x_val))
         self.x_val = xv.permute(0, 3, 1, 2).contiguous() if xv.ndim == 4 else xv
+        per_position = self.y.ndim == 2
+        self.loss = answer_loss if per_position else F.cross_entropy
+        self.right = whole_answers_right if per_position else correct
         self.n = len(self.x)
         self.bs = spec.train.batch_size
         self.steps = math.ceil(self.n / self.bs)
@@ -81,9 +102,10 @@ class HandLoop:
     def epoch(self, epoch: int) -> tuple[float, float]:
         order = np.random.default_rng([self.spec.run.seed, epoch]).permutation(self.n)
         model, opt, x, y = self.model, self.opt, self.x, self.y
+        loss_fn, right = self.loss, self.right
         model.train()
         loss_sum = torch.zeros(())
-        correct = torch.zeros((), dtype=torch.long)
+        hits = torch.zeros((), dtype=torch.long)
         for step in range(self.steps):
             lr = cosine_lr(self.base, self.min_lr, min(1.0, self.global_step / self.total))
             for group in opt.param_groups:
@@ -91,15 +113,15 @@ class HandLoop:
             idx = torch.from_numpy(order[step * self.bs : (step + 1) * self.bs])
             xb, yb = x[idx], y[idx]
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             with torch.no_grad():
                 loss_sum += loss.detach() * len(idx)
-                correct += (out.argmax(dim=-1) == yb).sum()
+                hits += right(out, yb)
             self.global_step += 1
-        return float(loss_sum) / self.n, float(correct) / self.n
+        return float(loss_sum) / self.n, float(hits) / self.n
 
 
 def make_trainer(spec, splits, folder: Path) -> tuple[Trainer, TorchEngine]:

@@ -82,6 +82,16 @@ BUDGETS = (
 )
 KEPT = "<!-- Sections below this line are written by hand; benchmarks/run.py keeps them. -->"
 
+NOTES = [  # what a figure's one line cannot say, under the figures in BENCHMARKS.md
+    "Figure 1 on `transformer-adder` (PyTorch, full runs only): tuitrain's engine against "
+    "minGPT's plain loop on the same decoder-only transformer (two pre-norm blocks, about "
+    "0.1M parameters) and the same addition problems, one epoch (110 steps of 64 problems, "
+    "6 tokens each) per repetition. The hand loop's loss is one cross-entropy over every "
+    "answered position; tuitrain's is each problem's mean over its answer positions, then "
+    "the batch's: equal for addition, where every answer has 3 digits, but not bit for bit, "
+    "so this preset has no bitwise weights figure.",
+]
+
 GROUPS = [  # (figure numbers, title, function, whether it times the engine the slowdown slows)
     ("1", "engine overhead, PyTorch", engines.torch_figures, True),
     ("2", "host syncs, PyTorch", engines.sync_figure, False),
@@ -365,6 +375,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
             f"| {f.key} | {f.name} | {f.value_text()} | {f.interval_text()} | "
             f"{f.target} | {verdict} | {detail} |"
         )
+    out += ["", "## Notes on the figures", ""]
+    out += [f"- {note}" for note in NOTES]
     if tables:
         out += [
             "",

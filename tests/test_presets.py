@@ -116,7 +116,8 @@ def test_shipped_preset_validates(name: str) -> None:
     assert spec.description and "\n" not in spec.description
     assert summary.params > 0
     assert summary.rows[-1].output_shape == (
-        (1,) if spec.train.loss == "binary_cross_entropy" else (info.num_outputs,)
+        *info.target_shape,
+        1 if spec.train.loss == "binary_cross_entropy" else info.num_outputs,
     )
     # Every preset can be read back from what a run folder stores.
     assert spec_from_document(spec.to_document()) == spec
