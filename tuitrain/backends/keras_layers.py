@@ -391,6 +391,29 @@ class ExactMatch(keras.metrics.Metric):
         return {**super().get_config(), "binary": self.binary}
 
 
+@keras.saving.register_keras_serializable(package="tuitrain")
+class Perplexity(keras.metrics.Metric):
+    """e to the mean cross-entropy (core/measures.py's `perplexity`), kept as the sum of the
+    samples' cross-entropies (`CrossEntropy`, each sample's mean over its labelled positions)
+    and their count."""
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.cross_entropy = CrossEntropy(reduction=None)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch's cross-entropy sum and its sample count."""
+        per_sample = keras.ops.cast(self.cross_entropy(y_true, y_pred), self.dtype)
+        self.total.assign_add(keras.ops.sum(per_sample))
+        self.count.assign_add(keras.ops.cast(keras.ops.shape(per_sample)[0], self.dtype))
+
+    def result(self) -> Any:
+        """e to the mean cross-entropy of the samples seen."""
+        return keras.ops.exp(self.total / keras.ops.maximum(self.count, 1.0))
+
+
 # Each metric of the registry as a stateful Keras metric named as the registry names it;
 # the argument says whether the model has one logit (binary cross-entropy).
 METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
@@ -400,6 +423,7 @@ METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
         else keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # argmax of logits
     ),
     "exact_match": lambda binary: ExactMatch(binary),
+    "perplexity": lambda binary: Perplexity(),
     "mae": lambda binary: keras.metrics.MeanAbsoluteError(name="mae"),
     "rmse": lambda binary: keras.metrics.RootMeanSquaredError(name="rmse"),
 }

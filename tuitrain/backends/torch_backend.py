@@ -392,8 +392,15 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     each sample's mean over its labelled positions, then the batch mean (core/measures.py)."""
     if out.ndim == 2:
         return F.cross_entropy(out, y)
+    return _sample_cross_entropy(out, y).mean()
+
+
+def _sample_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each sample's cross-entropy: with a label per position, its mean over the labelled ones."""
+    if out.ndim == 2:
+        return F.cross_entropy(out, y, reduction="none")
     per_position = F.cross_entropy(out.transpose(1, -1), y, ignore_index=-1, reduction="none")
-    return (per_position.sum(dim=1) / (y >= 0).sum(dim=1).clamp(min=1)).mean()
+    return per_position.sum(dim=1) / (y >= 0).sum(dim=1).clamp(min=1)
 
 
 # Each loss of the registry (core/measures.py): the batch mean, from raw outputs (logits).
@@ -427,6 +434,7 @@ def _exact_matches(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 METRIC_SUMS: dict[str, Tensors] = {
     "accuracy": _correct,
     "exact_match": _exact_matches,
+    "perplexity": lambda out, y: _sample_cross_entropy(out, y).sum(),  # e^mean in `finish`
     "mae": lambda out, y: (out - y).abs().sum() / out.shape[-1],
     "rmse": lambda out, y: ((out - y) ** 2).sum() / out.shape[-1],
 }
