@@ -40,6 +40,7 @@ REQUIRED = {
     "cnn-mnist",
     "cnn-fashion-mnist",
     "cnn-cifar10",
+    "transformer-chars",
 }
 DOWNLOADED = {"cnn-mnist": "mnist", "cnn-fashion-mnist": "fashion-mnist", "cnn-cifar10": "cifar10"}
 
@@ -109,7 +110,8 @@ def test_shipped_preset_validates(name: str) -> None:
     assert spec.description and "\n" not in spec.description
     assert summary.params > 0
     assert summary.rows[-1].output_shape == (
-        (1,) if spec.train.loss == "binary_cross_entropy" else (info.num_outputs,)
+        *info.target_shape,  # a label at each position: outputs at each
+        1 if spec.train.loss == "binary_cross_entropy" else info.num_outputs,
     )
     # Every preset can be read back from what a run folder stores.
     assert spec_from_document(spec.to_document()) == spec
@@ -235,7 +237,7 @@ CASES = [
     (
         "samples = 200",
         "sample = 200",
-        ["unknown key in [data] 'sample'", "valid: dataset, digits, samples, seed, target"],
+        ["unknown key in [data] 'sample'", "valid: block_size, dataset, digits, samples, seed, target"],
         "sample = 200",
     ),
     (

@@ -129,7 +129,7 @@ for name in sys.argv[1:]:
     spec = load_spec(name)
     info, summary = validate.check(spec)
     model = build_model(spec, info).eval()
-    x = torch.zeros(2, *info.input_shape)
+    x = torch.zeros(2, *info.input_shape, dtype=getattr(torch, info.input_dtype))
     if x.ndim == 4:
         x = x.permute(0, 3, 1, 2)
     shapes = []

@@ -26,7 +26,7 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
-from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers
+from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers, with_tokens
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.shapes import LayerRow, summarize
@@ -266,9 +266,11 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
 def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
     """The preset's layers as a built `keras.Sequential` (under the current dtype policy); a
     layer that nests is a `keras.Sequential` inside it."""
-    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
+    units = output_units(spec, info)
+    layers = with_tokens(spec.layers, units)
+    summary = summarize(layers, info.input_shape, units)
     inputs = keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)
-    stack = [inputs, *build_layers(spec.layers, summary.rows)]
+    stack = [inputs, *build_layers(layers, summary.rows)]
     return keras.Sequential(stack, name=spec.name.replace("-", "_"))
 
 

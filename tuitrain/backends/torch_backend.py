@@ -26,6 +26,7 @@ from tuitrain.core.layers import (
     same_padding,
     shortcut_stride,
     transformer_layers,
+    with_tokens,
 )
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
@@ -176,10 +177,14 @@ class PositionEmbedding(nn.Module):
 
 
 class TiedEmbedding(nn.Module):
-    """Embed tokens, run the body, and score the vocabulary with the embedding matrix."""
+    """Embed tokens, run the body, and score the vocabulary with the embedding matrix. The
+    table starts as Keras' does, uniform in [-0.05, 0.05]: torch's own N(0, 1) makes the
+    first logits (unit-variance features times the table) about sqrt(output_dim) wide, a
+    loss near 20 at the start where a uniform guess is log(tokens)."""
 
     def __init__(self, embedding: nn.Embedding, body: nn.Module) -> None:
         super().__init__()
+        nn.init.uniform_(embedding.weight, -0.05, 0.05)
         self.embedding = embedding
         self.body = body
 
@@ -337,8 +342,10 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
 
 def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
     """The preset's layers as an `nn.Sequential` (a layer that nests is one inside it)."""
-    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
-    return nn.Sequential(*build_layers(spec.layers, summary.rows))
+    units = output_units(spec, info)
+    layers = with_tokens(spec.layers, units)
+    summary = summarize(layers, info.input_shape, units)
+    return nn.Sequential(*build_layers(layers, summary.rows))
 
 
 def _adam(o: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
