@@ -26,6 +26,7 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.generation import Forward
 from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers, with_tokens
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
@@ -710,6 +711,20 @@ class KerasFamilyBackend(Backend):
             metrics = score(spec, outputs, targets) if len(targets) else {}
         outputs = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float32)
         return Evaluation(metrics, outputs, targets)
+
+    def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
+        place = self.prepare(spec)[1]
+        with keras.device(place):
+            engine = self.engine(spec, splits)
+            engine.load(checkpoint, with_optimizer=False)
+        model = engine.model
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with keras.device(place):
+                out = model(x, training=False)
+            return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+        return run
 
 
 def serving_model(model: keras.Model, preprocessing: Preprocessing | None) -> keras.Model:

@@ -21,6 +21,7 @@ from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.generation import Forward
 from tuitrain.core.layers import (
     LAYERNORM_EPS,
     same_padding,
@@ -710,6 +711,18 @@ class TorchBackend(Backend):
         engine.load(checkpoint, with_optimizer=False)
         metrics, outputs = engine.predict(split)
         return Evaluation(metrics, outputs, getattr(splits, f"y_{split}"))
+
+    def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
+        engine = TorchEngine(spec, splits, self.resolve_device(spec.run.device).id)
+        engine.load(checkpoint, with_optimizer=False)
+        engine.model.eval()
+
+        @torch.no_grad()
+        def run(x: np.ndarray) -> np.ndarray:
+            out = engine._forward(torch.from_numpy(x).to(engine.device))
+            return out.float().cpu().numpy()
+
+        return run
 
 
 BACKEND = TorchBackend()
