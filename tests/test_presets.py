@@ -237,7 +237,10 @@ CASES = [
     (
         "samples = 200",
         "sample = 200",
-        ["unknown key in [data] 'sample'", "valid: block_size, dataset, digits, samples, seed, target"],
+        [
+            "unknown key in [data] 'sample'",
+            "valid: block_size, dataset, digits, samples, seed, target",
+        ],
         "sample = 200",
     ),
     (
