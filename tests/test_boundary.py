@@ -27,6 +27,7 @@ CLI_MODULES = [
     "tuitrain.cli.train",
     "tuitrain.cli.listing",
     "tuitrain.cli.evaluate",
+    "tuitrain.cli.sample",
     "tuitrain.cli.framework_noise",
     "tuitrain.cli.watch_lines",
     "tuitrain.runner",
@@ -111,7 +112,7 @@ def test_unknown_framework_is_a_user_error() -> None:
 def test_python_dash_m_help_and_version() -> None:
     out = run_cli("--help")
     assert out.returncode == 0, out.stderr
-    for command in ("train", "resume", "eval", "compare", "runs", "presets", "devices"):
+    for command in ("train", "resume", "eval", "sample", "compare", "runs", "presets", "devices"):
         assert command in out.stdout
     out = run_cli("--version")
     assert out.returncode == 0 and out.stdout.startswith("tuitrain ")

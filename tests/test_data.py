@@ -66,7 +66,7 @@ def test_builtin_shapes_and_labels(name: str) -> None:
 
 def test_catalogue_is_as_documented() -> None:
     documented = "moons spirals sine digits diabetes iris wine breast_cancer mnist fashion-mnist"
-    assert set(builtin_names()) == {*documented.split(), "cifar10", "addition"}
+    assert set(builtin_names()) == {*documented.split(), "cifar10", "addition", "chars"}
     assert dataset_info(DataSpec("sine")).input_shape == (40, 1)
     assert dataset_info(DataSpec("moons")).size == 2000
     assert dataset_info(DataSpec("moons", samples=123)).size == 123
@@ -169,9 +169,9 @@ def test_unknown_name_missing_file_and_task_mismatch(tmp_path: Path) -> None:
     assert "\n" not in str(exc.value)
     with pytest.raises(UserError, match="not found"):
         dataset_info(DataSpec(str(tmp_path / "nope.csv")))
-    (tmp_path / "a.txt").write_text("x")
+    (tmp_path / "a.json").write_text("x")
     with pytest.raises(UserError, match="unsupported"):
-        dataset_info(DataSpec(str(tmp_path / "a.txt")))
+        dataset_info(DataSpec(str(tmp_path / "a.json")))
     with pytest.raises(UserError, match="classification"):
         dataset_info(DataSpec("digits"), task="regression")
 

@@ -120,7 +120,7 @@ def test_per_sample_scores_and_shapes_are_refused_on_per_position_labels() -> No
     )
     with pytest.raises(UserError, match=r"^dataset 'addition' is labelled at each position; "
                        r"accuracy scores one label per sample; valid here: cross_entropy, "
-                       r"exact_match$"):  # fmt: skip
+                       r"exact_match, perplexity$"):  # fmt: skip
         check(accuracy)
     flat = dataclasses.replace(spec, layers=(*spec.layers[:1], LayerSpec("flatten", ()),
                                              spec.layers[2]))  # fmt: skip

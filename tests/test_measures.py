@@ -40,6 +40,15 @@ def _exact_matches() -> float:
     return hits / N
 
 
+def _perplexity() -> float:
+    """e to the mean over samples of each sample's mean cross-entropy over its answers."""
+    per_sample = []
+    for logits, targets in zip(SEQ_LOGITS, SEQ_TARGETS, strict=True):
+        p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        per_sample.append(np.mean([-np.log(p[i, t]) for i, t in enumerate(targets) if t >= 0]))
+    return float(np.exp(np.mean(per_sample)))
+
+
 def _softmax_ce() -> float:
     p = np.exp(LOGITS) / np.exp(LOGITS).sum(axis=1, keepdims=True)
     return float(-np.log(p[np.arange(N), CLASSES]).mean())
@@ -64,6 +73,7 @@ WHOLE: dict[str, tuple[np.ndarray, np.ndarray, float]] = {
     "accuracy": (LOGITS, CLASSES, float((LOGITS.argmax(axis=1) == CLASSES).mean())),
     "rmse": (OUTPUTS, TARGETS, float(np.sqrt((ERR**2).mean()))),
     "exact_match": (SEQ_LOGITS, SEQ_TARGETS, _exact_matches()),
+    "perplexity": (SEQ_LOGITS, SEQ_TARGETS, _perplexity()),
 }
 BINARY_ACCURACY = float(((LOGIT[:, 0] > 0) == BINARY).mean())
 
@@ -83,6 +93,21 @@ def _accumulated(measure: Measure, outputs: np.ndarray, targets: np.ndarray) -> 
 def test_sums_over_uneven_batches_give_the_whole_set_value(measure: Measure) -> None:
     outputs, targets, whole = WHOLE[measure.name]
     assert _accumulated(measure, outputs, targets) == pytest.approx(whole, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "measure", [*LOSSES.values(), *METRICS.values()], ids=lambda m: f"{m.task}-{m.name}"
+)
+def test_finished_values_of_batches_add_up_through_their_totals(measure: Measure) -> None:
+    """What the driver does with each step's value: back to its sums, added, finished."""
+    outputs, targets, whole = WHOLE[measure.name]
+    values, counts = [], []
+    for part in np.split(np.arange(N), [1, 8, 38]):
+        total, count = measure.sums(outputs[part], targets[part])
+        values.append(float(measure.finish(np.array(total), np.array(count))))
+        counts.append(count)
+    totals = measure.totals(np.array(values), np.array(counts, dtype=float))
+    assert measure.finish(totals.sum(), N) == pytest.approx(whole, rel=1e-9)
 
 
 def test_accuracy_of_one_logit_is_whether_it_is_above_zero() -> None:
@@ -122,6 +147,7 @@ def test_every_loss_and_metric_fits_one_task_and_is_named_as_registered() -> Non
         ("loss", "lower"),
         ("accuracy", "higher"),
         ("exact_match", "higher"),
+        ("perplexity", "lower"),
         ("mae", "lower"),
         ("rmse", "lower"),
     ],
@@ -153,6 +179,6 @@ def test_an_unknown_name_is_a_one_line_error_with_the_valid_names() -> None:
         "unknown torch loss 'xent'; valid: binary_cross_entropy, cross_entropy, huber, mae, mse"
     )
     with pytest.raises(
-        UserError, match="unknown metric 'f1'; valid: accuracy, exact_match, mae, rmse"
+        UserError, match="unknown metric 'f1'; valid: accuracy, exact_match, mae, perplexity, rmse"
     ):
         direction("f1")

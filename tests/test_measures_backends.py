@@ -52,7 +52,8 @@ cases = [("loss", name, "binary" if name == "binary_cross_entropy" else m.task)
          for name, m in LOSSES.items()]
 cases += [("metric", name, m.task) for name, m in METRICS.items()] + [
     ("metric", "accuracy", "binary"), ("metric", "exact_match", "binary"),
-    ("metric", "exact_match", "sequence"), ("loss", "cross_entropy", "sequence")]
+    ("metric", "exact_match", "sequence"), ("loss", "cross_entropy", "sequence"),
+    ("metric", "perplexity", "sequence")]
 
 
 def reference(table, name, kind):
@@ -160,7 +161,7 @@ def test_every_registered_name_has_an_implementation(framework: str) -> None:
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_every_loss_and_metric_gives_the_registry_value(framework: str) -> None:
     values = report(framework)["values"]
-    assert len(values) == len(LOSSES) + len(METRICS) + 4
+    assert len(values) == len(LOSSES) + len(METRICS) + 5
     for key, (got, expected) in values.items():
         assert got == pytest.approx(expected, rel=2e-6, abs=1e-7), key
 

@@ -42,6 +42,7 @@ REQUIRED = {
     "cnn-cifar10",
     "resnet-digits",
     "resnet20-cifar10",
+    "transformer-chars",
 }
 DOWNLOADED = {
     "cnn-mnist": "mnist",
@@ -243,7 +244,10 @@ CASES = [
     (
         "samples = 200",
         "sample = 200",
-        ["unknown key in [data] 'sample'", "valid: dataset, digits, samples, seed, target"],
+        [
+            "unknown key in [data] 'sample'",
+            "valid: block_size, dataset, digits, samples, seed, target",
+        ],
         "sample = 200",
     ),
     (

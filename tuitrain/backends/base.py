@@ -12,6 +12,7 @@ import numpy as np
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.generation import Forward
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split, Trainer
@@ -95,6 +96,12 @@ class Backend(ABC):
     @abstractmethod
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         """Load a checkpoint (never running code from it) and evaluate one split."""
+
+    @abstractmethod
+    def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
+        """Load a checkpoint (never running code from it) and return its model in inference
+        mode as a function: a batch of inputs as the data holds them -> the raw outputs
+        (logits), float32; what sampling calls once per token."""
 
     def resolve_device(self, requested: str) -> DeviceInfo:
         """`auto` prefers CUDA, then MPS, then CPU; an unavailable device is a UserError."""

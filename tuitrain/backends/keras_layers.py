@@ -26,7 +26,8 @@ from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
-from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers
+from tuitrain.core.generation import Forward
+from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers, with_tokens
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.shapes import LayerRow, summarize
@@ -266,9 +267,11 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
 def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
     """The preset's layers as a built `keras.Sequential` (under the current dtype policy); a
     layer that nests is a `keras.Sequential` inside it."""
-    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
+    units = output_units(spec, info)
+    layers = with_tokens(spec.layers, units)
+    summary = summarize(layers, info.input_shape, units)
     inputs = keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)
-    stack = [inputs, *build_layers(spec.layers, summary.rows)]
+    stack = [inputs, *build_layers(layers, summary.rows)]
     return keras.Sequential(stack, name=spec.name.replace("-", "_"))
 
 
@@ -391,6 +394,29 @@ class ExactMatch(keras.metrics.Metric):
         return {**super().get_config(), "binary": self.binary}
 
 
+@keras.saving.register_keras_serializable(package="tuitrain")
+class Perplexity(keras.metrics.Metric):
+    """e to the mean cross-entropy (core/measures.py's `perplexity`), kept as the sum of the
+    samples' cross-entropies (`CrossEntropy`, each sample's mean over its labelled positions)
+    and their count."""
+
+    def __init__(self, name: str = "perplexity", **kwargs: Any) -> None:
+        super().__init__(name=name, **kwargs)
+        self.cross_entropy = CrossEntropy(reduction=None)
+        self.total = self.add_variable(shape=(), initializer="zeros", name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        """Add one batch's cross-entropy sum and its sample count."""
+        per_sample = keras.ops.cast(self.cross_entropy(y_true, y_pred), self.dtype)
+        self.total.assign_add(keras.ops.sum(per_sample))
+        self.count.assign_add(keras.ops.cast(keras.ops.shape(per_sample)[0], self.dtype))
+
+    def result(self) -> Any:
+        """e to the mean cross-entropy of the samples seen."""
+        return keras.ops.exp(self.total / keras.ops.maximum(self.count, 1.0))
+
+
 # Each metric of the registry as a stateful Keras metric named as the registry names it;
 # the argument says whether the model has one logit (binary cross-entropy).
 METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
@@ -400,6 +426,7 @@ METRICS: dict[str, Callable[[bool], keras.metrics.Metric]] = {
         else keras.metrics.SparseCategoricalAccuracy(name="accuracy")  # argmax of logits
     ),
     "exact_match": lambda binary: ExactMatch(binary),
+    "perplexity": lambda binary: Perplexity(),
     "mae": lambda binary: keras.metrics.MeanAbsoluteError(name="mae"),
     "rmse": lambda binary: keras.metrics.RootMeanSquaredError(name="rmse"),
 }
@@ -684,6 +711,20 @@ class KerasFamilyBackend(Backend):
             metrics = score(spec, outputs, targets) if len(targets) else {}
         outputs = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float32)
         return Evaluation(metrics, outputs, targets)
+
+    def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
+        place = self.prepare(spec)[1]
+        with keras.device(place):
+            engine = self.engine(spec, splits)
+            engine.load(checkpoint, with_optimizer=False)
+        model = engine.model
+
+        def run(x: np.ndarray) -> np.ndarray:
+            with keras.device(place):
+                out = model(x, training=False)
+            return np.asarray(keras.ops.convert_to_numpy(out), dtype=np.float32)
+
+        return run
 
 
 def serving_model(model: keras.Model, preprocessing: Preprocessing | None) -> keras.Model:

@@ -21,11 +21,13 @@ from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.generation import Forward
 from tuitrain.core.layers import (
     LAYERNORM_EPS,
     same_padding,
     shortcut_stride,
     transformer_layers,
+    with_tokens,
 )
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
@@ -176,10 +178,14 @@ class PositionEmbedding(nn.Module):
 
 
 class TiedEmbedding(nn.Module):
-    """Embed tokens, run the body, and score the vocabulary with the embedding matrix."""
+    """Embed tokens, run the body, and score the vocabulary with the embedding matrix. The
+    table starts as Keras' does, uniform in [-0.05, 0.05]: torch's own N(0, 1) makes the
+    first logits (unit-variance features times the table) about sqrt(output_dim) wide, a
+    loss near 20 at the start where a uniform guess is log(tokens)."""
 
     def __init__(self, embedding: nn.Embedding, body: nn.Module) -> None:
         super().__init__()
+        nn.init.uniform_(embedding.weight, -0.05, 0.05)
         self.embedding = embedding
         self.body = body
 
@@ -339,8 +345,10 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
 
 def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
     """The preset's layers as an `nn.Sequential` (a layer that nests is one inside it)."""
-    summary = summarize(spec.layers, info.input_shape, output_units(spec, info))
-    return nn.Sequential(*build_layers(spec.layers, summary.rows))
+    units = output_units(spec, info)
+    layers = with_tokens(spec.layers, units)
+    summary = summarize(layers, info.input_shape, units)
+    return nn.Sequential(*build_layers(layers, summary.rows))
 
 
 def _adam(o: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -394,8 +402,15 @@ def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     each sample's mean over its labelled positions, then the batch mean (core/measures.py)."""
     if out.ndim == 2:
         return F.cross_entropy(out, y)
+    return _sample_cross_entropy(out, y).mean()
+
+
+def _sample_cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Each sample's cross-entropy: with a label per position, its mean over the labelled ones."""
+    if out.ndim == 2:
+        return F.cross_entropy(out, y, reduction="none")
     per_position = F.cross_entropy(out.transpose(1, -1), y, ignore_index=-1, reduction="none")
-    return (per_position.sum(dim=1) / (y >= 0).sum(dim=1).clamp(min=1)).mean()
+    return per_position.sum(dim=1) / (y >= 0).sum(dim=1).clamp(min=1)
 
 
 # Each loss of the registry (core/measures.py): the batch mean, from raw outputs (logits).
@@ -429,6 +444,7 @@ def _exact_matches(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 METRIC_SUMS: dict[str, Tensors] = {
     "accuracy": _correct,
     "exact_match": _exact_matches,
+    "perplexity": lambda out, y: _sample_cross_entropy(out, y).sum(),  # e^mean in `finish`
     "mae": lambda out, y: (out - y).abs().sum() / out.shape[-1],
     "rmse": lambda out, y: ((out - y) ** 2).sum() / out.shape[-1],
 }
@@ -697,6 +713,18 @@ class TorchBackend(Backend):
         engine.load(checkpoint, with_optimizer=False)
         metrics, outputs = engine.predict(split)
         return Evaluation(metrics, outputs, getattr(splits, f"y_{split}"))
+
+    def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
+        engine = TorchEngine(spec, splits, self.resolve_device(spec.run.device).id)
+        engine.load(checkpoint, with_optimizer=False)
+        engine.model.eval()
+
+        @torch.no_grad()
+        def run(x: np.ndarray) -> np.ndarray:
+            out = engine._forward(torch.from_numpy(x).to(engine.device))
+            return out.float().cpu().numpy()
+
+        return run
 
 
 BACKEND = TorchBackend()

@@ -35,22 +35,27 @@ if TYPE_CHECKING:
 PREDICTIONS = "eval-predictions.npz"
 
 
-def load_best(
-    run: RunDir, purpose: str
-) -> tuple[RunSpec, Checkpoint, Backend, Splits, Preprocessing | None]:
-    """The run's spec, its best (else newest) complete checkpoint, its framework's backend,
-    its data (standardized with the run's saved statistics) and those statistics (None for a
-    run from before they were saved): what `eval` and `export` start from. No checkpoint is
-    said before the seconds a framework import takes."""
+def open_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend]:
+    """The run's spec, its best (else newest) complete checkpoint and its framework's
+    backend. No checkpoint is said before the seconds a framework import takes."""
     spec = run.read_spec()
-    saved = preprocessing.read(run.preprocessing)
     if spec.run.framework == "keras":
         os.environ.setdefault("KERAS_BACKEND", spec.run.keras_backend)
     store = CheckpointStore(run.checkpoints, "", spec.train.keep_checkpoints)  # read only
     ckpt = store.best() or store.latest()
     if ckpt is None:
         raise UserError(f"{run.id}: no complete checkpoint to {purpose}")
-    backend = backends.load(spec.run.framework)
+    return spec, ckpt, backends.load(spec.run.framework)
+
+
+def load_best(
+    run: RunDir, purpose: str
+) -> tuple[RunSpec, Checkpoint, Backend, Splits, Preprocessing | None]:
+    """`open_best`, with the run's data (standardized with the run's saved statistics) and
+    those statistics (None for a run from before they were saved): what `eval` and `export`
+    start from."""
+    saved = preprocessing.read(run.preprocessing)
+    spec, ckpt, backend = open_best(run, purpose)
     splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved)
     return spec, ckpt, backend, splits, saved
 

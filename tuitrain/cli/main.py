@@ -82,6 +82,18 @@ def build_parser() -> Parser:
     add_runs_dir(x)
     x.set_defaults(func=_handler("export", "cmd_export"))
 
+    sm = sub.add_parser("sample", help="generate text from a character-level language model run")
+    sm.add_argument("run", help="run folder or run id")
+    sm.add_argument("--prompt", default="\n",
+                    help="the text to continue (default: a new line)")
+    sm.add_argument("--tokens", type=int, default=200,
+                    help="characters to generate (default 200)")
+    sm.add_argument("--temperature", type=float, default=0.8,
+                    help="sampling temperature; 0 = always the most likely (default 0.8)")
+    sm.add_argument("--seed", type=int, default=0, help="random seed of the draws (default 0)")
+    add_runs_dir(sm)
+    sm.set_defaults(func=_handler("sample", "cmd_sample"))
+
     c = sub.add_parser("compare", help="train one preset in several frameworks and compare")
     c.add_argument("--preset", "-p", required=True)
     c.add_argument("--frameworks", default="torch,tensorflow,keras")

@@ -47,7 +47,8 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     g.add_argument("--seed", type=int)
     g.add_argument(
-        "--data", help="built-in dataset name, or a .csv/.parquet/.npz file or image folder"
+        "--data",
+        help="built-in dataset name, or a .csv/.parquet/.npz file, image folder or text",
     )
     g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
     g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")

@@ -26,10 +26,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from tuitrain.core import text
 from tuitrain.core.catalog import Task
 from tuitrain.core.datasets import (
     ADDITION_DIGITS,
-    BUILTIN,
     CIFAR_DIR,
     FASHION_FILES,
     SINE_STEPS,
@@ -38,10 +38,12 @@ from tuitrain.core.datasets import (
     builtin_names,
     cache_dir,
     cifar_folder,
+    entry_of,
 )
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.spec import DataSpec
+from tuitrain.core.text import IMAGE_SUFFIXES, TEXT_SUFFIXES, Vocabulary
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -71,7 +73,6 @@ _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 _CIFAR_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
 
 
@@ -140,6 +141,22 @@ def _addition(data: DataSpec, n: int) -> Arrays:
     targets = tokens[:, 1:].copy()
     targets[:, : 2 * digits - 1] = -1
     return tokens[:, :-1], targets
+
+
+def _char_ids(chars: str, alphabet: str) -> np.ndarray:
+    """Token ids of `chars`: each character's index in `alphabet` (sorted by code point)."""
+    codes = np.frombuffer(chars.encode("utf-32-le"), np.uint32)
+    return np.searchsorted(np.frombuffer(alphabet.encode("utf-32-le"), np.uint32), codes)
+
+
+def _chars(data: DataSpec, n: int) -> Arrays:
+    """The corpus's `n` contiguous windows of `block_size` characters as token ids (the
+    vocabulary's indexes), and at each position the next character: every position labelled,
+    as a language model is trained."""
+    corpus = text.corpus(data)
+    ids = _char_ids(corpus.text, corpus.alphabet).astype(np.int64)
+    block = corpus.block_size
+    return ids[: n * block].reshape(n, block), ids[1 : n * block + 1].reshape(n, block)
 
 
 # --- downloads (Keras's files and cache layout) ----------------------------------------------
@@ -291,8 +308,8 @@ LOADERS: dict[str, Callable[[int], Arrays]] = {
     "breast_cancer": _sklearn("breast_cancer"), "mnist": _mnist,
     "fashion-mnist": _fashion_mnist, "cifar10": _cifar10,
 }  # fmt: skip
-# Each generated task's arrays: [data] settings (digits, seed) and sample count -> x, y.
-GENERATORS: dict[str, Callable[[DataSpec, int], Arrays]] = {"addition": _addition}
+# Each generated task's (and text's) arrays: [data] settings and sample count -> x, y.
+GENERATORS: dict[str, Callable[[DataSpec, int], Arrays]] = {"addition": _addition, "chars": _chars}
 
 
 # --- a person's own data -------------------------------------------------------------------
@@ -440,12 +457,12 @@ def _read_images(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
         for d in sorted(path.iterdir())
         if d.is_dir() and not d.name.startswith(".")
         for f in sorted(d.iterdir())
-        if f.is_file() and f.suffix.lower() in _IMAGE_SUFFIXES
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not files:
         raise UserError(
             f"{path}: no images found; an image folder needs one subfolder per "
-            f"class holding {', '.join(_IMAGE_SUFFIXES)} files"
+            f"class holding {', '.join(IMAGE_SUFFIXES)} files"
         )
     heads = []
     for f, _ in files:
@@ -529,7 +546,8 @@ def _read_user(
         kind = "NPZ file"
     else:
         raise UserError(
-            f"{path}: unsupported data file; use a .csv, .parquet or .npz file or an image folder"
+            f"{path}: unsupported data file; use a .csv, .parquet or .npz file, an image folder, "
+            f"or text ({', '.join(TEXT_SUFFIXES)} files)"
         )
     return _prepare(str(path), x, y, task, what, kind)
 
@@ -541,7 +559,7 @@ def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarra
             raise UserError(f"data file not found: {path}")
         raise UserError(
             f"{choices_error('dataset', data.dataset, builtin_names())}; or give "
-            "a path to a .csv, .parquet or .npz file or an image folder"
+            "a path to a .csv, .parquet or .npz file, an image folder or a text file"
         )
     return _read_user(path, _stamp(path), data.target, task)
 
@@ -577,6 +595,37 @@ def standardizes_inputs(info: DatasetInfo) -> bool:
     return info.input_dtype == "float32" and len(info.input_shape) <= 2
 
 
+def _vocabulary(
+    data: DataSpec, split_seed: int, counts: tuple[int, int, int], saved: Vocabulary | None
+) -> Vocabulary:
+    """The text's vocabulary and split, as the run records them; with the run's `saved` one,
+    the text must be what the run was cut from (else its ids and windows would differ)."""
+    corpus = text.corpus(data)
+    vocabulary = Vocabulary(
+        corpus.alphabet, corpus.block_size, corpus.source, corpus.sha256, split_seed, counts
+    )
+    if saved is not None and saved != vocabulary:
+        raise UserError(
+            f"{corpus.source}: not the text the run was trained on (its characters or "
+            "windows differ from the run's preprocessing.json); restore that text or start "
+            "a new run"
+        )
+    return vocabulary
+
+
+def text_model_splits(vocabulary: Vocabulary, name: str) -> Splits:
+    """Splits without samples, shaped as a text run's data: what a backend builds the run's
+    model from where only the model is needed (sampling), without the text itself, which
+    may have changed or stayed on another machine."""
+    block, chars = vocabulary.block_size, vocabulary.chars
+    info = DatasetInfo(
+        name, "classification", (block,), len(chars), tuple(map(text.char_name, chars)),
+        "int64", False, vocabulary.source, 0, (block,),
+    )  # fmt: skip
+    empty = np.zeros((0, block), np.int64)
+    return Splits(info, *[empty] * 6, Preprocessing(None, None, vocabulary))
+
+
 def load_splits(
     data: DataSpec, seed: int, task: Task | None = None, saved: Preprocessing | None = None
 ) -> Splits:
@@ -587,13 +636,14 @@ def load_splits(
     targets per column, with the `saved` statistics of the run, else the train split's own
     (which the result carries); image pixels are in [0, 1].
     """
-    entry = BUILTIN.get(data.dataset)
+    entry = entry_of(data)
     if entry is not None:
         info = builtin_info(entry, data, task)
-        if data.dataset in GENERATORS:
-            x, y = GENERATORS[data.dataset](data, info.size)
+        kind = entry.info.name
+        if kind in GENERATORS:
+            x, y = GENERATORS[kind](data, info.size)
         else:
-            x, y = LOADERS[data.dataset](info.size)
+            x, y = LOADERS[kind](info.size)
         info = replace(info, needs_download=False)
         x = np.asarray(x, info.input_dtype)
         y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
@@ -620,4 +670,9 @@ def load_splits(
         ys = [targets.apply(part) for part in ys]
     else:
         ys = [part.astype(np.int64) for part in ys]
-    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], Preprocessing(inputs, targets))
+    vocabulary = None
+    if entry is not None and entry.info.name == text.CHARS:
+        counts = (len(train_idx), len(val_idx), len(test_idx))
+        vocabulary = _vocabulary(data, split_seed, counts, saved and saved.vocabulary)
+    preprocessing = Preprocessing(inputs, targets, vocabulary)
+    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], preprocessing)

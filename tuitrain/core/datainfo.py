@@ -1,26 +1,22 @@
 """`dataset_info`: what any `DataSpec` holds, before training. Built-in sets are answered from
 the catalogue (`core/datasets.py`) without numpy, which the setup screen needs before its first
-frame; a person's own file is read (and cached) by the loaders in `core/data.py`, imported only
-then. This module sits above both, so the catalogue never imports the loaders."""
+frame, and so is text (its characters are counted in pure Python); a person's other files are
+read (and cached) by the loaders in `core/data.py`, imported only then. This module sits above
+both, so the catalogue never imports the loaders."""
 
 from __future__ import annotations
 
 from tuitrain.core.catalog import Task
-from tuitrain.core.datasets import BUILTIN, DatasetInfo, builtin_info, generated_names
-from tuitrain.core.errors import UserError
+from tuitrain.core.datasets import DatasetInfo, builtin_info, check_own_keys, entry_of
 from tuitrain.core.spec import DataSpec
 
 
 def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
     """What `data` holds, cheaply: built-ins load nothing; user files are read (and cached)."""
-    entry = BUILTIN.get(data.dataset)
+    entry = entry_of(data)
     if entry is not None:
         return builtin_info(entry, data, task)
-    if data.digits is not None:
-        raise UserError(
-            f"data.digits is a setting of generated tasks ({', '.join(generated_names())}); "
-            "a data file has none"
-        )
+    check_own_keys(data, (), "a data file")
     from tuitrain.core.data import user_data
 
     return user_data(data, task)[0]

@@ -1,8 +1,9 @@
 """The dataset catalogue: what each built-in set is (task, shape, classes, size, whether its
 download is cached), all without numpy, which the setup screen needs before its first frame.
 Generated tasks (`addition`) are built-in sets whose shape follows their [data] settings
-(`digits`) and whose problems are drawn from a seed. The arrays themselves come from
-`core/data.py`; `core/datainfo.py` describes any dataset."""
+(`digits`) and whose problems are drawn from a seed; character-level text (`chars`, or a
+text file or folder: `core/text.py`) is cut into windows of `block_size`. The arrays
+themselves come from `core/data.py`; `core/datainfo.py` describes any dataset."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tuitrain.core import text
 from tuitrain.core.catalog import Task
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
@@ -53,8 +55,9 @@ class Builtin:
     info: DatasetInfo
     default_samples: int = 0  # synthetic sets: the count `DataSpec.samples = 0` means
     cached: Callable[[], bool] | None = None  # downloadable sets: are the files here?
-    # Generated tasks: the info for the [data] settings (digits, samples).
+    # Generated tasks and text: the info for the [data] settings (digits, samples, ...).
     settings: Callable[[DatasetInfo, DataSpec], DatasetInfo] | None = None
+    keys: tuple[str, ...] = ()  # the [data] settings of its kind it takes (`OWN_KEYS`)
 
 
 def cache_dir() -> Path:
@@ -124,7 +127,44 @@ _ADDITION = Builtin(
         "two-number addition, character level (generated)", 0,
     ),
     settings=_addition,
+    keys=("digits",),
 )  # fmt: skip
+
+
+def _chars(info: DatasetInfo, data: DataSpec) -> DatasetInfo:
+    """Windows of `block_size` characters of the corpus, the next character at each."""
+    corpus = text.corpus(data)
+    alphabet = corpus.alphabet
+    block = corpus.block_size
+    source = "the Python standard library" if data.dataset == text.CHARS else data.dataset
+    return replace(
+        info,
+        name=data.dataset,
+        input_shape=(block,),
+        target_shape=(block,),
+        num_outputs=len(alphabet),
+        class_names=tuple(text.char_name(c) for c in alphabet),
+        size=corpus.windows,
+        description=(
+            f"{corpus.windows} windows of {block} characters of {source}, "
+            f"{len(alphabet)} distinct characters"
+        ),
+    )
+
+
+_CHARS = Builtin(
+    DatasetInfo(
+        text.CHARS, "classification", (), 0, (), "int64", False,
+        "character-level text: the Python standard library's source, or your text file", 0,
+    ),
+    settings=_chars,
+    keys=("block_size",),
+)  # fmt: skip
+# The [data] settings that belong to one kind of dataset, and what has them (for errors).
+OWN_KEYS: dict[str, str] = {
+    "digits": "generated tasks (addition)",
+    "block_size": "text data (chars, a text file or a folder of text files)",
+}
 
 _FASHION_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -164,6 +204,7 @@ BUILTIN: dict[str, Builtin] = {
                "32x32 colour images of 10 classes (170 MB download)", 60000,
                cached=lambda: cifar_folder() is not None),
         _ADDITION,
+        _CHARS,
     )
 }  # fmt: skip
 
@@ -182,24 +223,37 @@ def own_data_name(data: DataSpec) -> str | None:
     return path.name if path.is_dir() else path.stem
 
 
+def catalogue_info(entry: Builtin) -> DatasetInfo:
+    """A built-in set's entry with whether its download is cached, before any [data]
+    settings: nothing is generated or read (what a list of datasets needs)."""
+    if entry.cached is None:
+        return entry.info
+    return replace(entry.info, needs_download=not entry.cached())
+
+
 def builtin_info(entry: Builtin, data: DataSpec, task: Task | None) -> DatasetInfo:
-    info = entry.info
+    info = catalogue_info(entry)
     if task is not None and task != info.task:
         raise UserError(f"dataset {info.name!r} is for {info.task}, but the task is {task}")
     if entry.default_samples and data.samples > 0:
         info = replace(info, size=data.samples)
-    if entry.cached is not None:
-        info = replace(info, needs_download=not entry.cached())
+    check_own_keys(data, entry.keys, f"dataset {data.dataset!r}")
     if entry.settings is not None:
         info = entry.settings(info, data)
-    elif data.digits is not None:
-        raise UserError(
-            f"data.digits is a setting of generated tasks ({', '.join(generated_names())}); "
-            f"dataset {info.name!r} has none"
-        )
     return info
 
 
-def generated_names() -> list[str]:
-    """Names of the generated tasks, in catalogue order."""
-    return [name for name, entry in BUILTIN.items() if entry.settings is not None]
+def check_own_keys(data: DataSpec, takes: tuple[str, ...], what: str) -> None:
+    """A [data] setting of another kind of dataset (`OWN_KEYS`) is a one-line error."""
+    for key, owner in OWN_KEYS.items():
+        if getattr(data, key) is not None and key not in takes:
+            raise UserError(f"data.{key} is a setting of {owner}; {what} has none")
+
+
+def entry_of(data: DataSpec) -> Builtin | None:
+    """The catalogue entry `data` is read by: its built-in set, `chars` for a text file or
+    folder, None for other files of a person's own."""
+    entry = BUILTIN.get(data.dataset)
+    if entry is None and text.is_text_source(data.dataset):
+        return BUILTIN[text.CHARS]
+    return entry

@@ -202,11 +202,28 @@ def _recurrent(gates: int, biases: int, torch_biases: int) -> Callable[..., Infe
     return infer
 
 
+def _tokens(layer: LayerSpec, num_outputs: int) -> int:
+    """The tokens an embedding reads: its `input_dim`, or with "auto" the data's classes."""
+    return num_outputs if layer.get("input_dim") == "auto" else int(layer.get("input_dim"))
+
+
+def with_tokens(layers: tuple[LayerSpec, ...], num_outputs: int) -> tuple[LayerSpec, ...]:
+    """The layers with every `input_dim = "auto"` (nested ones too) set to `num_outputs`:
+    what the backends build."""
+    out = []
+    for layer in layers:
+        params = tuple(
+            (k, _tokens(layer, num_outputs) if k == "input_dim" else v) for k, v in layer.params
+        )
+        out.append(LayerSpec(layer.type, params, with_tokens(layer.layers, num_outputs)))
+    return tuple(out)
+
+
 def _embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     if len(shape) != 1:
         raise ValueError(f"needs (steps,) token input, got {shape}")
     d = layer.get("output_dim")
-    return Inferred((shape[0], d), layer.get("input_dim") * d)
+    return Inferred((shape[0], d), _tokens(layer, ctx.num_outputs) * d)
 
 
 def _tied_embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
@@ -214,7 +231,7 @@ def _tied_embedding(layer: LayerSpec, shape: Shape, ctx: Context) -> Inferred:
     embedding matrix (transposed): one (input_dim, output_dim) table, counted once."""
     if len(shape) != 1:
         raise ValueError(f"needs (steps,) token input, got {shape}")
-    vocab, d = layer.get("input_dim"), layer.get("output_dim")
+    vocab, d = _tokens(layer, ctx.num_outputs), layer.get("output_dim")
     out = ctx.walk(layer.layers, (shape[0], d))
     if out[-1] != d:
         raise ValueError(f"its layers must end in {d} features (output_dim), got {out}")
@@ -344,8 +361,12 @@ _NESTED = Param(list, required=True)
 REPEAT = "repeat"
 MAX_REPEAT = 1000
 _REPEAT = Param(int, 1, rule=Rule(lambda v: 1 <= v <= MAX_REPEAT, f"in [1, {MAX_REPEAT}]"))
+# `input_dim = "auto"`: as many tokens as the data has classes (a language model reads the
+# characters it predicts).
 _EMBEDDING = {
-    "input_dim": Param(int, required=True, rule=AT_LEAST_1),
+    "input_dim": Param(
+        object, required=True, rule=Rule(lambda v: v == "auto" or _whole(v), '> 0 or "auto"')
+    ),
     "output_dim": Param(int, required=True, rule=AT_LEAST_1),
 }  # checked and read into `LayerSpec.layers` by presets
 

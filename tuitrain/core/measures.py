@@ -19,9 +19,9 @@ if TYPE_CHECKING:
     import numpy as np
 
 Direction = Literal["higher", "lower"]
-# How the sum of per-sample values over `count` samples becomes the value: its mean, or the
-# square root of its mean (a root-mean-square).
-Reduce = Literal["mean", "root_mean"]
+# How the sum of per-sample values over `count` samples becomes the value: its mean, the
+# square root of its mean (a root-mean-square), or e to the power of its mean (perplexity).
+Reduce = Literal["mean", "root_mean", "exp_mean"]
 
 LOSS = "loss"  # the name every run reports its loss under, whichever loss it trains with
 
@@ -50,7 +50,18 @@ class Measure:
         import numpy as np
 
         mean = total / np.maximum(count, 1)
-        return np.sqrt(mean) if self.reduce == "root_mean" else mean
+        if self.reduce == "root_mean":
+            return np.sqrt(mean)
+        return np.exp(mean) if self.reduce == "exp_mean" else mean
+
+    def totals(self, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The sums behind finished values, each of `counts` samples (`finish` undone), so
+        that values of batches add up to the value of all of them."""
+        import numpy as np
+
+        if self.reduce == "root_mean":
+            return values**2 * counts
+        return (np.log(values) if self.reduce == "exp_mean" else values) * counts
 
 
 def _error(outputs: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -139,6 +150,9 @@ METRICS: dict[str, Measure] = {
     for m in (
         Measure("accuracy", "classification", "higher", "mean", _correct),
         Measure("exact_match", "classification", "higher", "mean", _exact_match, True),
+        # e to the mean cross-entropy: the number of tokens a language model is as unsure
+        # between as a uniform guess among that many would be
+        Measure("perplexity", "classification", "lower", "exp_mean", _cross_entropy, True),
         _MAE,
         Measure("rmse", "regression", "lower", "root_mean", _squared_error),
     )

@@ -1,8 +1,9 @@
-"""The standardization a run's data goes through: per-feature mean and standard deviation of
-the inputs (float tabular or sequence data) and per-column ones of regression targets, taken
-from the train split. The runner saves them in the run folder (`preprocessing.json`) when a
-run starts; resume, eval and export read them back, so they are never recomputed differently.
-Pure NumPy."""
+"""What a run's data goes through at load: the standardization (per-feature mean and standard
+deviation of the inputs, float tabular or sequence data, and per-column ones of regression
+targets, taken from the train split) and, for text, the vocabulary that turns characters into
+token ids (`core/text.py`). The runner saves them in the run folder (`preprocessing.json`)
+when a run starts; resume, eval, export and sampling read them back, so they are never
+recomputed differently. Pure NumPy."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import numpy as np
 
 from tuitrain.core.atomic import write_atomic
 from tuitrain.core.errors import UserError
+from tuitrain.core.text import Vocabulary
 
 FILE = "preprocessing.json"
 _MIN_STD = 1e-8  # a constant feature is centred, not divided by ~0
@@ -47,23 +49,33 @@ class Scaling:
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """What standardized a run's data: None where nothing was (images, token ids, labels)."""
+    """What standardized a run's data: None where nothing was (images, token ids, labels);
+    and the vocabulary of text (None for other data)."""
 
     inputs: Scaling | None
     targets: Scaling | None
+    vocabulary: Vocabulary | None = None
 
     def to_document(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             name: None if s is None else {"mean": list(s.mean), "std": list(s.std)}
             for name, s in (("inputs", self.inputs), ("targets", self.targets))
         }
+        if self.vocabulary is not None:
+            doc["vocabulary"] = self.vocabulary.to_document()
+        return doc
 
     @classmethod
     def from_document(cls, doc: object) -> Preprocessing:
         """Raises ValueError when `doc` is not what `to_document` writes."""
-        if not isinstance(doc, dict) or set(doc) != {"inputs", "targets"}:
-            raise ValueError("expected the keys inputs and targets")
-        return cls(_scaling(doc["inputs"]), _scaling(doc["targets"]))
+        if not isinstance(doc, dict) or set(doc) - {"vocabulary"} != {"inputs", "targets"}:
+            raise ValueError("expected the keys inputs and targets (and vocabulary for text)")
+        vocabulary = doc.get("vocabulary")
+        return cls(
+            _scaling(doc["inputs"]),
+            _scaling(doc["targets"]),
+            None if vocabulary is None else Vocabulary.from_document(vocabulary),
+        )
 
 
 def _scaling(part: object) -> Scaling | None:

@@ -30,6 +30,7 @@ from tuitrain.core.layers import LAYER_TYPES, REPEAT
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
 from tuitrain.core.shapes import layer_label
 from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
+from tuitrain.core.text import MAX_BLOCK_SIZE
 
 TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -357,6 +358,12 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("data", "test_fraction", lambda v: 0 <= v < 0.9, "in [0, 0.9)"),
     ("data", "digits", lambda v: v is None or 1 <= v <= MAX_DIGITS, f"in [1, {MAX_DIGITS}]"),
     ("data", "seed", lambda v: v is None or 0 <= v < 2**31, "in [0, 2**31)"),
+    (
+        "data",
+        "block_size",
+        lambda v: v is None or 1 <= v <= MAX_BLOCK_SIZE,
+        f"in [1, {MAX_BLOCK_SIZE}]",
+    ),
     ("train", "epochs", lambda v: v >= 1, ">= 1"),
     ("train", "batch_size", lambda v: v >= 1, ">= 1"),
     ("train", "log_every", lambda v: v >= 1, ">= 1"),

@@ -18,9 +18,10 @@ class DataSpec:
     target: str | None = None
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    samples: int = 0  # synthetic datasets: how many samples (0 = the dataset's default)
+    samples: int = 0  # synthetic sets and text: how many samples (0 = the dataset's default)
     digits: int | None = None  # generated tasks: digits of each number (None = the default)
     seed: int | None = None  # generates the data and draws its split (None = the run's seed)
+    block_size: int | None = None  # text: characters per window (None = the default)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from tuitrain.core import control, faults, slowdown
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
+from tuitrain.core.measures import LOSS, LOSSES, METRICS
 from tuitrain.core.recorder import Recorder
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.sampler import Sampler
@@ -101,7 +102,10 @@ class Trainer:
         self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs,
                                          max(1, self.steps_per_epoch))
         self.pos = Position()
-        self._epoch_values: dict[str, float] = {}
+        # How each reported value accumulates: the loss, and each metric, as the registry says.
+        self.measures = {LOSS: LOSSES[spec.train.loss],
+                         **{m: METRICS[m] for m in spec.train.metrics}}
+        self._epoch_values: dict[str, float] = {}  # this epoch's sums (`Measure.totals`)
         self._epoch_count = 0
         if resume is not None:
             # The sampler's saved position; checkpoints from before it was saved have the
@@ -267,9 +271,12 @@ class Trainer:
                     f"loss became {arr[bad[0]]} at step {first_step + int(bad[0])} "
                     f"(epoch {self.pos.epoch + 1})"
                 )
-        means = {k: float(np.dot(v, sizes) / sizes.sum()) for k, v in values.items()}
-        for k, v in values.items():
-            self._epoch_values[k] = self._epoch_values.get(k, 0.0) + float(np.dot(v, sizes))
+        # Each step's value back to its sums, so that they add up (a perplexity of the
+        # interval is e to its mean cross-entropy, not the mean of its steps' perplexities).
+        totals = {k: float(self.measures[k].totals(v, sizes).sum()) for k, v in values.items()}
+        means = {k: float(self.measures[k].finish(t, sizes.sum())) for k, t in totals.items()}
+        for k, t in totals.items():
+            self._epoch_values[k] = self._epoch_values.get(k, 0.0) + t
         self._epoch_count += int(sizes.sum())
         elapsed = time.perf_counter() - self._t_interval
         self._t_interval = time.perf_counter()
@@ -311,7 +318,8 @@ class Trainer:
         if self._interval:
             self._log_interval()
         count = max(1, self._epoch_count)
-        metrics = {k: v / count for k, v in self._epoch_values.items()}
+        metrics = {k: float(self.measures[k].finish(v, count))
+                   for k, v in self._epoch_values.items()}
         metrics.update({f"val_{k}": v for k, v in val.items()})
         metrics["lr"] = self._lr
         seconds = time.perf_counter() - self._t_epoch

@@ -21,11 +21,9 @@ from tuitrain.core.catalog import (
     SCHEDULES,
     Task,
 )
-from tuitrain.core.datainfo import dataset_info
-from tuitrain.core.datasets import builtin_names
-from tuitrain.core.errors import UserError
+from tuitrain.core.datasets import BUILTIN, catalogue_info
 from tuitrain.core.measures import losses_for, metrics_for
-from tuitrain.core.spec import DataSpec, RunSpec
+from tuitrain.core.spec import RunSpec
 
 FieldKind = Literal["choice", "integer", "number", "path"]
 PATH_CHOICE = "__path__"  # the dataset choice "my own file or folder"
@@ -77,13 +75,11 @@ def framework_label(framework: str, installed: bool) -> str:
 
 
 def datasets_for(task: Task) -> list[tuple[str, str]]:
-    """Built-in datasets that fit the task, marked when they need a download."""
+    """Built-in datasets that fit the task, marked when they need a download (from the
+    catalogue alone: no text is read, nothing generated)."""
     out = []
-    for name in builtin_names():
-        try:
-            info = dataset_info(DataSpec(name))
-        except UserError:
-            continue
+    for name, entry in BUILTIN.items():
+        info = catalogue_info(entry)
         if info.task == task:
             out.append((f"{name} (download)" if info.needs_download else name, name))
     return out
@@ -324,7 +320,7 @@ class Settings:
                 out["data.dataset"] = path
             else:
                 errors["data.dataset"] = (
-                    "enter the path of a .csv, .parquet or .npz file or image folder"
+                    "enter the path of a .csv, .parquet or .npz file, image folder or text"
                 )
         else:
             out["data.dataset"] = self["dataset"].value
