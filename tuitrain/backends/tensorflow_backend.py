@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuitrain.core import finetune
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -32,6 +34,7 @@ from tuitrain.backends import tf_steps
 import tensorflow as tf
 
 CHECKPOINT_PREFIX = "ckpt"  # the files inside a checkpoint folder: ckpt.index, ckpt.data-*
+VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # ends a variable's name in a checkpoint
 
 
 class TensorFlowEngine:
@@ -137,6 +140,30 @@ class TensorFlowBackend(kl.KerasFamilyBackend):
 
     def engine(self, spec: RunSpec, splits: Splits) -> TensorFlowEngine:
         return TensorFlowEngine(spec, splits)
+
+    def init_weights(self, model: Any, checkpoint: Path) -> finetune.WeightMatch:
+        """Weights matched by their path in the checkpoint's object graph (attribute names,
+        list indexes: `_layers/1/kernel`), as `tf.train.Checkpoint` names them."""
+        prefix = str(checkpoint / CHECKPOINT_PREFIX)
+        try:
+            source = _model_variables(prefix)
+        except (tf.errors.OpError, ValueError) as exc:
+            raise kl.load_error(checkpoint, exc) from None
+        with tempfile.TemporaryDirectory() as tmp:
+            target = _model_variables(
+                tf.train.Checkpoint(model=model).write(os.path.join(tmp, CHECKPOINT_PREFIX)))
+        match = finetune.match_weights(source, target, str(checkpoint))
+        tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+        return match
+
+
+def _model_variables(prefix: str) -> dict[str, tuple[int, ...]]:
+    """The model's variables in a checkpoint: path -> shape."""
+    found = {}
+    for name, shape in tf.train.list_variables(prefix):
+        if name.startswith("model/"):
+            found[name.removeprefix("model/").removesuffix(VALUE_SUFFIX)] = tuple(shape)
+    return found
 
 
 BACKEND = TensorFlowBackend()
