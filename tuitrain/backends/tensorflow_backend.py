@@ -32,9 +32,9 @@ from tuitrain.backends import tf_steps
 
 # isort: split
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 CHECKPOINT_PREFIX = "ckpt"  # the files inside a checkpoint folder: ckpt.index, ckpt.data-*
-VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"  # ends a variable's name in a checkpoint
 
 
 class TensorFlowEngine:
@@ -142,27 +142,43 @@ class TensorFlowBackend(kl.KerasFamilyBackend):
         return TensorFlowEngine(spec, splits)
 
     def init_weights(self, model: Any, checkpoint: Path) -> finetune.WeightMatch:
-        """Weights matched by their path in the checkpoint's object graph (attribute names,
-        list indexes: `_layers/1/kernel`), as `tf.train.Checkpoint` names them."""
+        """Weights matched by their path from the model in the checkpoint's object graph
+        (attribute names and list indexes: `_operations/1/_kernel`), as `tf.train.Checkpoint`
+        restores them."""
         prefix = str(checkpoint / CHECKPOINT_PREFIX)
         try:
             source = _model_variables(prefix)
         except (tf.errors.OpError, ValueError) as exc:
             raise kl.load_error(checkpoint, exc) from None
         with tempfile.TemporaryDirectory() as tmp:
-            target = _model_variables(
-                tf.train.Checkpoint(model=model).write(os.path.join(tmp, CHECKPOINT_PREFIX)))
+            written = tf.train.Checkpoint(model=model).write(os.path.join(tmp, CHECKPOINT_PREFIX))
+            target = _model_variables(written)
         match = finetune.match_weights(source, target, str(checkpoint))
         tf.train.Checkpoint(model=model).read(prefix).expect_partial()
         return match
 
 
 def _model_variables(prefix: str) -> dict[str, tuple[int, ...]]:
-    """The model's variables in a checkpoint: path -> shape."""
-    found = {}
-    for name, shape in tf.train.list_variables(prefix):
-        if name.startswith("model/"):
-            found[name.removeprefix("model/").removesuffix(VALUE_SUFFIX)] = tuple(shape)
+    """The model's variables in a checkpoint, path -> shape: each variable by its first path
+    from the model in the checkpoint's object graph (the file itself may hold it under
+    another object that shares it, such as the optimizer)."""
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    shapes = reader.get_variable_to_shape_map()
+    found: dict[str, tuple[int, ...]] = {}
+    model = next((c.node_id for c in graph.nodes[0].children if c.local_name == "model"), None)
+    seen = {model}
+    todo = [(model, "")] if model is not None else []
+    while todo:  # breadth first: the shortest path names a variable
+        node_id, path = todo.pop(0)
+        for attribute in graph.nodes[node_id].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                found[path] = tuple(shapes[attribute.checkpoint_key])
+        for child in graph.nodes[node_id].children:
+            if child.node_id not in seen:
+                seen.add(child.node_id)
+                todo.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
     return found
 
 
