@@ -34,6 +34,7 @@ CLI_MODULES = [
     "tuitrain.backends",
     "tuitrain.backends.base",
     "tuitrain.backends.probe",
+    "tuitrain.backends.user_model",
 ]
 
 

@@ -500,7 +500,7 @@ def test_overrides_apply(tmp_path: Path) -> None:
             ],
         ),
         ({"epochs": 3}, ["--set epochs", "expected SECTION.KEY=VALUE"]),
-        ({"model.layers": 3}, ["unknown section 'model'"]),
+        ({"model.layers": 3}, ["unknown key in [model] to set 'layers'; valid: file"]),
         ({"train.epochs": "abc"}, ["train.epochs must be a whole number", "'abc'"]),
         ({"train.epochs": 2.5}, ["train.epochs must be a whole number"]),
         ({"optimizer.nesterov": "yes"}, ["optimizer.nesterov must be true or false"]),

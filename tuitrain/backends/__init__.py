@@ -68,16 +68,21 @@ def load(framework: str) -> Backend:
     return backend
 
 
-def preflight(spec: RunSpec, probe_device: bool = True) -> RunSpec:
+def preflight(spec: RunSpec, probe_device: bool = True, resume: bool = False) -> RunSpec:
     """Everything that can be checked before a run folder or a process exists: the spec
-    against its data, the framework installed, and (when asked: it costs a child process)
-    an explicitly requested accelerator actually visible to that framework."""
+    against its data, the framework installed, a person's own model file and the weights a
+    new run starts from (built in a child process with the framework: `user_model.check`),
+    and (when asked: it costs a child process) an explicitly requested accelerator actually
+    visible to that framework. `resume`: the run exists and continues (no `--init-from`)."""
+    from tuitrain.backends import user_model
     from tuitrain.core import devices, validate
 
     validate.check(spec)
     missing = not_installed(spec.run.framework, spec.run.keras_backend)
     if missing:
         raise UserError(missing)
+    if spec.model_file is not None or (spec.train.init_from and not resume):
+        user_model.check(spec, resume=resume)
     if probe_device:
         devices.check_available(spec.run.framework, spec.run.device)
     return spec

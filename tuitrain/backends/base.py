@@ -70,6 +70,13 @@ class Backend(ABC):
         """Trainable parameters of the model the spec builds."""
 
     @abstractmethod
+    def check_model(self, spec: RunSpec, info: DatasetInfo, init: bool) -> tuple[int, int]:
+        """Build the spec's model (a person's own file too: its output shape checked against
+        the data) with `train.freeze` applied, and with `init`, load the `train.init_from`
+        weights into it; returns its trainable and frozen parameter counts. A UserError
+        says what does not fit."""
+
+    @abstractmethod
     def train(self, trainer: Trainer, splits: Splits,
               resume: Path | None) -> Literal["completed", "stopped"]:
         """Build (or restore from `resume`) and train; `trainer` gets every event."""

@@ -12,10 +12,14 @@ than the epoch's steps on small models, and its callbacks read the logs to the h
 every step.
 
 Checkpoints are `.keras` files with the optimizer state and the dropout RNG state (an extra
-`.npz` entry), loaded with `safe_mode=True`."""
+`.npz` entry), loaded with `safe_mode=True`. A person's own model (`--model`) is rebuilt from
+its file, so its checkpoints hold the values alone (the archive's weights file), and
+`--init-from` reads a checkpoint's weights file as plain arrays."""
 
 from __future__ import annotations
 
+import io
+import tempfile
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,13 +28,17 @@ from typing import Any
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.core import finetune
 from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
 
 # isort: split
+import h5py
 import keras
+
+WEIGHTS_ENTRY = "model.weights.h5"  # the weights file inside a `.keras` archive
 
 
 class TrainStepEngine:
@@ -118,13 +126,23 @@ class TrainStepEngine:
 
     # ----- checkpoints -------------------------------------------------------------------
     def save(self, path: Path) -> None:
-        self.model.save(path)
+        if self.spec.model_file is not None:  # values only: the model comes from its file
+            with tempfile.TemporaryDirectory() as tmp:
+                weights = Path(tmp) / WEIGHTS_ENTRY
+                self.model.save_weights(weights)  # with the optimizer's state, as `save`
+                with zipfile.ZipFile(path, "w") as zf:
+                    zf.write(weights, WEIGHTS_ENTRY)
+        else:
+            self.model.save(path)
         kl.append_seed_states(self.model, path)  # the dropout masks' RNG state
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         if not zipfile.is_zipfile(path):  # legacy HDF5 (.h5) and anything else: refused outright
             raise kl.load_error(path, ValueError(
                 "not a .keras archive; legacy .h5/HDF5 files are never loaded"))
+        if self.spec.model_file is not None:  # rebuilt from the run's copy of the file
+            self._load_values(path)
+            return
         try:
             model = keras.saving.load_model(path, safe_mode=True, compile=with_optimizer)
             kl.load_seed_states(model, path)
@@ -135,6 +153,18 @@ class TrainStepEngine:
         self.model = model
         self._block = None  # the compiled block trained the previous model
 
+    def _load_values(self, path: Path) -> None:
+        """Weights, optimizer state and dropout RNG state from a `.keras` archive into the
+        model built here (from a person's own file: the archive's config names classes that
+        only that file defines, and loading never runs code from a checkpoint)."""
+        try:
+            self.model.optimizer.build(self.model.trainable_variables)  # its slots to fill
+            self.model.load_weights(path)
+            kl.load_seed_states(self.model, path)
+        except Exception as exc:  # a corrupt or foreign file
+            raise kl.load_error(path, exc) from None
+        self._block = None
+
 
 class KerasBackend(kl.KerasFamilyBackend):
     framework = "keras"
@@ -142,6 +172,40 @@ class KerasBackend(kl.KerasFamilyBackend):
 
     def engine(self, spec: RunSpec, splits: Splits) -> TrainStepEngine:
         return TrainStepEngine(spec, splits)
+
+    def init_weights(self, model: keras.Model, checkpoint: Path) -> finetune.WeightMatch:
+        """Weights matched by their path in the archive's weights file (layer names, then the
+        variable's index: `layers/dense_1/vars/0`), read as plain arrays: no model is
+        rebuilt from the checkpoint, no code in it runs."""
+        try:
+            with zipfile.ZipFile(checkpoint) as zf:
+                data = zf.read(WEIGHTS_ENTRY)
+        except (OSError, KeyError, zipfile.BadZipFile) as exc:
+            raise kl.load_error(checkpoint, exc) from None
+        with tempfile.TemporaryDirectory() as tmp:
+            merged = Path(tmp) / "init.weights.h5"
+            model.save_weights(merged)  # the new model's own values, then the matched ones
+            with h5py.File(io.BytesIO(data), "r") as src, h5py.File(merged, "r+") as dst:
+                source, target = _weights(src), _weights(dst)
+                match = finetune.match_weights(
+                    {k: tuple(v.shape) for k, v in source.items()},
+                    {k: tuple(v.shape) for k, v in target.items()}, str(checkpoint))
+                for name in match.loaded:
+                    target[name][...] = source[name][...]
+            model.load_weights(merged)
+        return match
+
+
+def _weights(store: h5py.File) -> dict[str, h5py.Dataset]:
+    """A weights file's arrays by path, the optimizer's left out."""
+    found: dict[str, h5py.Dataset] = {}
+
+    def visit(name: str, item: object) -> None:
+        if isinstance(item, h5py.Dataset) and not name.startswith("optimizer"):
+            found[name] = item
+
+    store.visititems(visit)
+    return found
 
 
 BACKEND = KerasBackend()

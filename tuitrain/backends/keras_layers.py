@@ -22,7 +22,9 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from tuitrain.backends import user_model
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
+from tuitrain.core import finetune, model_file
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -33,7 +35,7 @@ from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.shapes import LayerRow, summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Engine, Split, Trainer
-from tuitrain.core.validate import output_units
+from tuitrain.core.validate import needed_output, output_units
 
 
 @contextmanager
@@ -264,20 +266,64 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
     ]
 
 
-def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Sequential:
-    """The preset's layers as a built `keras.Sequential` (under the current dtype policy); a
-    layer that nests is a `keras.Sequential` inside it."""
+def build_model(spec: RunSpec, info: DatasetInfo) -> keras.Model:
+    """The preset's layers as a built `keras.Sequential` (under the current dtype policy; a
+    layer that nests is a `keras.Sequential` inside it), or what a person's own file builds,
+    called on a `keras.Input` (images channels-last); `train.freeze` applied."""
     units = output_units(spec, info)
+    inputs = keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)
+    if spec.model_file is not None:
+        return _own_model(spec, info, inputs, units)
     layers = with_tokens(spec.layers, units)
     summary = summarize(layers, info.input_shape, units)
-    inputs = keras.Input(shape=tuple(info.input_shape), dtype=info.input_dtype)
-    stack = [inputs, *build_layers(layers, summary.rows)]
+    labels = [row.label for row in summary.rows]
+    frozen = finetune.frozen_indexes(spec, labels) if spec.train.freeze else frozenset()
+    stack: list[Any] = [inputs]
+    for i, (layer, row) in enumerate(zip(layers, summary.rows, strict=True)):
+        built = BUILDERS[layer.type](layer, row)
+        for part in built:
+            part.trainable = i not in frozen
+        stack += built
     return keras.Sequential(stack, name=spec.name.replace("-", "_"))
+
+
+def _own_model(spec: RunSpec, info: DatasetInfo, inputs: Any, units: int) -> keras.Model:
+    """A person's `build_model(input_shape, num_outputs)`, wrapped as a functional model on
+    the data's input (so that it is built, and exports with a fixed signature)."""
+    own = spec.model_file
+    assert own is not None
+    framework = spec.run.framework
+    shape = model_file.input_shape_for(framework, info.input_shape)
+    model = user_model.build(own, framework, shape, units, keras.Model, "keras.Model")
+    try:
+        wrapped = keras.Model(inputs, model(inputs), name=f"{model.name}_on_data")
+    except Exception as exc:
+        raise user_model.does_not_run(own, framework, shape, exc) from None
+    if spec.train.freeze:
+        layers = named_layers(model)
+        finetune.check_frozen_names(spec.train.freeze, list(layers), own.file)
+        for name in spec.train.freeze:
+            layers[name].trainable = False
+    return wrapped
+
+
+def named_layers(model: keras.Model) -> dict[str, keras.layers.Layer]:
+    """Every layer inside a model by name, nested models' layers too."""
+    found: dict[str, keras.layers.Layer] = {}
+    for layer in getattr(model, "layers", ()):
+        found[layer.name] = layer
+        found.update(named_layers(layer))
+    return found
 
 
 def trainable_params(model: keras.Model) -> int:
     """Trainable parameter count of a built model."""
     return int(sum(int(np.prod(v.shape)) for v in model.trainable_weights))
+
+
+def non_trainable_params(model: keras.Model) -> int:
+    """Parameters not trained: frozen layers' (`train.freeze`) and batch-norm statistics."""
+    return int(sum(int(np.prod(v.shape)) for v in model.non_trainable_weights))
 
 
 # ----- random state ----------------------------------------------------------------------
@@ -668,8 +714,28 @@ class KerasFamilyBackend(Backend):
             engine = self.engine(spec, splits)
             if resume is not None:
                 engine.load(resume)
-            trainer.begin(engine, device.id, device.name, engine.params, self.versions())
+            elif spec.train.init_from:
+                source = spec.train.init_from
+                match = self.init_weights(engine.model, Path(source))
+                trainer.recorder.log("info", match.describe(source))
+            trainer.begin(engine, device.id, device.name, engine.params, self.versions(),
+                          non_trainable_params(engine.model))
             return trainer.fit()
+
+    @abstractmethod
+    def init_weights(self, model: keras.Model, checkpoint: Path) -> finetune.WeightMatch:
+        """`--init-from`: load a checkpoint's weights whose names and shapes `model` has (a
+        mismatch is a UserError listing it), in this backend's checkpoint format."""
+
+    def check_model(self, spec: RunSpec, info: DatasetInfo, init: bool) -> tuple[int, int]:
+        model = build_model(spec, info)
+        if spec.model_file is not None:
+            out = model(np.zeros((2, *info.input_shape), dtype=info.input_dtype))
+            user_model.check_output(spec.model_file, tuple(out.shape[1:]),
+                                    needed_output(spec, info))
+        if init and spec.train.init_from:
+            self.init_weights(model, Path(spec.train.init_from))
+        return trainable_params(model), non_trainable_params(model)
 
     export_formats = {"keras": ".keras", "savedmodel": ""}  # noqa: RUF012
 

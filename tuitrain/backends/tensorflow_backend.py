@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuitrain.core import finetune
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -30,6 +32,7 @@ from tuitrain.backends import tf_steps
 
 # isort: split
 import tensorflow as tf
+from tensorflow.core.protobuf import trackable_object_graph_pb2
 
 CHECKPOINT_PREFIX = "ckpt"  # the files inside a checkpoint folder: ckpt.index, ckpt.data-*
 
@@ -137,6 +140,46 @@ class TensorFlowBackend(kl.KerasFamilyBackend):
 
     def engine(self, spec: RunSpec, splits: Splits) -> TensorFlowEngine:
         return TensorFlowEngine(spec, splits)
+
+    def init_weights(self, model: Any, checkpoint: Path) -> finetune.WeightMatch:
+        """Weights matched by their path from the model in the checkpoint's object graph
+        (attribute names and list indexes: `_operations/1/_kernel`), as `tf.train.Checkpoint`
+        restores them."""
+        prefix = str(checkpoint / CHECKPOINT_PREFIX)
+        try:
+            source = _model_variables(prefix)
+        except (tf.errors.OpError, ValueError) as exc:
+            raise kl.load_error(checkpoint, exc) from None
+        with tempfile.TemporaryDirectory() as tmp:
+            written = tf.train.Checkpoint(model=model).write(os.path.join(tmp, CHECKPOINT_PREFIX))
+            target = _model_variables(written)
+        match = finetune.match_weights(source, target, str(checkpoint))
+        tf.train.Checkpoint(model=model).read(prefix).expect_partial()
+        return match
+
+
+def _model_variables(prefix: str) -> dict[str, tuple[int, ...]]:
+    """The model's variables in a checkpoint, path -> shape: each variable by its first path
+    from the model in the checkpoint's object graph (the file itself may hold it under
+    another object that shares it, such as the optimizer)."""
+    reader = tf.train.load_checkpoint(prefix)
+    graph = trackable_object_graph_pb2.TrackableObjectGraph()
+    graph.ParseFromString(reader.get_tensor("_CHECKPOINTABLE_OBJECT_GRAPH"))
+    shapes = reader.get_variable_to_shape_map()
+    found: dict[str, tuple[int, ...]] = {}
+    model = next((c.node_id for c in graph.nodes[0].children if c.local_name == "model"), None)
+    seen = {model}
+    todo = [(model, "")] if model is not None else []
+    while todo:  # breadth first: the shortest path names a variable
+        node_id, path = todo.pop(0)
+        for attribute in graph.nodes[node_id].attributes:
+            if attribute.name == "VARIABLE_VALUE":
+                found[path] = tuple(shapes[attribute.checkpoint_key])
+        for child in graph.nodes[node_id].children:
+            if child.node_id not in seen:
+                seen.add(child.node_id)
+                todo.append((child.node_id, f"{path}/{child.local_name}".lstrip("/")))
+    return found
 
 
 BACKEND = TensorFlowBackend()

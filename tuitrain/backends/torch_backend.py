@@ -1,6 +1,7 @@
-"""The PyTorch backend: builds the preset's network as an `nn.Module`, trains it in its own
-loop with metrics kept on the device (read every log interval, never per step), and saves
-state dicts that load with `weights_only=True`."""
+"""The PyTorch backend: builds the preset's network (or a person's own model file's) as an
+`nn.Module`, trains it in its own loop with metrics kept on the device (read every log
+interval, never per step), and saves state dicts that load with `weights_only=True`;
+`--init-from` loads another run's by `state_dict` name and shape."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import random
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tuitrain.backends import user_model
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
+from tuitrain.core import finetune, model_file
 from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
@@ -34,7 +37,7 @@ from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.shapes import LayerRow, summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Split, Trainer
-from tuitrain.core.validate import output_units
+from tuitrain.core.validate import needed_output, output_units
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "linear": nn.Identity, "relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh,
@@ -343,12 +346,63 @@ def build_layers(layers: tuple[LayerSpec, ...], rows: tuple[LayerRow, ...]) -> l
     return [BUILDERS[layer.type](layer, row) for layer, row in zip(layers, rows, strict=True)]
 
 
-def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Sequential:
-    """The preset's layers as an `nn.Sequential` (a layer that nests is one inside it)."""
-    units = output_units(spec, info)
-    layers = with_tokens(spec.layers, units)
-    summary = summarize(layers, info.input_shape, units)
-    return nn.Sequential(*build_layers(layers, summary.rows))
+def build_model(spec: RunSpec, info: DatasetInfo) -> nn.Module:
+    """The preset's layers as an `nn.Sequential` (a layer that nests is one inside it), or
+    what a person's own file builds (images channels-first); `train.freeze` applied."""
+    if spec.model_file is not None:
+        shape = model_file.input_shape_for("torch", info.input_shape)
+        model = user_model.build(spec.model_file, "torch", shape, output_units(spec, info),
+                                 nn.Module, "torch.nn.Module")
+    else:
+        units = output_units(spec, info)
+        layers = with_tokens(spec.layers, units)
+        summary = summarize(layers, info.input_shape, units)
+        model = nn.Sequential(*build_layers(layers, summary.rows))
+    for module in frozen_modules(spec, model):
+        module.requires_grad_(False)
+    return model
+
+
+def frozen_modules(spec: RunSpec, model: nn.Module) -> list[nn.Module]:
+    """The modules `train.freeze` names: a preset's top-level layers (each one module of the
+    Sequential), an own model's by `named_modules()` name."""
+    if not spec.train.freeze:
+        return []
+    if spec.model_file is None:
+        labels = [f"{layer.type}_{i}" for i, layer in enumerate(spec.layers)]
+        return [model[i] for i in sorted(finetune.frozen_indexes(spec, labels))]
+    named = dict(model.named_modules())
+    named.pop("", None)
+    finetune.check_frozen_names(spec.train.freeze, list(named), spec.model_file.file)
+    return [named[name] for name in spec.train.freeze]
+
+
+def frozen_norms(spec: RunSpec, model: nn.Module) -> list[nn.Module]:
+    """Batch norms inside frozen modules: they stay in inference mode while training, their
+    running statistics not updated (as Keras runs a frozen BatchNormalization)."""
+    return [m for frozen in frozen_modules(spec, model) for m in frozen.modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def load_state(path: Path, device: torch.device) -> dict[str, Any]:
+    """A checkpoint's state dicts, loaded with `weights_only=True` (never running code)."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # any unpickling refusal or corrupt file; never retried unsafely
+        reason = _load_refusal(exc)
+        raise UserError(f"{path}: cannot load checkpoint safely ({reason})") from None
+
+
+def init_weights(model: nn.Module, checkpoint: Path) -> finetune.WeightMatch:
+    """`--init-from`: the checkpoint's weights (and batch-norm statistics) whose names and
+    shapes this model has; a mismatch is a UserError listing it."""
+    source = load_state(checkpoint, torch.device("cpu"))["model"]
+    target = model.state_dict()
+    match = finetune.match_weights({k: tuple(v.shape) for k, v in source.items()},
+                                   {k: tuple(v.shape) for k, v in target.items()},
+                                   str(checkpoint))
+    model.load_state_dict({k: source[k] for k in match.loaded}, strict=False)
+    return match
 
 
 def _adam(o: OptimizerSpec, params: list[nn.Parameter]) -> torch.optim.Optimizer:
@@ -460,6 +514,9 @@ class TorchEngine:
         torch.manual_seed(spec.run.seed)
         random.seed(spec.run.seed)
         self.model = build_model(spec, splits.info).to(self.device)
+        self.frozen_norms = frozen_norms(spec, self.model)
+        for norm in self.frozen_norms:  # inference mode from the start (train_steps keeps it)
+            norm.eval()
         self.opt = build_optimizer(spec, [p for p in self.model.parameters() if p.requires_grad])
         self.names = ["loss", *spec.train.metrics]
         self.loss_fn = lookup(LOSSES, spec.train.loss, "torch loss")
@@ -506,6 +563,10 @@ class TorchEngine:
     def params(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
+    @property
+    def non_trainable(self) -> int:
+        return sum(p.numel() for p in self.model.parameters() if not p.requires_grad)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.autocast_dtype is None:
             return self.model(x)
@@ -523,6 +584,8 @@ class TorchEngine:
         rows = source.stage(batches)
         if not self.model.training:
             self.model.train()
+            for norm in self.frozen_norms:
+                norm.eval()
         for idx, lr in zip(rows, lrs.tolist(), strict=True):
             if lr != self._lr:
                 self.set_lr(lr)
@@ -596,11 +659,7 @@ class TorchEngine:
         torch.save(state, path)
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
-        try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
-        except Exception as exc:  # any unpickling refusal or corrupt file; never retried unsafely
-            reason = _load_refusal(exc)
-            raise UserError(f"{path}: cannot load checkpoint safely ({reason})") from None
+        state = load_state(path, self.device)
         self.model.load_state_dict(state["model"])
         if with_optimizer:
             self.opt.load_state_dict(state["optimizer"])
@@ -654,6 +713,28 @@ class TorchBackend(Backend):
         model = build_model(spec, info)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
+    def check_model(self, spec: RunSpec, info: DatasetInfo, init: bool) -> tuple[int, int]:
+        model = build_model(spec, info)
+        if spec.model_file is not None:
+            shape = model_file.input_shape_for("torch", info.input_shape)
+            dtype = torch.int64 if info.input_dtype == "int64" else torch.float32
+            model.eval()
+            try:
+                with torch.no_grad():
+                    out = model(torch.zeros((2, *shape), dtype=dtype))
+            except Exception as exc:
+                raise user_model.does_not_run(spec.model_file, "torch", shape, exc) from None
+            if not isinstance(out, torch.Tensor):
+                raise UserError(f"{spec.model_file.file}: the model returns "
+                                f"{type(out).__name__}; torch expects one tensor of raw scores")
+            user_model.check_output(spec.model_file, tuple(out.shape[1:]),
+                                    needed_output(spec, info))
+        if init and spec.train.init_from:
+            init_weights(model, Path(spec.train.init_from))
+        params = list(model.parameters())
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        return trainable, sum(p.numel() for p in params) - trainable
+
     def train(self, trainer: Trainer, splits: Splits,
               resume: Path | None) -> Literal["completed", "stopped"]:
         device = self.resolve_device(trainer.spec.run.device)
@@ -663,7 +744,11 @@ class TorchBackend(Backend):
         engine = TorchEngine(trainer.spec, splits, device.id)
         if resume is not None:
             engine.load(resume)
-        trainer.begin(engine, device.id, device.name, engine.params, self.versions())
+        elif trainer.spec.train.init_from:
+            source = trainer.spec.train.init_from
+            trainer.recorder.log("info", init_weights(engine.model, Path(source)).describe(source))
+        trainer.begin(engine, device.id, device.name, engine.params, self.versions(),
+                      engine.non_trainable)
         return trainer.fit()
 
     export_formats = {"torch-export": ".pt2", "onnx": ".onnx"}  # noqa: RUF012

@@ -7,8 +7,9 @@ import json
 from typing import Any
 
 from tuitrain import backends
+from tuitrain.backends import user_model
 from tuitrain.cli.options import overrides, runs_dir
-from tuitrain.core import devices, validate
+from tuitrain.core import devices, model_file, validate
 from tuitrain.core.catalog import FRAMEWORKS
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
@@ -16,6 +17,7 @@ from tuitrain.core.presets import list_presets, load_spec
 from tuitrain.core.rundir import list_runs
 from tuitrain.core.runs_index import run_row
 from tuitrain.core.spec import DataSpec
+from tuitrain.core.validate import output_units
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -95,5 +97,18 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(f"{spec.name}: {spec.description}")
     print(f"dataset {info.name}: {info.description} input {info.input_shape}, "
           f"{info.num_outputs} outputs")
-    print("\n".join(summary.lines()))
+    if summary is not None:
+        print("\n".join(summary.lines()))
+        return 0
+    assert spec.model_file is not None
+    missing = backends.not_installed(spec.run.framework, spec.run.keras_backend)
+    if missing:
+        raise UserError(missing)
+    trainable, other = user_model.check(spec)
+    shape = model_file.input_shape_for(spec.run.framework, info.input_shape)
+    print(f"model: {spec.model_file.file}, build_model({shape}, {output_units(spec, info)}) "
+          f"in {spec.run.framework}")
+    print(f"total trainable params: {trainable:,}")
+    if other:
+        print(f"non-trainable params: {other:,}")
     return 0

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from tuitrain import __version__
-from tuitrain.cli.options import add_runs_dir, add_spec_options
+from tuitrain.cli.options import add_runs_dir, add_spec_options, add_trust, trust
 from tuitrain.core.errors import UserError
 
 
@@ -57,6 +57,7 @@ def build_parser() -> Parser:
     r.add_argument("--epochs", type=int, help="new total number of epochs")
     r.add_argument("--detach", action="store_true",
                    help="resume in the background and return at once")
+    add_trust(r)
     add_runs_dir(r)
     r.set_defaults(func=_handler("train", "cmd_resume"))
 
@@ -69,6 +70,7 @@ def build_parser() -> Parser:
 
     e = sub.add_parser("eval", help="evaluate a run's best checkpoint on the test split")
     e.add_argument("run", help="run folder or run id")
+    add_trust(e)
     add_runs_dir(e)
     e.set_defaults(func=_handler("evaluate", "cmd_eval"))
 
@@ -79,6 +81,7 @@ def build_parser() -> Parser:
         help="torch: torch-export (default), onnx; tensorflow/keras: keras (default), savedmodel",
     )
     x.add_argument("--output", "-o", help="file or folder to write (default: RUN/export/...)")
+    add_trust(x)
     add_runs_dir(x)
     x.set_defaults(func=_handler("export", "cmd_export"))
 
@@ -147,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        trust(args)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"tuitrain: error: {exc}", file=sys.stderr)

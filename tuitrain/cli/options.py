@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tuitrain.core import model_file
 from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
 from tuitrain.core.errors import UserError
 from tuitrain.core.locations import default_runs_dir
@@ -53,12 +54,38 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
     g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")
     g.add_argument(
+        "--model",
+        metavar="FILE.py",
+        help="your own model: a file defining build_model(input_shape, num_outputs)",
+    )
+    g.add_argument(
+        "--init-from",
+        metavar="RUN|CHECKPOINT",
+        help="start from another run's weights (same framework; matched by name and shape)",
+    )
+    add_trust(g)
+    g.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price",
     )
+
+
+def add_trust(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--trust-model-code`: a run's copy of a model file owned by another user may run."""
+    parser.add_argument(
+        "--trust-model-code",
+        action="store_true",
+        help="run a run's model file (code) even when another user owns it",
+    )
+
+
+def trust(args: argparse.Namespace) -> None:
+    """Apply `--trust-model-code` to this process and those it starts."""
+    if getattr(args, "trust_model_code", False):
+        model_file.trust()
 
 
 def overrides(args: argparse.Namespace) -> Overrides:

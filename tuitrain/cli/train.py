@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from tuitrain import backends
 from tuitrain.cli.options import overrides, runs_dir
 from tuitrain.cli.progress import Progress
-from tuitrain.core import launch
+from tuitrain.core import finetune, launch
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
@@ -106,8 +106,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace, received: list[int]) -> int:
     if not args.preset:
         raise UserError("train needs --preset NAME or a .toml path; see `tuitrain presets`")
-    spec = backends.preflight(load_spec(args.preset, overrides(args)))
-    run = RunDir.create(runs_dir(args), spec)
+    spec = finetune.resolve_init(load_spec(args.preset, overrides(args)), runs_dir(args))
+    run = RunDir.create(runs_dir(args), backends.preflight(spec))
     if args.detach:
         return detach(run)
     print(f"run folder: {run.path}")
@@ -128,7 +128,7 @@ def _resume(args: argparse.Namespace, received: list[int]) -> int:
         if CheckpointStore(run.checkpoints, "").latest() is None:
             raise UserError(f"{run.id}: no complete checkpoint to resume from; "
                             "start it again with `tuitrain train`")
-        backends.preflight(resume_spec(run, args.epochs))
+        backends.preflight(resume_spec(run, args.epochs), resume=True)
     except BaseException:
         claimed.release()
         raise
@@ -172,7 +172,8 @@ def _compare(args: argparse.Namespace, received: list[int]) -> int:
     specs = []
     for fw in frameworks:
         args.framework = fw
-        specs.append(backends.preflight(load_spec(args.preset, overrides(args))))
+        spec = finetune.resolve_init(load_spec(args.preset, overrides(args)), runs_dir(args))
+        specs.append(backends.preflight(spec))
     rows = []
     for spec in specs:
         run = RunDir.create(runs_dir(args), spec)

@@ -51,6 +51,7 @@ class RunStarted(Event):
     resumed: bool = False
     pid: int = 0
     versions: dict[str, str] = field(default_factory=dict)
+    non_trainable: int = 0  # parameters not trained: frozen (train.freeze), batch-norm stats
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ from tuitrain.core.spec import RunSpec
 
 # Overrides that change the model's shape: the summary is computed from these alone, so it
 # stays visible while, say, the learning rate is being typed.
-STRUCTURE_KEYS: tuple[str, ...] = ("data.dataset", "data.target", "data.samples", "train.loss")
+STRUCTURE_KEYS: tuple[str, ...] = (
+    "model.file", "data.dataset", "data.target", "data.samples", "train.loss"
+)
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,7 @@ class CheckResult:
 
     spec: RunSpec | None = None
     info: DatasetInfo | None = None
-    summary: Summary | None = None
+    summary: Summary | None = None  # None also for a person's own model (no layer table)
     summary_error: str = ""
     errors: dict[str, str] = field(default_factory=dict)
     general: str = ""  # an error no single key explains (e.g. a broken preset file)
@@ -38,7 +40,9 @@ class CheckResult:
         return self.spec is not None and not self.errors and not self.general
 
 
-def _try(preset: str, overrides: dict[str, Any]) -> tuple[RunSpec, DatasetInfo, Summary] | str:
+def _try(
+    preset: str, overrides: dict[str, Any]
+) -> tuple[RunSpec, DatasetInfo, Summary | None] | str:
     """The checked spec with its dataset info and summary, or the error text."""
     try:
         spec = load_spec(preset, overrides)

@@ -29,7 +29,7 @@ from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.layers import LAYER_TYPES, REPEAT
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
 from tuitrain.core.shapes import layer_label
-from tuitrain.core.spec import SECTIONS, LayerSpec, RunSpec, section_keys
+from tuitrain.core.spec import SECTIONS, LayerSpec, ModelFile, RunSpec, section_keys
 from tuitrain.core.text import MAX_BLOCK_SIZE
 
 TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
@@ -50,6 +50,8 @@ OPTION_KEYS: dict[str, str] = {
     "framework": "run.framework",
     "keras_backend": "run.keras_backend",
     "auto_batch": "train.auto_batch",
+    "model": "model.file",
+    "init_from": "train.init_from",
 }
 
 
@@ -176,6 +178,11 @@ def apply_overrides(doc: dict[str, Any], overrides: Mapping[str, Any]) -> dict[s
     for dotted, value in overrides.items():
         section, _, key = dotted.partition(".")
         where = argument_of(overrides, dotted)
+        if section == "model":  # your own model file in place of the preset's layers
+            if key != "file":
+                raise choices_error("key in [model] to set", key, ["file"], where=where)
+            out["model"] = {"file": value}
+            continue
         if not key:
             if section not in ("name", "description", "task"):
                 raise UserError(
@@ -288,9 +295,12 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
         kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
             str(valid[key].type).split(" | ")[0], object
         )
-        if key == "metrics":
+        if key in ("metrics", "freeze"):
             kind = list
-        kwargs[key] = _coerce(value, kind, where.at(key, section=name), f"{name}.{key}")
+        at = where.at(key, section=name)
+        kwargs[key] = _coerce(value, kind, at, f"{name}.{key}")
+        if kind is list and not all(isinstance(item, str) for item in kwargs[key]):
+            raise UserError(f"{at}: {name}.{key} must be a list of strings, got {value!r}")
     for key in required:
         if key not in kwargs:
             raise UserError(f"{where.source}: [{name}] needs {key!r}")
@@ -406,10 +416,16 @@ def spec_from_document(
         raise choices_error("task", task, TASKS, where=where.at("task"))
     data = _section(doc, "data", where, required=("dataset",))
     model = doc.get("model", {})
-    layers_raw = model.get("layers") if isinstance(model, dict) else None
-    if not isinstance(layers_raw, list) or not layers_raw:
-        raise UserError(f"{where.source}: [model] needs a non-empty 'layers' list")
-    layers = _layers(layers_raw, (), where, [0])
+    model_file = _model_file(model, where)
+    layers: tuple[LayerSpec, ...] = ()
+    if model_file is None:
+        layers_raw = model.get("layers") if isinstance(model, dict) else None
+        if not isinstance(layers_raw, list) or not layers_raw:
+            raise UserError(
+                f"{where.source}: [model] needs a non-empty 'layers' list "
+                '(or file = "my_model.py": your own model)'
+            )
+        layers = _layers(layers_raw, (), where, [0])
     train = _section(doc, "train", where, required=("loss",))
     optimizer = _section(doc, "optimizer", where)
     schedule = _section(doc, "schedule", where)
@@ -463,7 +479,30 @@ def spec_from_document(
         optimizer=optimizer,
         schedule=schedule,
         run=run,
+        model_file=model_file,
     )
+
+
+def _model_file(model: Any, where: _Where) -> ModelFile | None:
+    """`[model] file = "my_model.py"` (with `sha256` in a run folder's copy), else None."""
+    if not isinstance(model, dict) or "file" not in model:
+        return None
+    at = where.at("file", section="model")
+    extra = [key for key in model if key not in ("file", "sha256")]
+    if extra:
+        raise UserError(
+            f"{at}: [model] takes either 'file' (your own model) or 'layers', not "
+            f"{', '.join(repr(k) for k in extra)} too"
+        )
+    file, sha256 = model["file"], model.get("sha256", "")
+    if not isinstance(file, str) or not file.endswith(".py"):
+        raise UserError(
+            f"{at}: model.file must be a .py file defining build_model(input_shape, "
+            f"num_outputs), got {file!r}"
+        )
+    if not isinstance(sha256, str):
+        raise UserError(f"{at}: model.sha256 must be a string, got {sha256!r}")
+    return ModelFile(file, sha256)
 
 
 def load_spec(name_or_path: str, overrides: Mapping[str, Any] | None = None) -> RunSpec:

@@ -65,6 +65,8 @@ class Recorder:
             "train_samples": previous.get("train_samples", 0),
             "error": "",
         }
+        if spec.model_file is not None:  # a person's own model: the hash of the run's copy
+            self.summary["model_sha256"] = spec.model_file.sha256
 
     def _flush(self) -> None:
         self.summary["updated"] = time.time()
@@ -74,7 +76,8 @@ class Recorder:
         self.run.append(event)
         self.summary.update(
             status="running", device=event.device, device_name=event.device_name,
-            params=event.params, precision=event.precision, steps_per_epoch=event.steps_per_epoch,
+            params=event.params, non_trainable_params=event.non_trainable,
+            precision=event.precision, steps_per_epoch=event.steps_per_epoch,
             versions=event.versions,
         )
         self._flush()

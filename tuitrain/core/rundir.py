@@ -1,6 +1,7 @@
 """The run folder, the source of truth for every run: `config.toml`, `metrics.jsonl`,
-`summary.json`, `preprocessing.json`, `checkpoints/`, the control file and the runner's
-lock. Creating, reading and listing runs, and a run's status as every reader shows it."""
+`summary.json`, `preprocessing.json`, `checkpoints/`, the control file, the runner's lock
+and, for a person's own model, the copy of its file (`model.py`). Creating, reading and
+listing runs, and a run's status as every reader shows it."""
 
 from __future__ import annotations
 
@@ -8,13 +9,14 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import tomli_w
 
-from tuitrain.core.atomic import fsync_dir, write_atomic
+from tuitrain.core import model_file
+from tuitrain.core.atomic import fsync_dir, remove_path, write_atomic
 from tuitrain.core.datasets import own_data_name
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
@@ -91,7 +93,8 @@ class RunDir:
     @classmethod
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively;
-        a run on a person's own data is named after the data file instead of the preset."""
+        a run on a person's own data is named after the data file instead of the preset, one
+        with their own model after the model file."""
         try:
             return cls._create(runs_dir, spec)
         except OSError as exc:  # a file in the way, no permission, disk full
@@ -102,7 +105,8 @@ class RunDir:
     def _create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         runs_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = own_data_name(spec.data) or spec.name
+        own = Path(spec.model_file.file).stem if spec.model_file else ""
+        name = own_data_name(spec.data) or own or spec.name
         base = f"{stamp}-{_slug(name)}-{spec.run.framework}"
         for n in range(1, 10_000):
             path = runs_dir / (base if n == 1 else f"{base}-{n}")
@@ -111,8 +115,12 @@ class RunDir:
             except FileExistsError:
                 continue
             run = cls(path)
-            run.checkpoints.mkdir()
-            run.write_spec(spec)
+            try:
+                run.checkpoints.mkdir()
+                run.write_spec(model_file.copy_into(path, spec))
+            except BaseException:  # nothing half-written: no folder without its spec
+                remove_path(path)
+                raise
             fsync_dir(runs_dir)
             return run
         raise UserError(f"{runs_dir}: could not create a new run folder")
@@ -126,6 +134,11 @@ class RunDir:
         return cls(p)
 
     def write_spec(self, spec: RunSpec) -> None:
+        """`config.toml`; a model file inside the folder (its copy) is named relative to it."""
+        own = spec.model_file
+        if own is not None and Path(own.file).is_relative_to(self.path):
+            own = replace(own, file=str(Path(own.file).relative_to(self.path)))
+            spec = replace(spec, model_file=own)
         text = tomli_w.dumps(spec.to_document(), indent=2)
         # Undecodable command-line bytes arrive as lone surrogates, which UTF-8 cannot hold.
         write_atomic(self.config, text.encode("utf-8", "replace"))
@@ -135,7 +148,11 @@ class RunDir:
 
         text = read_source(self.config)
         doc = read_document(self.config, text)
-        return spec_from_document(doc, source=str(self.config), text=text)
+        spec = spec_from_document(doc, source=str(self.config), text=text)
+        own = spec.model_file
+        if own is not None and not Path(own.file).is_absolute():  # the run's copy
+            spec = replace(spec, model_file=replace(own, file=str(self.path / own.file)))
+        return spec
 
     def append(self, event: Event) -> None:
         """Append one event line and flush it to the OS (readers tail the file). The file

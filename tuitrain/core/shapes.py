@@ -7,7 +7,7 @@ that cannot connect, and the backend tests check every framework builds the same
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from tuitrain.core.errors import UserError
@@ -100,6 +100,12 @@ class Summary:
         """PyTorch's LSTM carries a second bias vector (4 x units more per layer)."""
         return self.params + sum(r.torch_extra for r in self.walk())
 
+    def frozen(self, indexes: frozenset[int]) -> Summary:
+        """The summary with the top-level layers at `indexes` (and what they hold) frozen:
+        their parameters counted as non-trainable (`train.freeze`)."""
+        rows = tuple(_freeze(r) if r.index in indexes else r for r in self.rows)
+        return Summary(self.input_shape, rows)
+
     def params_for(self, framework: str) -> int:
         return self.torch_params if framework == "torch" else self.params
 
@@ -139,6 +145,17 @@ class Summary:
         if self.torch_params != self.params:
             out.append(f"PyTorch: {self.torch_params:,} (its LSTM has a second bias vector)")
         return out
+
+
+def _freeze(row: LayerRow) -> LayerRow:
+    return replace(
+        row,
+        params=0,
+        non_trainable=row.non_trainable + row.params,
+        torch_extra=0,
+        note=" ".join(filter(None, ("frozen", row.note))),
+        children=tuple(_freeze(c) for c in row.children),
+    )
 
 
 def layer_label(path: tuple[int, ...]) -> str:
@@ -193,12 +210,17 @@ def summarize(layers: tuple[LayerSpec, ...], input_shape: Shape, num_outputs: in
     return Summary(tuple(input_shape), rows)
 
 
+def output_needed(expected: int, loss: str, positions: tuple[int, ...] = ()) -> Shape:
+    """The output shape per sample that the loss needs (see `check_output`)."""
+    return (*positions, 1 if loss == "binary_cross_entropy" else expected)
+
+
 def check_output(
     summary: Summary, expected: int, loss: str, positions: tuple[int, ...] = ()
 ) -> None:
     """The last layer must produce what the loss needs: `expected` outputs per sample, or at
     each of `positions` when the data is labelled per position."""
-    want = (*positions, 1 if loss == "binary_cross_entropy" else expected)
+    want = output_needed(expected, loss, positions)
     got = summary.rows[-1].output_shape if summary.rows else summary.input_shape
     if got != want:
         raise UserError(

@@ -69,6 +69,20 @@ class TrainSpec:
     grad_clip: float = 0.0  # 0 = off
     auto_batch: bool = False  # on out of memory, retry once with half the batch
     stop_timeout: float = 30.0  # seconds a stop may take before the runner exits anyway
+    # Fine-tuning: layers not updated (a preset's by top-level index or summary label, an own
+    # model's by the framework's names; core/finetune.py), and the checkpoint whose weights
+    # a new run starts from ('' = none; set by `--init-from RUN|CHECKPOINT`).
+    freeze: tuple[str, ...] = ()
+    init_from: str = ""
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A person's own model: a Python file defining `build_model(input_shape, num_outputs)`.
+    In a run folder, `file` is the run's own copy and `sha256` that copy's hash."""
+
+    file: str
+    sha256: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class RunSpec:
     optimizer: OptimizerSpec = field(default_factory=OptimizerSpec)
     schedule: ScheduleSpec = field(default_factory=ScheduleSpec)
     run: RunSettings = field(default_factory=RunSettings)
+    model_file: ModelFile | None = None  # set: the model is built by this file, not `layers`
 
     @property
     def main_metric(self) -> str:
@@ -108,13 +123,18 @@ class RunSpec:
         """The spec as a TOML-shaped dict; `presets.spec_from_document` reads it back."""
         train = asdict(self.train)
         train["metrics"] = list(self.train.metrics)
+        train["freeze"] = list(self.train.freeze)
         data = {k: v for k, v in asdict(self.data).items() if v is not None}
         return {
             "name": self.name,
             "description": self.description,
             "task": self.task,
             "data": data,
-            "model": {"layers": [layer.to_dict() for layer in self.layers]},
+            "model": (
+                {k: v for k, v in asdict(self.model_file).items() if v}
+                if self.model_file is not None
+                else {"layers": [layer.to_dict() for layer in self.layers]}
+            ),
             "train": train,
             "optimizer": asdict(self.optimizer),
             "schedule": asdict(self.schedule),

@@ -155,12 +155,15 @@ class Trainer:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     def begin(self, engine: Engine, device: str, device_name: str, params: int,
-              versions: dict[str, str]) -> None:
+              versions: dict[str, str], non_trainable: int = 0) -> None:
+        """Start training with `engine`; `params` trainable, `non_trainable` frozen or
+        statistics (a batch norm's running mean)."""
         self.engine = engine
         self.recorder.started(RunStarted(
             run_id=self.run.id, preset=self.spec.name, framework=self.spec.run.framework,
             device=device, device_name=device_name, precision=self.spec.run.precision,
-            params=params, epochs=self.spec.train.epochs, steps_per_epoch=self.steps_per_epoch,
+            params=params, non_trainable=non_trainable, epochs=self.spec.train.epochs,
+            steps_per_epoch=self.steps_per_epoch,
             batch_size=self.spec.train.batch_size, start_epoch=self.pos.epoch,
             start_step=self.pos.global_step, resumed=self.resumed, pid=os.getpid(),
             versions=versions,

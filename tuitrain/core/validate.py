@@ -6,8 +6,9 @@ from __future__ import annotations
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.datasets import BUILTIN, DatasetInfo
 from tuitrain.core.errors import UserError
+from tuitrain.core.finetune import frozen_indexes
 from tuitrain.core.measures import LOSSES, METRICS
-from tuitrain.core.shapes import Summary, check_output, summarize
+from tuitrain.core.shapes import Summary, check_output, output_needed, summarize
 from tuitrain.core.spec import RunSpec
 
 
@@ -28,8 +29,15 @@ def _check_per_position(spec: RunSpec, info: DatasetInfo) -> None:
         )
 
 
-def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
-    """Validate a spec against its dataset; returns the dataset info and the model summary."""
+def needed_output(spec: RunSpec, info: DatasetInfo) -> tuple[int, ...]:
+    """The output shape per sample the spec's loss needs on this data."""
+    return output_needed(output_units(spec, info), spec.train.loss, info.target_shape)
+
+
+def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
+    """Validate a spec against its dataset; returns the dataset info and the model summary
+    (None for a person's own model file: the backend that builds it checks it,
+    `backends.user_model`)."""
     if spec.data.target and spec.data.dataset in BUILTIN:
         raise UserError(
             f"data.target {spec.data.target!r} picks the label column of a CSV file; the built-in "
@@ -48,7 +56,11 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary]:
         )
     if info.target_shape:
         _check_per_position(spec, info)
+    if spec.model_file is not None:
+        return info, None
     units = output_units(spec, info)
     summary = summarize(spec.layers, info.input_shape, units)
     check_output(summary, units, spec.train.loss, info.target_shape)
+    if spec.train.freeze:
+        summary = summary.frozen(frozen_indexes(spec, [row.label for row in summary.rows]))
     return info, summary

@@ -36,7 +36,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tuitrain.backends import preflight
-from tuitrain.core import launch
+from tuitrain.core import finetune, launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import RunSpec
 from tuitrain.ui.screens.quit import QuitChoice, QuitScreen
@@ -209,7 +209,7 @@ class TuitrainApp(App[int]):
         try:
             # The device came from detection (setup screen) or was probed by the CLI
             # (`--start`): no probe process here, which would freeze the UI for seconds.
-            preflight(spec, probe_device=False)
+            spec = preflight(finetune.resolve_init(spec, self.runs_dir), probe_device=False)
             run = RunDir.create(self.runs_dir, spec)
             proc = launch.start_runner(run)
         except (UserError, OSError) as exc:
@@ -227,7 +227,7 @@ class TuitrainApp(App[int]):
             with launch.claim(run) as claimed:  # a runner started elsewhere meanwhile: refused
                 summary = run.summary()
                 spec = run.read_spec()
-                preflight(spec, probe_device=False)
+                preflight(spec, probe_device=False, resume=True)
                 if summary.get("status") == "completed" and \
                         summary.get("epochs_completed", 0) >= spec.train.epochs:
                     raise UserError(f"{run.id} already completed; start a new run to train more")

@@ -1,7 +1,9 @@
 """The setup screen's settings as data: one `Field` per setting (framework, Keras backend,
-dataset, loss, metric, optimizer, learning rate, schedule, batch size, epochs, precision,
-seed, device), the choices each offers for the preset's task, the text typed into the number
-fields, the devices detection found, and the preset overrides all of it makes.
+model, dataset, loss, metric, optimizer, learning rate, schedule, batch size, epochs,
+precision, seed, device), the choices each offers for the preset's task, the text typed into
+the number fields, the devices detection found, and the preset overrides all of it makes.
+The model choice (the preset's layers, or a person's own model file found in the working
+directory or its `models/` folder) is shown only when such files exist.
 
 No Textual here: `ui.widgets.settings_table` draws these fields and edits them."""
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from tuitrain import backends
@@ -28,6 +31,7 @@ from tuitrain.core.spec import RunSpec
 FieldKind = Literal["choice", "integer", "number", "path"]
 PATH_CHOICE = "__path__"  # the dataset choice "my own file or folder"
 NO_METRIC = "__none__"
+PRESET_LAYERS = "the preset's layers"  # the model choice that is not a file
 GIB = 2**30
 PRECISION_LABELS: dict[str, str] = {"32": "32 (full float32)", "bf16": "bf16 (mixed)",
                                     "16": "16 (mixed float16)"}
@@ -112,8 +116,10 @@ def device_label(device: dict[str, Any]) -> str:
 class Settings:
     """Every setting of the run the setup screen would start, in display order."""
 
-    def __init__(self, framework: str = "torch", keras_backend: str = "tensorflow") -> None:
+    def __init__(self, framework: str = "torch", keras_backend: str = "tensorflow",
+                 model_files: list[Path] | None = None) -> None:
         self.task: Task = "classification"
+        found = [str(p) for p in (model_files or [])]
         self.other_metrics: tuple[str, ...] = ()  # a preset's metrics after the first
         self.device_results: dict[str, dict[str, Any]] = {}  # framework -> detection result
         self.wanted_device = "auto"
@@ -124,6 +130,8 @@ class Settings:
             Field("keras_backend", "Keras backend", "run.keras_backend", "choice",
                   [(b if package_installed(b) else f"{b} (not installed)", b)
                    for b in KERAS_BACKENDS], keras_backend, shown=framework == "keras"),
+            Field("model", "model", "model.file", "choice",
+                  [(PRESET_LAYERS, ""), *((f, f) for f in found)], "", shown=bool(found)),
             Field("dataset", "dataset", "data.dataset", "choice"),
             Field("data_path", "data path", "data.dataset", "path", shown=False),
             Field("loss", "loss", "train.loss", "choice"),
@@ -226,8 +234,17 @@ class Settings:
         self["epochs"].value = str(spec.train.epochs)
         self["precision"].value = spec.run.precision
         self["seed"].value = str(spec.run.seed)
+        self.choose_model(spec.model_file.file if spec.model_file else "")
         self.choose_device(spec.run.device)
         self.mark({})
+
+    def choose_model(self, file: str) -> None:
+        """Select the model: "" for the preset's layers, else a file (listed if it is not)."""
+        f = self["model"]
+        if file not in self.choices("model"):
+            f.options.append((file, file))
+            f.shown = True
+        f.value = file
 
     def snapshot(self) -> dict[str, Any]:
         """What the person set for this preset (not the framework, backend or device, which
@@ -255,6 +272,9 @@ class Settings:
         f = self[name]
         if not f.is_choice:
             f.value = str(value)
+            return True
+        if name == "model":
+            self.choose_model(str(value))
             return True
         if name == "metric":
             metrics = list(value) if isinstance(value, (list, tuple)) else [value]
@@ -324,6 +344,8 @@ class Settings:
                 )
         else:
             out["data.dataset"] = self["dataset"].value
+        if self["model"].value:
+            out["model.file"] = self["model"].value
         for name in ("loss", "optimizer", "schedule", "precision"):
             out[self[name].key] = self[name].value
         metric = self["metric"].value

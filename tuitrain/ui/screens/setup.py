@@ -257,6 +257,8 @@ class SetupScreen(Screen[None]):
         summary = self.query_one(ModelSummary)
         if result.summary is not None:
             summary.show(result.summary, result.info, self.framework)
+        elif result.spec is not None and result.info is not None:  # a person's own model
+            summary.show_own(result.spec, result.info)
         else:
             summary.show_error(short_reason(result.summary_error or result.general))
         problem = self.problem(result)

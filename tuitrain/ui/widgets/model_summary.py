@@ -1,6 +1,7 @@
 """The model summary for the current choice: dataset, every layer's output shape and
 parameters as a tree (the layers inside a block on branches under it), and the total for
-the chosen framework — computed by `core.shapes`, so no framework is imported to show it."""
+the chosen framework — computed by `core.shapes`, so no framework is imported to show it;
+for a person's own model file, what its `build_model` is given."""
 
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from rich.console import Group
 from rich.text import Text
 from textual.widgets import Static
 
+from tuitrain.core import model_file
 from tuitrain.core.catalog import FRAMEWORK_TITLES
+from tuitrain.core.validate import output_units
 
 if TYPE_CHECKING:
     from tuitrain.core.datasets import DatasetInfo
     from tuitrain.core.shapes import Summary
+    from tuitrain.core.spec import RunSpec
 
 
 def summary_table(summary: Summary) -> Text:
@@ -64,6 +68,19 @@ class ModelSummary(Static):
             parts.append(dataset_line(info))
         parts += [Text(""), summary_table(summary), Text(""), totals(summary, framework)]
         self.update(Group(*parts))
+
+    def show_own(self, spec: RunSpec, info: DatasetInfo) -> None:
+        """A person's own model file: what its `build_model` will be given (no layer table:
+        only its framework can build it, which happens when the run starts)."""
+        assert spec.model_file is not None
+        framework = spec.run.framework
+        shape = model_file.input_shape_for(framework, info.input_shape)
+        title = Text(f"Model for {FRAMEWORK_TITLES.get(framework, framework)}", style="bold")
+        own = Text(f"your own model: {spec.model_file.file}\n", style="bold")
+        own.append(f"build_model({shape}, {output_units(spec, info)})", style="")
+        own.append(f"\n{model_file.LAYOUTS[framework]}; checked when the run starts",
+                   style="dim")
+        self.update(Group(title, dataset_line(info), Text(""), own))
 
     def show_error(self, message: str) -> None:
         """No summary: the layers do not connect, or the dataset cannot be read."""

@@ -9,6 +9,7 @@ setting and opens its list."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.console import Group, RenderableType
@@ -20,6 +21,7 @@ from textual.geometry import Offset, Region
 from textual.message import Message
 from textual.widget import Widget
 
+from tuitrain.core import model_file
 from tuitrain.core.spec import RunSpec
 from tuitrain.ui.settings import TYPABLE, Field, Settings
 
@@ -56,7 +58,7 @@ class SettingsTable(Widget, can_focus=True):
     def __init__(self, framework: str = "torch", keras_backend: str = "tensorflow",
                  *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.settings = Settings(framework, keras_backend)
+        self.settings = Settings(framework, keras_backend, model_file.discover(Path.cwd()))
         self.cursor = "framework"  # the name of the field under the cursor: the first
         self._lines: list[str | None] = []  # the field (or None: its error) on each line
 
