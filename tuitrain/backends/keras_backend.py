@@ -12,18 +12,20 @@ than the epoch's steps on small models, and its callbacks read the logs to the h
 every step.
 
 Checkpoints are `.keras` files with the optimizer state and the dropout RNG state (an extra
-`.npz` entry), loaded with `safe_mode=True`."""
+`.npz` entry), loaded with `safe_mode=True`, and written from a host copy of the model off the
+training path (keras_mirror)."""
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.backends.keras_mirror import HostMirror
 from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
@@ -45,6 +47,7 @@ class TrainStepEngine:
                            metrics=kl.build_metrics(spec))
         self._block: Any = None  # built on first use, for the model trained (after `load`)
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
+        self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
         # The training split as host arrays: Keras moves each batch itself where steps run
         # eagerly; on TensorFlow the block's source holds it on the device.
         self.source = InMemorySource(splits.x_train, splits.y_train)
@@ -117,9 +120,10 @@ class TrainStepEngine:
         return np.asarray(out, dtype=np.float32)
 
     # ----- checkpoints -------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        self.model.save(path)
-        kl.append_seed_states(self.model, path)  # the dropout masks' RNG state
+    def snapshot(self) -> Callable[[Path], None]:
+        if self._mirror is None:
+            self._mirror = HostMirror(self.model, self.model.optimizer, _write_archive)
+        return self._mirror.snapshot()
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         if not zipfile.is_zipfile(path):  # legacy HDF5 (.h5) and anything else: refused outright
@@ -134,6 +138,13 @@ class TrainStepEngine:
             raise kl.load_error(path, ValueError("the file has no optimizer state"))
         self.model = model
         self._block = None  # the compiled block trained the previous model
+        self._mirror = None  # and the mirror copied it
+
+
+def _write_archive(model: keras.Model, optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    """A compiled model (its optimizer inside) as a `.keras` archive with its seed states."""
+    model.save(path)
+    kl.append_seed_states(model, path)  # the dropout masks' RNG state
 
 
 class KerasBackend(kl.KerasFamilyBackend):
