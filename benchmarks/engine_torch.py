@@ -165,6 +165,7 @@ def timing(preset: str, reps: int, block: int) -> dict:
                 tuitrain_epoch(trainer)
                 spent += time.perf_counter() - t0
                 trainer.epoch_done(engine.evaluate("val"))  # not timed (validation, checkpoint)
+                trainer.flush_checkpoints()  # nor the checkpoint's background write
             return spent
 
         run_hand(), run_tuitrain()  # warm-up: allocator, first-call costs

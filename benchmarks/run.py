@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import compare, engines, stats, ui
+from benchmarks import checkpoints, compare, engines, stats, ui
 from benchmarks.common import ROOT, Figure, machine
 from tuitrain.core.slowdown import VARIABLE as SLOWDOWN_VARIABLE
 
@@ -99,6 +99,7 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("3,4,5,7", "dashboard next to a live run", ui.live_figures, False),
     ("6", "plots and long runs", ui.plot_figures, False),
     ("8", "start-up", ui.startup_figures, False),
+    ("ckpt", "checkpoint cost, every framework", checkpoints.checkpoint_figures, False),
 ]
 
 
@@ -263,7 +264,7 @@ def main() -> int:
     ap.add_argument(
         "--quick", action="store_true", help="fewer repetitions (about 7 minutes on 2 cores)"
     )
-    ap.add_argument("--only", help="comma-separated figure numbers, e.g. 1,3")
+    ap.add_argument("--only", help="comma-separated figure numbers, e.g. 1,3 (ckpt: checkpoints)")
     ap.add_argument(
         "--out",
         type=Path,
@@ -344,6 +345,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         SELF_TEST,
         "",
         BUDGETS,
+        "",
+        checkpoints.ABOUT,
         "",
         "## Machine",
         "",

@@ -31,7 +31,7 @@ from conftest import (
 
 from tuitrain.core.checkpoints import CheckpointStore, digest
 from tuitrain.core.data import load_splits
-from tuitrain.core.events import CheckpointSaved, LogMessage, RunEnded
+from tuitrain.core.events import BatchMetrics, CheckpointSaved, LogMessage, RunEnded
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import RunDir
 
@@ -225,6 +225,43 @@ def test_sigkill_200_times(tmp_path: Path) -> None:
     figures = kill_loop(tmp_path, kills=kills, seed=2026)
     figures["seconds"] = round(time.monotonic() - started)
     print("kill figures:", json.dumps(figures))  # the figures RELIABILITY.md quotes
+
+
+def test_a_kill_during_a_background_write_keeps_the_previous_checkpoint(tmp_path: Path) -> None:
+    """The background write of step 10's checkpoint stalls once its temp file is written
+    (`stall_write_at_step`); training goes on past step 10 meanwhile, then the runner is
+    killed. Step 5's checkpoint stays the latest, and the resumed run ends bit-identical to
+    one that was never interrupted."""
+    runs = tmp_path / "runs"
+    spec = load_spec(str(preset(tmp_path)), {"train.log_every": 2})
+    run = RunDir.create(runs, spec)
+    proc = start_runner(run, resume_=False, fault="ckpt_every:5,stall_write_at_step:10")
+    stalled: list[Path] = []
+    steps: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            stalled = [p for p in run.checkpoints.glob(".ckpt-e0000-s000000010.pt.*.tmp")
+                       if any(p.iterdir())]
+            steps = [e.global_step for e in of(run, BatchMetrics)] if run.metrics.exists() else []
+            if stalled and steps and max(steps) > 10:
+                break
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert stalled and max(steps) > 10, (stalled, steps, (run.path / "runner.log").read_text())
+    latest = CheckpointStore(run.checkpoints, ".pt", spec.train.keep_checkpoints).latest()
+    assert latest is not None and latest.global_step == 5
+    assert digest(latest.path) == latest.sha256
+    assert partials(run.checkpoints)  # the stalled write's temp file, left by the kill
+    out = resume(run, runs)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert not partials(run.checkpoints)
+    straight = tmp_path / "straight"
+    out = train(straight, "-p", str(preset(tmp_path)), "-f", "torch")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert_identical(last_checkpoint(run), last_checkpoint(only_run(straight)))
 
 
 # ----- 2. resume equals an uninterrupted run ---------------------------------------------------
@@ -431,6 +468,8 @@ def test_sigterm_during_a_hung_step_exits_after_stop_timeout(tmp_path: Path) -> 
     assert error.startswith("did not stop within 1.5 s (train.stop_timeout)"), error
     assert "during step 9" in error
     assert CheckpointStore(run.checkpoints, ".pt").latest().global_step == 8
+    # written in the background while step 9 hung, and recorded by the watchdog
+    assert run.summary()["last_checkpoint"].endswith("ckpt-e0000-s000000008.pt")
 
 
 # ----- 3. loading runs no code ----------------------------------------------------------------

@@ -91,6 +91,7 @@ a, b, framework = sys.argv[1:4]
 if framework == "keras":
     os.environ["KERAS_BACKEND"] = "tensorflow"
     import keras
+    import tuitrain.backends.keras_layers  # registers its Keras objects (CrossEntropy)
     def weights(p):
         m = keras.saving.load_model(p, safe_mode=True)
         return ({f"w{i}": w for i, w in enumerate(m.get_weights())}

@@ -69,9 +69,10 @@ class FakeEngine:
     def evaluate(self, split: str) -> dict[str, float]:
         return self.val.pop(0) if self.val else {"loss": 1.0, "accuracy": 0.5}
 
-    def save(self, path: Path) -> None:
+    def snapshot(self) -> Callable[[Path], None]:
         self.saved_at.append(self.step)
-        path.write_text(json.dumps({"step": self.step}))
+        text = json.dumps({"step": self.step})
+        return lambda path: path.write_text(text)
 
 
 def make_spec(**train: object) -> RunSpec:
@@ -164,6 +165,7 @@ def test_nan_names_the_step_and_saves_nothing_after(tmp_path: Path) -> None:
     with pytest.raises(NonFiniteLoss, match=r"loss became nan at step 5 \(epoch 2\)"):
         trainer.fit()
     assert engine.saved_at == [3]  # only the epoch-1 checkpoint
+    trainer.finish("failed")  # as the runner does: after the write in flight
     assert [c.global_step for c in trainer.store.complete()] == [3]
 
 

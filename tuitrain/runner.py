@@ -132,8 +132,10 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             recorder.log("error", traceback.format_exc())
         else:
             recorder.log("error", message)
-        step = trainer.pos.global_step if trainer else recorder.summary.get("global_step", 0)
-        recorder.ended("failed", step, message)
+        if trainer is not None:  # after the checkpoint write in flight, if any, is on disk
+            trainer.finish("failed", message)
+        else:
+            recorder.ended("failed", recorder.summary.get("global_step", 0), message)
         return 1
 
 
@@ -153,7 +155,8 @@ def _save_last_good(trainer: Trainer, store: CheckpointStore) -> Checkpoint | No
     if trainer.engine is None:  # the model itself did not fit
         return None
     try:
-        return trainer.save_checkpoint(best=False) or store.latest()
+        trainer.save_checkpoint(best=False)
+        return trainer.flush_checkpoints() or store.latest()
     except Exception as exc:  # a second failure must not hide the first
         trainer.recorder.log("warning", f"no checkpoint after out of memory: {exc}")
         return None

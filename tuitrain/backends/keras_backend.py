@@ -12,22 +12,24 @@ than the epoch's steps on small models, and its callbacks read the logs to the h
 every step.
 
 Checkpoints are `.keras` files with the optimizer state and the dropout RNG state (an extra
-`.npz` entry), loaded with `safe_mode=True`. A person's own model (`--model`) is rebuilt from
-its file, so its checkpoints hold the values alone (the archive's weights file), and
-`--init-from` reads a checkpoint's weights file as plain arrays."""
+`.npz` entry), loaded with `safe_mode=True`, and written from a host copy of the model off the
+training path (keras_mirror). A person's own model (`--model`) is rebuilt from its file, so its
+checkpoints hold the values alone (the archive's weights file), written to memory on the
+training thread; `--init-from` reads a checkpoint's weights file as plain arrays."""
 
 from __future__ import annotations
 
 import io
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.backends.keras_mirror import HostMirror
 from tuitrain.core import finetune
 from tuitrain.core.batches import InMemorySource
 from tuitrain.core.data import Splits
@@ -53,6 +55,7 @@ class TrainStepEngine:
                            metrics=kl.build_metrics(spec))
         self._block: Any = None  # built on first use, for the model trained (after `load`)
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
+        self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
         # The training split as host arrays: Keras moves each batch itself where steps run
         # eagerly; on TensorFlow the block's source holds it on the device.
         self.source = InMemorySource(splits.x_train, splits.y_train)
@@ -125,16 +128,41 @@ class TrainStepEngine:
         return np.asarray(out, dtype=np.float32)
 
     # ----- checkpoints -------------------------------------------------------------------
-    def save(self, path: Path) -> None:
-        if self.spec.model_file is not None:  # values only: the model comes from its file
-            with tempfile.TemporaryDirectory() as tmp:
-                weights = Path(tmp) / WEIGHTS_ENTRY
-                self.model.save_weights(weights)  # with the optimizer's state, as `save`
-                with zipfile.ZipFile(path, "w") as zf:
-                    zf.write(weights, WEIGHTS_ENTRY)
-        else:
-            self.model.save(path)
-        kl.append_seed_states(self.model, path)  # the dropout masks' RNG state
+    def snapshot(self) -> Callable[[Path], None]:
+        if self.spec.model_file is not None:
+            return self._values_snapshot()
+        if self._mirror is None:
+            self._mirror = HostMirror(self.model, self.model.optimizer, _write_archive)
+        return self._mirror.snapshot()
+
+    def _values_snapshot(self) -> Callable[[Path], None]:
+        """A person's own model: its classes may not rebuild from a config (no host mirror),
+        so its values (weights with the optimizer's state, the dropout RNG state) are
+        written to memory here, on the training thread; the writer puts the bytes on disk."""
+        with tempfile.TemporaryDirectory() as tmp:
+            archive, weights = Path(tmp) / "values.keras", Path(tmp) / WEIGHTS_ENTRY
+            self.model.save_weights(weights)  # with the optimizer's state, as `save`
+            with zipfile.ZipFile(archive, "w") as zf:
+                zf.write(weights, WEIGHTS_ENTRY)
+            kl.append_seed_states(self.model, archive)
+            data = archive.read_bytes()
+
+        def write(path: Path) -> None:
+            path.write_bytes(data)
+
+        return write
+
+    def _load_values(self, path: Path) -> None:
+        """Weights, optimizer state and dropout RNG state from a `.keras` archive into the
+        model built here (from a person's own file: the archive's config names classes that
+        only that file defines, and loading never runs code from a checkpoint)."""
+        try:
+            self.model.optimizer.build(self.model.trainable_variables)  # its slots to fill
+            self.model.load_weights(path)
+            kl.load_seed_states(self.model, path)
+        except Exception as exc:  # a corrupt or foreign file
+            raise kl.load_error(path, exc) from None
+        self._block = None
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         if not zipfile.is_zipfile(path):  # legacy HDF5 (.h5) and anything else: refused outright
@@ -152,18 +180,13 @@ class TrainStepEngine:
             raise kl.load_error(path, ValueError("the file has no optimizer state"))
         self.model = model
         self._block = None  # the compiled block trained the previous model
+        self._mirror = None  # and the mirror copied it
 
-    def _load_values(self, path: Path) -> None:
-        """Weights, optimizer state and dropout RNG state from a `.keras` archive into the
-        model built here (from a person's own file: the archive's config names classes that
-        only that file defines, and loading never runs code from a checkpoint)."""
-        try:
-            self.model.optimizer.build(self.model.trainable_variables)  # its slots to fill
-            self.model.load_weights(path)
-            kl.load_seed_states(self.model, path)
-        except Exception as exc:  # a corrupt or foreign file
-            raise kl.load_error(path, exc) from None
-        self._block = None
+
+def _write_archive(model: keras.Model, optimizer: keras.optimizers.Optimizer, path: Path) -> None:
+    """A compiled model (its optimizer inside) as a `.keras` archive with its seed states."""
+    model.save(path)
+    kl.append_seed_states(model, path)  # the dropout masks' RNG state
 
 
 class KerasBackend(kl.KerasFamilyBackend):

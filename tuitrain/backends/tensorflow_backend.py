@@ -4,13 +4,14 @@ by a `tf.GradientTape` step, compiled with `tf.function` and run a block of step
 (the in-memory batch source);
 per-step loss and metrics are written into a device-side variable that the host reads once
 per log interval. Checkpoints are `tf.train.Checkpoint`s (model, optimizer and the dropout RNG
-state) in a folder."""
+state) in a folder, written from a host copy of the model off the training path (keras_mirror)."""
 
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from tuitrain.backends import keras_layers as kl
 from tuitrain.backends import tf_steps
+from tuitrain.backends.keras_mirror import HostMirror
 
 # isort: split
 import tensorflow as tf
@@ -57,6 +59,7 @@ class TensorFlowEngine:
                                         self.opt.learning_rate, len(self.names),
                                         spec.train.log_every)
         self._forward = tf.function(self._predict, reduce_retracing=True)
+        self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
 
     @property
     def params(self) -> int:
@@ -104,18 +107,10 @@ class TensorFlowEngine:
         kl.inject_fault(kind)
 
     # ----- checkpoints -------------------------------------------------------------------
-    def _checkpoint(self, with_optimizer: bool, seeds: bool = True) -> tf.train.Checkpoint:
-        parts: dict[str, Any] = {"model": self.model}
-        if with_optimizer:
-            parts["optimizer"] = self.opt
-        states = kl.seed_states(self.model)
-        if seeds and states:  # the dropout masks' RNG state: a resume continues the stream
-            parts["seeds"] = states
-        return tf.train.Checkpoint(**parts)
-
-    def save(self, path: Path) -> None:
-        path.mkdir(parents=True, exist_ok=True)
-        self._checkpoint(with_optimizer=True).write(str(path / CHECKPOINT_PREFIX))
+    def snapshot(self) -> Callable[[Path], None]:
+        if self._mirror is None:
+            self._mirror = HostMirror(self.model, self.opt, write_checkpoint)
+        return self._mirror.snapshot()
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         try:
@@ -124,13 +119,32 @@ class TensorFlowEngine:
             prefix = str(path / CHECKPOINT_PREFIX)
             seeds = with_optimizer and any(  # checkpoints from before they were saved lack them
                 name.startswith("seeds/") for name, _ in tf.train.list_variables(prefix))
-            status = self._checkpoint(with_optimizer, seeds).read(prefix)
+            optimizer = self.opt if with_optimizer else None
+            status = checkpoint_of(self.model, optimizer, seeds).read(prefix)
             if with_optimizer:
                 status.assert_existing_objects_matched()
             else:
                 status.expect_partial()
         except (tf.errors.OpError, AssertionError, ValueError, OSError) as exc:
             raise kl.load_error(path, exc) from None
+
+
+def checkpoint_of(model: Any, optimizer: Any = None, seeds: bool = True) -> tf.train.Checkpoint:
+    """The checkpoint object of a model (with its optimizer, unless None) and its dropout
+    masks' RNG state (`seeds`: a resume continues the stream)."""
+    parts: dict[str, Any] = {"model": model}
+    if optimizer is not None:
+        parts["optimizer"] = optimizer
+    states = kl.seed_states(model)
+    if seeds and states:
+        parts["seeds"] = states
+    return tf.train.Checkpoint(**parts)
+
+
+def write_checkpoint(model: Any, optimizer: Any, path: Path) -> None:
+    """A model, its optimizer and its seed states as a checkpoint folder at `path`."""
+    path.mkdir(parents=True, exist_ok=True)
+    checkpoint_of(model, optimizer).write(str(path / CHECKPOINT_PREFIX))
 
 
 class TensorFlowBackend(kl.KerasFamilyBackend):

@@ -1,10 +1,12 @@
 """The PyTorch backend: builds the preset's network (or a person's own model file's) as an
 `nn.Module`, trains it in its own loop with metrics kept on the device (read every log
-interval, never per step), and saves state dicts that load with `weights_only=True`;
+interval, never per step), and saves state dicts that load with `weights_only=True` (copied
+to host memory on the training thread, written by the background checkpoint writer);
 `--init-from` loads another run's by `state_dict` name and shape."""
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import random
 import re
@@ -648,15 +650,15 @@ class TorchEngine:
             group["lr"] = lr
         self._lr = lr
 
-    def save(self, path: Path) -> None:
-        state = {
+    def snapshot(self) -> Callable[[Path], None]:
+        state = _to_host({
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
             "scaler": self.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-        }
-        torch.save(state, path)
+        })
+        return functools.partial(torch.save, state)
 
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         state = load_state(path, self.device)
@@ -670,6 +672,18 @@ class TorchEngine:
             torch.set_rng_state(state["rng_cpu"].cpu())
             if state.get("rng_cuda"):
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+def _to_host(value: object) -> object:
+    """A checkpoint's state with every tensor copied to host memory (the live ones change as
+    training goes on while the copy is written); everything else as it is."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_host(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_host(v) for v in value)
+    return value
 
 
 def _dtype_name(dtype: torch.dtype) -> str:

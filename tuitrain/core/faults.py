@@ -9,6 +9,8 @@ is the 1-based global step the fault hits (the step about to run):
 - `stop_at_step:K`  a graceful stop is requested after step K (as the control file would)
 - `ckpt_every:N`    a checkpoint after every N-th step (saves often, for kill tests)
 - `enospc_from_step:K`  every checkpoint write from step K on fails with ENOSPC (disk full)
+- `stall_write_at_step:K`  the background write of step K's checkpoint never finishes (a
+                    stalled disk): training goes on until the next save waits for it
 
 Each fault fires once per runner process. Unset (the normal case), this costs one dict
 lookup per step."""
@@ -18,7 +20,7 @@ from __future__ import annotations
 import os
 
 KINDS = ("nan_at_step", "oom_at_step", "hang_at_step", "stop_at_step", "ckpt_every",
-         "enospc_from_step")
+         "enospc_from_step", "stall_write_at_step")
 
 
 def parse(text: str | None) -> dict[str, int]:

@@ -1,6 +1,6 @@
 """The framework-agnostic training driver. A backend supplies an `Engine` (train a block of
-steps, read their values, evaluate, save); the driver owns everything else: batch order, the
-learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
+steps, read their values, evaluate, snapshot its state); the driver owns everything else: batch
+order, the learning-rate schedule, logging every N steps, NaN detection, pause/stop/checkpoint
 commands, best tracking, checkpoints and the summary. The batch order is its Sampler's
 (core/sampler.py), its position part of every checkpoint.
 
@@ -8,11 +8,14 @@ Steps run in blocks: the driver hands the engine several steps in one call
 (`Engine.train_steps`): about BLOCK_SECONDS of work, never past the next log point. Compiled
 engines run a whole block as one graph execution (Keras' `steps_per_execution`, here for
 every engine), and the driver's own bookkeeping costs once per block, not once per step.
-Commands (stop, pause, checkpoint) act between blocks."""
+Commands (stop, pause, checkpoint) act between blocks. A checkpoint blocks training only while
+the engine copies its state to host memory; a background writer writes it (save_checkpoint)."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import functools
 import math
 import os
 import signal
@@ -26,6 +29,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from tuitrain.core import control, faults, slowdown
+from tuitrain.core.checkpoint_writer import BackgroundWriter
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
@@ -59,8 +63,11 @@ class Engine(Protocol):
     def evaluate(self, split: Split) -> dict[str, float]:
         """Loss and metrics over a whole split."""
 
-    def save(self, path: Path) -> None:
-        """Write model, optimizer and RNG state to `path` (a temp path; the store renames it)."""
+    def snapshot(self) -> Callable[[Path], None]:
+        """Copy model, optimizer and RNG state to host memory (the only part of a save that
+        training waits for) and return a writer that serializes that copy to a path (a temp
+        path the store renames), run on the background writer thread while training goes
+        on: it must not touch the live model."""
 
 
 class NonFiniteLoss(Exception):
@@ -76,6 +83,16 @@ def _disk_full(writer: Callable[[Path], None]) -> Callable[[Path], None]:
     def write(path: Path) -> None:
         writer(path)
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return write
+
+
+def _stalled(writer: Callable[[Path], None]) -> Callable[[Path], None]:
+    """TUITRAIN_FAULT `stall_write_at_step`: the write runs, then never finishes (a stalled
+    disk): its temp file stays unrenamed while training goes on."""
+    def write(path: Path) -> None:
+        writer(path)
+        while True:
+            time.sleep(1)
     return write
 
 
@@ -132,6 +149,8 @@ class Trainer:
         self._t_interval = time.perf_counter()
         self._t_epoch = time.perf_counter()
         self._last_ckpt_step = self.pos.global_step if resume is not None else -1
+        # Checkpoints are written off the training path, one at a time (save_checkpoint).
+        self.writer: BackgroundWriter[tuple[Checkpoint, bool]] = BackgroundWriter()
         self.faults = faults.from_env()  # empty unless a reliability test sets TUITRAIN_FAULT
         self.slowdown = slowdown.factor()  # 0.0 unless the benchmarks' self-test plants one
         self._watchdog: threading.Timer | None = None
@@ -172,8 +191,18 @@ class Trainer:
         self._t_interval = self._t_epoch = time.perf_counter()
 
     def finish(self, status: Literal["completed", "stopped", "failed"], error: str = "") -> None:
+        """Record how the run ended, once the checkpoint write in flight (if any) is on disk:
+        the runner releases the run's lock only after this. A write that failed makes the
+        run `failed`; when it already failed, the first error stays the reason."""
         if self._watchdog is not None:
             self._watchdog.cancel()
+        try:
+            self.flush_checkpoints()
+        except CheckpointWriteError as exc:
+            if status == "failed":
+                self.recorder.log("warning", str(exc))
+            else:
+                status, error = "failed", str(exc)
         self.recorder.ended(status, self.pos.global_step, error)
 
     def _stop_overdue(self) -> None:
@@ -183,6 +212,9 @@ class Trainer:
                    f"request; exited during step {self.pos.global_step + 1} without a final "
                    "checkpoint (the earlier ones are kept)")
         try:
+            if self.writer.ended:  # a write that ended while the step hung is recorded too
+                with contextlib.suppress(CheckpointWriteError):
+                    self.flush_checkpoints()
             self.recorder.ended("failed", self.pos.global_step, message)
         finally:
             os._exit(1)
@@ -289,7 +321,10 @@ class Trainer:
         self._interval_sizes.clear()
 
     def _poll_commands(self) -> None:
-        """Apply every command that arrived since the last poll."""
+        """Apply every command that arrived since the last poll. A checkpoint write that
+        ended meanwhile is recorded (or its failure raised) here."""
+        if self.writer.ended:
+            self.flush_checkpoints()
         for cmd in self.inbox.poll():
             if cmd == "stop":
                 self.stop_requested = True
@@ -339,15 +374,18 @@ class Trainer:
         self._lr = self.schedule.lr_at(self.pos.epoch, 0)
         return not self.stop_requested and not last
 
-    def save_checkpoint(self, best: bool,
-                        metrics: dict[str, float] | None = None) -> Checkpoint | None:
-        """Write a checkpoint at the current position (mid-epoch when a stop or command asks).
+    def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> None:
+        """Start a checkpoint at the current position (mid-epoch when a stop or command asks).
 
-        The loop state (schedule, the epoch's running sums) goes into the manifest so that a
-        resumed run continues exactly where this one was."""
+        Training waits only while the engine copies its state to host memory; the background
+        writer (core/checkpoint_writer.py) then writes, fsyncs and renames it, its manifest
+        and the best pointer, and prunes. A save first waits for the one before it (at most
+        one in flight); `flush_checkpoints` waits for this one. The loop state (sampler,
+        schedule, the epoch's running sums) goes into the manifest so that a resumed run
+        continues exactly where this one was."""
         assert self.engine is not None
         if self.pos.global_step == self._last_ckpt_step and not best:
-            return None
+            return
         if self._interval:
             self._log_interval()
         state = {
@@ -356,21 +394,35 @@ class Trainer:
             "epoch_sums": dict(self._epoch_values),
             "epoch_count": self._epoch_count,
         }
-        writer = self.engine.save
+        self.flush_checkpoints()
+        writer = self.engine.snapshot()
         if self.faults.get("enospc_from_step", math.inf) <= self.pos.global_step:
             writer = _disk_full(writer)
+        if self.faults.get("stall_write_at_step") == self.pos.global_step:
+            writer = _stalled(writer)
+        save = functools.partial(
+            self.store.save, writer, self.pos.epoch, self.pos.global_step,
+            dict(metrics or self.recorder.summary.get("metrics", {})), best=best,
+            step_in_epoch=self.pos.step, state=state)
+        self.writer.submit(lambda: (save(), best))
+        self._last_ckpt_step = self.pos.global_step
+
+    def flush_checkpoints(self) -> Checkpoint | None:
+        """Wait for the checkpoint write in flight, if any, and record it; returns it. A write
+        that failed (disk full, read-only folder, quota) raises CheckpointWriteError, one
+        line: the checkpoints before it are intact."""
         try:
-            ckpt = self.store.save(writer, self.pos.epoch, self.pos.global_step,
-                                   metrics or self.recorder.summary.get("metrics", {}),
-                                   best=best, step_in_epoch=self.pos.step, state=state)
-        except OSError as exc:  # disk full, read-only folder, quota: the last one is intact
+            done = self.writer.wait()
+        except OSError as exc:
             previous = self.store.latest()
             kept = (f"the previous checkpoint {previous.name} is intact" if previous
                     else "no earlier checkpoint exists")
             raise CheckpointWriteError(
                 f"cannot write a checkpoint in {self.store.folder}: "
                 f"{exc.strerror or exc}; {kept}") from None
-        self._last_ckpt_step = self.pos.global_step
+        if done is None:
+            return None
+        ckpt, best = done
         self.recorder.checkpoint(ckpt, best)
         return ckpt
 
@@ -397,16 +449,22 @@ class Trainer:
         return True
 
     def fit(self) -> Literal["completed", "stopped"]:
-        """Train to the end or until stopped; the caller reports failures."""
+        """Train to the end or until stopped; the caller reports failures. Returns once the
+        final checkpoint is on disk (a failed final write raises CheckpointWriteError)."""
         engine = self.engine
         assert engine is not None, "call begin() first"
         if self.done:
             return "completed"
+        status: Literal["completed", "stopped"]
         while True:
             if not self.train_epoch():
-                return self.stop()
+                status = self.stop()
+                break
             if not self.epoch_done(engine.evaluate("val")):
-                return "completed" if self.done else self.stop()
+                status = "completed" if self.done else self.stop()
+                break
+        self.flush_checkpoints()
+        return status
 
     def stop(self) -> Literal["stopped"]:
         """Graceful stop: save where we are."""
