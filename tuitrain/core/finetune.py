@@ -14,9 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError
-from tuitrain.core.rundir import find_run
 from tuitrain.core.spec import RunSpec
 
 Shape = tuple[int, ...]
@@ -44,6 +42,11 @@ def resolve_init(spec: RunSpec, runs_dir: Path) -> RunSpec:
     else:
         if path.suffix in SUFFIXES.values():
             raise UserError(f"--init-from {ref}: no such checkpoint")
+        # Run folders (numpy, the event log) only here: the setup screen's first frame
+        # checks freeze names through this module (validate.py).
+        from tuitrain.core.checkpoints import CheckpointStore
+        from tuitrain.core.rundir import find_run
+
         run = find_run(ref, runs_dir)
         source = run.read_spec().run.framework
         if source != framework:
