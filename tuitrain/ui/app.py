@@ -105,10 +105,10 @@ class TuitrainApp(App[int]):
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        # Event loops without signal support (Windows: NotImplementedError) or a loop not in
-        # the main thread (RuntimeError/ValueError) simply keep the default behaviours.
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop = asyncio.get_running_loop()
+        # The loop runs in the main thread (checked above); an event loop without signal
+        # support (Windows' proactor: NotImplementedError) keeps Python's default handlers.
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(signal.SIGHUP, self.hang_up)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 if signal.getsignal(signum) is not signal.SIG_IGN:  # ignored: stays so
