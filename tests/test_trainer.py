@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -48,6 +48,10 @@ class FakeEngine:
         self.lrs: list[float] = []
         self.blocks: list[int] = []  # steps per engine call
         self.saved_at: list[int] = []
+        self.upcoming: list[list[int]] = []  # the rows start_epoch announced, in order
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        self.upcoming.extend(row.tolist() for row in rows)
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         self.blocks.append(len(batches))
@@ -295,6 +299,8 @@ def test_resume_mid_epoch_continues_exactly(tmp_path: Path, stop_at: int) -> Non
     assert train(trainer, second) == "completed"
 
     assert first.seen + second.seen == whole.seen
+    # What each epoch's start announced to the engine is what it then trained on.
+    assert whole.upcoming == whole.seen and second.upcoming == second.seen
     resumed_epochs = of(run, EpochEnd)
     assert [e.epoch for e in resumed_epochs] == [0, 1, 2]
     for a, b in zip(of(straight, EpochEnd), resumed_epochs, strict=True):

@@ -86,7 +86,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             raise UserError(f"{run.path}: no complete checkpoint to resume from")
         retried = False
         while True:
-            trainer = Trainer(spec, run, len(splits.x_train), store, latest)
+            trainer = Trainer(spec, run, splits.sizes[0], store, latest)
             trainer.inbox = inbox
             trainer.install_signal_handlers()
             if early_stop:

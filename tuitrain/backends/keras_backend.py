@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 import tempfile
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ class TrainStepEngine:
         self.model.reset_metrics()
         logs = self.model.train_step((xb, yb))
         return [logs[name] for name in self.names]
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        self.source.start_epoch(epoch, rows)
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         if keras.backend.backend() == "tensorflow":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +85,9 @@ class TensorFlowEngine:
         return tf.cast(self.model(x, training=False), tf.float32)
 
     # ----- Engine ------------------------------------------------------------------------
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        self.source.start_epoch(epoch, rows)
+
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         self.block(batches, lrs, slot)
 

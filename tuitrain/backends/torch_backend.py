@@ -10,7 +10,7 @@ import functools
 import importlib.util
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -574,6 +574,9 @@ class TorchEngine:
             return self.model(x)
         with torch.autocast(self.device.type, dtype=self.autocast_dtype):
             return self.model(x).float()
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        self.source.start_epoch(epoch, rows)
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         """The driver's block of steps; values go to `pending` (slot = its length)."""

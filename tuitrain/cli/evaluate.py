@@ -64,8 +64,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
     with fd2_into(run.runner_log):  # the framework's start-up noise
         spec, ckpt, backend, splits, saved = load_best(run, "evaluate")
-        split = "test" if len(splits.x_test) else "val"
-        if not len(splits.x_val) and split == "val":
+        _, n_val, n_test = splits.sizes
+        split = "test" if n_test else "val"
+        if not n_val and split == "val":
             raise UserError(
                 f"{run.id}: nothing to evaluate on; the run has no test or "
                 "validation samples (data.test_fraction and data.val_fraction are 0)"

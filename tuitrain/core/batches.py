@@ -9,7 +9,7 @@ same two calls."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -21,6 +21,9 @@ Array = TypeVar("Array")
 
 class BatchSource(Protocol[Rows, Array]):
     """The batches of a block of steps, given their index rows."""
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        """`Engine.start_epoch`: the epoch and the index rows of its steps still to run."""
 
     def stage(self, block: np.ndarray) -> Rows:
         """A block's index rows (one per step, from the Sampler) made ready for `batch`, in
@@ -43,6 +46,9 @@ class InMemorySource(Generic[Rows, Array]):
     y: Array
     to_rows: Callable[[np.ndarray], Rows] = _as_is  # type: ignore[assignment]
     take: Callable[[Array, Rows], Array] = operator.getitem
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        """Nothing to load ahead: the split is already where the engine trains."""
 
     def stage(self, block: np.ndarray) -> Rows:
         return self.to_rows(block)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tuitrain.core import text
+from tuitrain.core.augment import Augment
 from tuitrain.core.catalog import Task
 from tuitrain.core.datasets import (
     ADDITION_DIGITS,
@@ -42,6 +43,7 @@ from tuitrain.core.datasets import (
 )
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.preprocessing import Preprocessing, Scaling
+from tuitrain.core.sources import ArraySource, Streams
 from tuitrain.core.spec import DataSpec
 from tuitrain.core.text import IMAGE_SUFFIXES, TEXT_SUFFIXES, Vocabulary
 
@@ -62,6 +64,16 @@ class Splits:
     x_test: np.ndarray
     y_test: np.ndarray
     preprocessing: Preprocessing
+    # Set when the data streams (core/sources.py): the splits come from it, and the arrays
+    # above hold no samples.
+    streams: Streams | None = None
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        """Samples in train, validation and test."""
+        if self.streams is not None:
+            return self.streams.sizes
+        return len(self.x_train), len(self.x_val), len(self.x_test)
 
 
 Arrays = tuple[np.ndarray, np.ndarray]
@@ -675,4 +687,25 @@ def load_splits(
         counts = (len(train_idx), len(val_idx), len(test_idx))
         vocabulary = _vocabulary(data, split_seed, counts, saved and saved.vocabulary)
     preprocessing = Preprocessing(inputs, targets, vocabulary)
+    augment = Augment.from_spec(data)
+    if augment is not None:
+        augment.check(info.input_shape, info.name)
+        if data.stream == "never":
+            raise UserError(
+                f"{info.name}: data.augment is applied as the input pipeline streams the "
+                'training images, which data.stream = "never" turns off; use "auto"'
+            )
+    if data.stream == "always" or augment is not None:
+        sources = [ArraySource(xp, yp) for xp, yp in zip(xs, ys, strict=True)]
+        streams = Streams(*sources, augment, seed, data_workers(data))
+        empty_x, empty_y = xs[0][:0], ys[0][:0]
+        return Splits(info, *[empty_x, empty_y] * 3, preprocessing, streams)
     return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], preprocessing)
+
+
+def data_workers(data: DataSpec) -> int:
+    """Data-loading worker processes: `data.workers`, else one per core but one (the
+    training process keeps a core), at most 4."""
+    if data.workers is not None:
+        return data.workers
+    return min(4, max(0, (os.cpu_count() or 1) - 1))

@@ -29,7 +29,15 @@ from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.layers import LAYER_TYPES, REPEAT
 from tuitrain.core.measures import LOSSES, losses_for, metrics_for
 from tuitrain.core.shapes import layer_label
-from tuitrain.core.spec import SECTIONS, LayerSpec, ModelFile, RunSpec, section_keys
+from tuitrain.core.spec import (
+    AUGMENTATIONS,
+    SECTIONS,
+    STREAM_MODES,
+    LayerSpec,
+    ModelFile,
+    RunSpec,
+    section_keys,
+)
 from tuitrain.core.text import MAX_BLOCK_SIZE
 
 TOP_KEYS = ("name", "description", "task", "model", *SECTIONS)  # SECTIONS has "data"
@@ -295,7 +303,7 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
         kind = {"int": int, "float": float, "bool": bool, "str": str}.get(
             str(valid[key].type).split(" | ")[0], object
         )
-        if key in ("metrics", "freeze"):
+        if key in ("metrics", "freeze", "augment"):
             kind = list
         at = where.at(key, section=name)
         kwargs[key] = _coerce(value, kind, at, f"{name}.{key}")
@@ -374,6 +382,8 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
         lambda v: v is None or 1 <= v <= MAX_BLOCK_SIZE,
         f"in [1, {MAX_BLOCK_SIZE}]",
     ),
+    ("data", "workers", lambda v: v is None or 0 <= v <= 64, "in [0, 64]"),
+    ("data", "crop_padding", lambda v: 1 <= v <= 256, "in [1, 256]"),
     ("train", "epochs", lambda v: v >= 1, ">= 1"),
     ("train", "batch_size", lambda v: v >= 1, ">= 1"),
     ("train", "log_every", lambda v: v >= 1, ">= 1"),
@@ -446,6 +456,9 @@ def spec_from_document(
         )
     for metric in train.metrics:
         check(metric, metrics_for(task), f"metric for a {task} task", "metrics", "train")
+    check(data.stream, STREAM_MODES, "stream mode", "stream", "data")
+    for name in data.augment:
+        check(name, AUGMENTATIONS, "augmentation", "augment", "data")
     check(optimizer.name, OPTIMIZERS, "optimizer", "name", "optimizer")
     check(schedule.name, SCHEDULES, "schedule", "name", "schedule")
     check(run.framework, FRAMEWORKS, "framework", "framework", "run")

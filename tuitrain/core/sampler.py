@@ -11,6 +11,7 @@ epoch, and a short batch too small to give every rank a sample is not run."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -78,6 +79,12 @@ class Sampler:
         share = len(batches) // (count * world)
         shares = batches[: count * world * share].reshape(count, world, share)
         return shares[:, self.rank]
+
+    def steps(self, epoch: int, start: int) -> Iterator[np.ndarray]:
+        """This rank's index row of each step of the epoch from `start` on, one at a time:
+        what a streamed engine's pipeline loads ahead (`Engine.start_epoch`)."""
+        for step in range(start, self.steps_per_epoch):
+            yield self.rows(epoch, step, 1)[0]
 
     def state_dict(self, epoch: int, step: int) -> dict[str, Any]:
         """The position (epoch, step done in it) as the checkpoint's driver state saves it;

@@ -4,10 +4,14 @@ round trip to a plain TOML-shaped document (what presets and `config.toml` conta
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Literal
 
 from tuitrain.core.catalog import Task
 from tuitrain.core.layers import LayerSpec
+
+StreamMode = Literal["auto", "always", "never"]
+STREAM_MODES: tuple[StreamMode, ...] = ("auto", "always", "never")
+AUGMENTATIONS: tuple[str, ...] = ("crop", "flip")  # core/augment.py applies them
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,12 @@ class DataSpec:
     digits: int | None = None  # generated tasks: digits of each number (None = the default)
     seed: int | None = None  # generates the data and draws its split (None = the run's seed)
     block_size: int | None = None  # text: characters per window (None = the default)
+    # Streaming (core/sources.py): "auto" streams what does not fit in memory and whatever is
+    # augmented, "always" streams any data, "never" holds it whole where the model trains.
+    stream: StreamMode = "auto"
+    workers: int | None = None  # data-loading worker processes (None = auto, 0 = none)
+    augment: tuple[str, ...] = ()  # training images: "crop" and/or "flip" (core/augment.py)
+    crop_padding: int = 4  # pixels padded on each side before a random crop
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,7 @@ class RunSpec:
         train["metrics"] = list(self.train.metrics)
         train["freeze"] = list(self.train.freeze)
         data = {k: v for k, v in asdict(self.data).items() if v is not None}
+        data["augment"] = list(self.data.augment)
         return {
             "name": self.name,
             "description": self.description,

@@ -21,7 +21,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -50,6 +50,11 @@ BLOCK_SECONDS = 0.1
 class Engine(Protocol):
     """What every backend gives the driver: blocks of train steps, their per-step values,
     evaluation and checkpoints."""
+
+    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
+        """Training (re)starts in `epoch`: `rows` gives the index row of each of its steps
+        still to run, in order, the rows `train_steps` will get. A streamed batch source
+        starts loading ahead from it; an in-memory one needs nothing."""
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         """Train len(batches) steps in order: step i on the training samples of index row
@@ -433,6 +438,7 @@ class Trainer:
         engine = self.engine
         assert engine is not None, "call begin() first"
         auto = self.spec.train.steps_per_execution == 0
+        engine.start_epoch(self.pos.epoch, self.sampler.steps(self.pos.epoch, self.pos.step))
         while (block := self.next_block()) is not None:
             if self.faults:
                 self.inject_fault()

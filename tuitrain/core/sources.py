@@ -1,0 +1,84 @@
+"""Data that a framework's input pipeline streams in batches instead of holding whole where
+the model trains: a `Source` gives random access to one split's samples, `Streams` holds a
+run's three splits and how training samples are augmented.
+
+The driver's Sampler still decides which sample indices each step trains on; a streamed
+engine hands each step's row to its framework's own pipeline (torch's DataLoader, tf.data),
+whose workers call `Streams.train_batch` / `Streams.eval_batch`. So every framework trains on
+the same samples in the same order, augmented the same way, whether the data is in memory
+or not.
+
+Sources return samples in tuitrain's layouts, as the in-memory splits hold them: float32
+inputs (images channels-last in [0, 1], tabular and sequence features standardized), int64
+token ids, int64 class labels, float32 regression targets (standardized)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from tuitrain.core.augment import Augment
+
+
+class Source(Protocol):
+    """Random access to the samples of one split."""
+
+    def __len__(self) -> int:
+        """How many samples the split holds."""
+
+    def get(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x and y of the samples at positions `index` (1-d int64, any order) of the split,
+        in that order."""
+
+
+@dataclass(frozen=True)
+class ArraySource:
+    """A split held in arrays: in memory, or memory-mapped (`np.load(mmap_mode="r")`: a
+    batch reads only its own rows from the file)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def get(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.x[index]), np.asarray(self.y[index])
+
+
+@dataclass(frozen=True)
+class Streams:
+    """A run's splits, streamed: what every framework's pipeline loads batches from."""
+
+    train: Source
+    val: Source
+    test: Source
+    augment: Augment | None
+    seed: int  # the run's seed: augmentation draws are a function of (seed, epoch, index)
+    workers: int  # data-loading worker processes (0: load in the training process)
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return len(self.train), len(self.val), len(self.test)
+
+    def train_batch(self, epoch: int, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One training step's batch: the samples of the Sampler's row `index`, augmented
+        as (seed, epoch, index) draw."""
+        x, y = self.train.get(index)
+        if self.augment is not None:
+            x = self.augment.apply(x, self.seed, epoch, index)
+        return x, y
+
+    def split(self, name: str) -> Source:
+        """The source of "train", "val" or "test"."""
+        return {"train": self.train, "val": self.val, "test": self.test}[name]
+
+
+def eval_rows(size: int, batch_size: int) -> Iterator[np.ndarray]:
+    """A split's samples in order, in batches of `batch_size` (the last one shorter): the
+    rows evaluation loads."""
+    for start in range(0, size, batch_size):
+        yield np.arange(start, min(start + batch_size, size), dtype=np.int64)
