@@ -183,7 +183,7 @@ def plot_figures(quick: bool) -> list[Figure]:
 
 
 def startup_figures(quick: bool) -> list[Figure]:
-    r = run_child("startup", "--reps", "10" if quick else "20")
+    r = run_child("startup", "--reps", "20" if quick else "30")
     fw = r["frameworks"]
     return [
         judged(

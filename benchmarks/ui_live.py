@@ -195,7 +195,7 @@ def press(name: str, p: PtyProgram, key: str, mark: bytes) -> float:
         p.send(b"\x1b")
         if p.wait_for(FRAME_END, 5.0, start=start) is None:
             raise RuntimeError(f"{name}: the help screen did not close within 5 s")
-    time.sleep(0.15 + random.random() * 0.15)  # land on every phase of the 10 Hz redraws
+    time.sleep(0.1 + random.random() * 0.1)  # land on every phase of the 10 Hz redraws
     return seen + p.t0 - t
 
 
