@@ -246,7 +246,7 @@ CASES = [
         "sample = 200",
         [
             "unknown key in [data] 'sample'",
-            "valid: block_size, dataset, digits, samples, seed, target",
+            "valid: augment, block_size, crop_padding, dataset, digits, samples, seed, stream, target",
         ],
         "sample = 200",
     ),
