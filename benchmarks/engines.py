@@ -21,14 +21,17 @@ from benchmarks.common import (
 from benchmarks.stats import Target
 
 PRESETS = ("mlp-digits", "cnn-digits")
-# PyTorch's figure 1 also on the small transformer, in full runs only: its repetition is one
-# epoch of 110 steps (about 230 MFLOP each, 70x an mlp-digits step), so it takes fewer of
-# them: 9 processes of 6 pairs. Its hand loop is minGPT's (benchmarks/engine_torch.py), whose
-# loss is tuitrain's only up to rounding, so its weights are not compared bitwise.
-TORCH_FULL_ONLY = ("transformer-adder",)
+# PyTorch's figure 1 also on the residual CNN and the small transformer, in full runs only:
+# a repetition is one epoch (resnet-digits: 40 steps of a 42k-parameter residual network;
+# transformer-adder: 110 steps of about 230 MFLOP each, 70x an mlp-digits step), so they
+# take fewer of them: 9 processes of 6 pairs. The transformer's hand loop is minGPT's
+# (benchmarks/engine_torch.py), whose loss is tuitrain's only up to rounding, so its weights
+# are not compared bitwise; resnet-digits' are.
+TORCH_FULL_ONLY = ("resnet-digits", "transformer-adder")
 FULL_ONLY_REPETITIONS = (9, 6)  # processes, alternating pairs in each
-# Epochs per repetition: 0.05-0.1 s (transformer-adder: one, see above).
-TORCH_BLOCK = {"mlp-digits": 2, "cnn-digits": 1, "transformer-adder": 1}
+BITWISE = (*PRESETS, "resnet-digits")  # presets whose final weights are compared bitwise
+# Epochs per repetition: 0.05-0.1 s (the full-only presets: one, see above).
+TORCH_BLOCK = {"mlp-digits": 2, "cnn-digits": 1, "resnet-digits": 1, "transformer-adder": 1}
 RATIO = Target(">=", 0.97)
 # PyTorch on 2 cores: a process's median ratio varies by about +-5% from process to process
 # (mlp-digits: 0.5 ms steps, most of it Python), so a 3% overhead cannot be told from noise
@@ -47,8 +50,10 @@ def torch_figures(quick: bool) -> list[Figure]:
     threads = thread_budget()
     out = []
     for preset in PRESETS if quick else (*PRESETS, *TORCH_FULL_ONLY):
-        bitwise = preset in PRESETS
-        processes, reps = (9, 6) if quick else (11, 16) if bitwise else FULL_ONLY_REPETITIONS
+        bitwise = preset in BITWISE
+        processes, reps = (
+            (9, 6) if quick else (11, 16) if preset in PRESETS else FULL_ONLY_REPETITIONS
+        )
         block = str(TORCH_BLOCK[preset])
         runs = [
             run_child(
