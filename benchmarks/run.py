@@ -90,6 +90,10 @@ NOTES = [  # what a figure's one line cannot say, under the figures in BENCHMARK
     "answered position; tuitrain's is each problem's mean over its answer positions, then "
     "the batch's: equal for addition, where every answer has 3 digits, but not bit for bit, "
     "so this preset has no bitwise weights figure.",
+    "Figure 1 on `resnet-digits` (PyTorch, full runs only): the residual CNN (four basic "
+    "blocks with batch norm, 42,874 parameters) against the plain loop on the same network, "
+    "one epoch (40 steps of 32 digits) per repetition; its final weights are compared bit "
+    "for bit, as on the two small presets.",
 ]
 
 GROUPS = [  # (figure numbers, title, function, whether it times the engine the slowdown slows)
