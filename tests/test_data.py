@@ -320,9 +320,10 @@ def test_image_folder(tmp_path: Path) -> None:
     image.new("L", (9, 9), 128).save(tmp_path / "dog" / "odd.png")
     assert dataset_info(DataSpec(str(tmp_path))).input_shape == (32, 32, 3)
     gray = tmp_path / "gray"
-    (gray / "a").mkdir(parents=True)
-    image.new("L", (5, 5), 10).save(gray / "a" / "0.png")
-    image.new("L", (5, 5), 20).save(gray / "a" / "1.png")
+    for name in ("a", "b"):
+        (gray / name).mkdir(parents=True)
+        image.new("L", (5, 5), 10).save(gray / name / "0.png")
+        image.new("L", (5, 5), 20).save(gray / name / "1.png")
     assert dataset_info(DataSpec(str(gray))).input_shape == (5, 5, 1)
 
 

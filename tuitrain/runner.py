@@ -63,7 +63,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     if spec.run.framework == "keras":
         os.environ["KERAS_BACKEND"] = spec.run.keras_backend
     from tuitrain import backends
-    from tuitrain.core import preprocessing
+    from tuitrain.core import preprocessing, split_index
     from tuitrain.core.checkpoints import CheckpointStore
     from tuitrain.core.data import load_splits
     from tuitrain.core.recorder import Recorder
@@ -72,12 +72,16 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     trainer: Trainer | None = None
     try:
         backend = backends.load(spec.run.framework)
-        # A new run saves its data's statistics once; a resumed one reads them back (a run
-        # from before they were saved computes them again, as it always did).
+        # A new run saves its data's statistics and split once; a resumed one reads them back
+        # (a run from before they were saved computes them again, as it always did).
         saved = preprocessing.read(run.preprocessing) if resume else None
-        splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved)
+        recorded = split_index.read(run.splits) if resume else None
+        splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved,
+                             recorded=recorded)
         if not resume:
             preprocessing.write(run.preprocessing, splits.preprocessing)
+            assert splits.index is not None  # load_splits draws it
+            split_index.write(run.splits, splits.index)
         store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix,
                                 spec.train.keep_checkpoints, backend.checkpoint_is_dir)
         store.clean_partials()

@@ -16,7 +16,7 @@ import numpy as np
 from tuitrain import backends
 from tuitrain.cli.framework_noise import fd2_into
 from tuitrain.cli.options import runs_dir
-from tuitrain.core import preprocessing
+from tuitrain.core import preprocessing, split_index
 from tuitrain.core.atomic import write_atomic, write_with
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.data import load_splits
@@ -51,12 +51,13 @@ def open_best(run: RunDir, purpose: str) -> tuple[RunSpec, Checkpoint, Backend]:
 def load_best(
     run: RunDir, purpose: str
 ) -> tuple[RunSpec, Checkpoint, Backend, Splits, Preprocessing | None]:
-    """`open_best`, with the run's data (standardized with the run's saved statistics) and
-    those statistics (None for a run from before they were saved): what `eval` and `export`
-    start from."""
+    """`open_best`, with the run's data (split as the run recorded it, standardized with the
+    run's saved statistics) and those statistics (None for a run from before they were
+    saved): what `eval` and `export` start from."""
     saved = preprocessing.read(run.preprocessing)
+    recorded = split_index.read(run.splits)
     spec, ckpt, backend = open_best(run, purpose)
-    splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved)
+    splits = load_splits(spec.data, spec.run.seed, spec.task, saved, recorded)
     return spec, ckpt, backend, splits, saved
 
 

@@ -14,8 +14,8 @@ from tuitrain.cli.evaluate import load_best
 from tuitrain.cli.framework_noise import fd2_into
 from tuitrain.cli.options import runs_dir
 from tuitrain.core.atomic import write_with
-from tuitrain.core.data import standardizes_inputs
 from tuitrain.core.errors import UserError, choices_error
+from tuitrain.core.preprocessing import standardizes_inputs
 from tuitrain.core.rundir import find_run
 
 if TYPE_CHECKING:

@@ -49,7 +49,11 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     g.add_argument("--seed", type=int)
     g.add_argument(
         "--data",
-        help="built-in dataset name, or a .csv/.parquet/.npz file, image folder or text",
+        help="built-in dataset name, or a .csv/.parquet/.npy/.npz file, image folder or text",
+    )
+    g.add_argument(
+        "--target",
+        help="a table's label column (default: the last), or a .npy file's labels (FILE.npy)",
     )
     g.add_argument("--precision", choices=PRECISIONS, help="32, bf16 or 16 (mixed precision)")
     g.add_argument("--keras-backend", choices=KERAS_BACKENDS, help="backend for --framework keras")

@@ -1,9 +1,10 @@
 """The dataset loaders (the catalogue of what each set is lives in `core/datasets.py`).
 
 Built-in sets (synthetic ones made here, small ones bundled with scikit-learn), the public sets
-Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, Parquet
-and NPZ files and image folders all come back the same way: numpy arrays split
-deterministically from a seed.
+Keras downloads (same files, same `~/.keras/datasets` cache), and a person's own CSV, Parquet,
+NPY and NPZ files and image folders all come back the same way: split deterministically from
+a seed (or as a run recorded its split), as numpy arrays, or, for data that streams
+(`core/streaming.py`), as sources a framework's input pipeline reads a batch at a time.
 
 Only numpy is imported at module level; scikit-learn, pyarrow (CSV and Parquet), Pillow and
 the download machinery load when a dataset needs them, and no ML framework is ever imported here.
@@ -17,16 +18,14 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tuitrain.core import text
+from tuitrain.core import image_folder, streaming, tables, text
 from tuitrain.core.augment import Augment
 from tuitrain.core.catalog import Task
 from tuitrain.core.datasets import (
@@ -34,6 +33,7 @@ from tuitrain.core.datasets import (
     CIFAR_DIR,
     FASHION_FILES,
     SINE_STEPS,
+    Builtin,
     DatasetInfo,
     builtin_info,
     builtin_names,
@@ -41,14 +41,14 @@ from tuitrain.core.datasets import (
     cifar_folder,
     entry_of,
 )
-from tuitrain.core.errors import UserError, choices_error
-from tuitrain.core.preprocessing import Preprocessing, Scaling
-from tuitrain.core.sources import ArraySource, Streams
+from tuitrain.core.errors import UserError, choices_error, one_line, reading
+from tuitrain.core.preprocessing import Preprocessing, Scaling, saved_or_fit, standardizes_inputs
+from tuitrain.core.sources import ArraySource, Streamable, Streams
+from tuitrain.core.sources_arrays import NPY_KIND, Layout, TextWindows, check_lengths, labels_file
 from tuitrain.core.spec import DataSpec
-from tuitrain.core.text import IMAGE_SUFFIXES, TEXT_SUFFIXES, Vocabulary
-
-if TYPE_CHECKING:
-    import pyarrow as pa
+from tuitrain.core.split_index import SplitIndex
+from tuitrain.core.streaming import TABLE_KINDS
+from tuitrain.core.text import TEXT_SUFFIXES, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,9 @@ class Splits:
     # Set when the data streams (core/sources.py): the splits come from it, and the arrays
     # above hold no samples.
     streams: Streams | None = None
+    # The data set's rows in each split (recorded in the run folder: core/split_index.py);
+    # None for splits without data (`text_model_splits`).
+    index: SplitIndex | None = None
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -85,7 +88,7 @@ _KERAS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 _CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 _CIFAR_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
 _MNIST_SHA256 = "731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1"
-_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+_TEXT_CHUNK = 1 << 22  # characters turned into token ids at a time when a text streams
 
 
 # --- built-in data -------------------------------------------------------------------------
@@ -174,22 +177,6 @@ def _chars(data: DataSpec, n: int) -> Arrays:
 # --- downloads (Keras's files and cache layout) ----------------------------------------------
 
 
-def _one_line(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return " ".join(str(reason).split()) or type(exc).__name__
-
-
-@contextmanager
-def _reading(path: Path, hint: str = "") -> Iterator[None]:
-    """Turn any failure while parsing `path` into a one-line UserError."""
-    try:
-        yield
-    except UserError:
-        raise
-    except Exception as exc:
-        raise UserError(f"{path}: cannot read it ({_one_line(exc)}){hint}") from None
-
-
 def _download(url: str, dest: Path, sha256: str = "") -> None:
     """Fetch `url` into `dest` through a temp file, so `dest` is never a partial file."""
     import http.client
@@ -213,7 +200,7 @@ def _download(url: str, dest: Path, sha256: str = "") -> None:
         if tmp:
             Path(tmp).unlink(missing_ok=True)
         raise UserError(
-            f"could not download {url} ({_one_line(exc)}); download it yourself and save it "
+            f"could not download {url} ({one_line(exc)}); download it yourself and save it "
             f"as {dest}"
         ) from None
 
@@ -232,14 +219,14 @@ def _pixels(x: np.ndarray) -> np.ndarray:
 
 def _mnist(_n: int) -> Arrays:
     path = _fetch(_KERAS_URL + "mnist.npz", cache_dir() / "mnist.npz", _MNIST_SHA256)
-    with _reading(path, "; delete it to download it again"), np.load(path, allow_pickle=False) as f:
+    with reading(path, "; delete it to download it again"), np.load(path, allow_pickle=False) as f:
         x = np.concatenate([f["x_train"], f["x_test"]])
         y = np.concatenate([f["y_train"], f["y_test"]])
     return _pixels(x[..., None]), y
 
 
 def _idx_gz(path: Path, offset: int) -> np.ndarray:
-    with _reading(path, "; delete it to download it again"), gzip.open(path, "rb") as f:
+    with reading(path, "; delete it to download it again"), gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), np.uint8, offset=offset)
 
 
@@ -247,7 +234,7 @@ def _fashion_mnist(_n: int) -> Arrays:
     folder = cache_dir() / "fashion-mnist"
     x_tr, y_tr, x_te, y_te = (_fetch(_KERAS_URL + f, folder / f) for f in FASHION_FILES)
     y = np.concatenate([_idx_gz(y_tr, 8), _idx_gz(y_te, 8)])
-    with _reading(folder, "; delete it to download it again"):
+    with reading(folder, "; delete it to download it again"):
         x = np.concatenate([_idx_gz(x_tr, 16), _idx_gz(x_te, 16)]).reshape(len(y), 28, 28, 1)
     return _pixels(x), y
 
@@ -284,7 +271,7 @@ def _untar_cifar(archive: Path) -> Path:
     root = archive.parent
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".extract-"))
     try:
-        with _reading(archive, "; delete it to download it again"), tarfile.open(archive) as tar:
+        with reading(archive, "; delete it to download it again"), tarfile.open(archive) as tar:
             members = tar.getmembers()
             for m in members:
                 if not (m.isfile() or m.isdir()) or m.name.startswith("/") or ".." in m.name:
@@ -306,7 +293,7 @@ def _cifar10(_n: int) -> Arrays:
     xs, ys = [], []
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch"]:
         path = folder / name
-        with _reading(path, f"; delete {folder} to download it again"), open(path, "rb") as f:
+        with reading(path, f"; delete {folder} to download it again"), open(path, "rb") as f:
             batch = RestrictedUnpickler(f, encoding="bytes").load()
             xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
             ys.append(np.asarray(batch[b"labels"], np.int64))
@@ -327,130 +314,21 @@ GENERATORS: dict[str, Callable[[DataSpec, int], Arrays]] = {"addition": _additio
 # --- a person's own data -------------------------------------------------------------------
 
 
-def _numbers(column: pa.ChunkedArray) -> np.ndarray | None:
-    """A numeric column as numpy (int64 or float64), or None when it is not numeric."""
-    import pyarrow as pa
-
-    if pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        return column.to_numpy()
-    if pa.types.is_decimal(column.type):
-        return column.cast(pa.float64(), safe=False).to_numpy()
-    return None
-
-
-def _texts(column: pa.ChunkedArray) -> list[str]:
-    """Any column's cells as text, without surrounding whitespace."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.utf8_trim_whitespace(column.cast(pa.string())).to_pylist()
-
-
-def _not_a_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return True
-    return False
-
-
-def _read_table(
-    path: Path, table: pa.Table, target: str | None, first_row: int
-) -> tuple[np.ndarray, np.ndarray, str]:
-    """Numeric feature columns and the target column(s) of a table read from `path`; row
-    numbers in errors count from `first_row` (2 for a CSV file, whose header is row 1)."""
-    header = [name.strip() for name in table.column_names]
-    table = table.rename_columns(header)
-    wanted = [t.strip() for t in target.split(",")] if target else [header[-1]]
-    for name in wanted:
-        if name not in header:
-            raise UserError(f"{path}: no column {name!r}; columns: {', '.join(header)}")
-    for name in header:
-        column = table.column(name)
-        if column.null_count:
-            row = first_row + column.is_null().to_pylist().index(True)
-            raise UserError(
-                f"{path}: column {name!r} has an empty cell in row {row}; fill it in or "
-                "remove the row"
-            )
-    features = []
-    for name in header:
-        if name in wanted:
-            continue
-        values = _numbers(table.column(name))
-        if values is None:
-            cells = _texts(table.column(name))
-            row, bad = next((i, c) for i, c in enumerate(cells) if _not_a_number(c))
-            raise UserError(
-                f"{path}: feature column {name!r} is not numeric ({bad!r} in row "
-                f"{first_row + row}); use numbers, or make it the target"
-            )
-        features.append(values.astype(np.float32))
-    if not features:
-        raise UserError(f"{path}: no feature columns besides the target")
-    targets = [_numbers(table.column(n)) for n in wanted]
-    if len(wanted) == 1:
-        y = targets[0] if targets[0] is not None else np.array(_texts(table.column(wanted[0])))
-    elif any(t is None for t in targets):
-        raise UserError(f"{path}: several target columns need numbers (regression)")
-    else:
-        y = np.stack(targets, axis=1)
-    return np.stack(features, axis=1), y, f"column {', '.join(wanted)!r}"
-
-
-def _read_csv(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """A CSV file with a header row. Blank lines are skipped; row numbers count records (the
-    header is row 1), as a spreadsheet shows them. One thread, so that the first ragged row
-    is the one reported."""
-    import pyarrow as pa
-    import pyarrow.csv
-
-    ragged: list[pyarrow.csv.InvalidRow] = []
-
-    def refuse(row: pyarrow.csv.InvalidRow) -> str:
-        ragged.append(row)
-        return "error"
-
-    needs_rows = f"{path}: needs a header row and at least one row of data"
-    with _reading(path):
-        try:
-            table = pyarrow.csv.read_csv(
-                path,
-                read_options=pyarrow.csv.ReadOptions(use_threads=False),
-                parse_options=pyarrow.csv.ParseOptions(invalid_row_handler=refuse),
-                convert_options=pyarrow.csv.ConvertOptions(null_values=[""]),
-            )
-        except pa.ArrowInvalid as exc:
-            if ragged:
-                row = ragged[0]
-                raise UserError(
-                    f"{path}: row {row.number} has {row.actual_columns} fields; the header "
-                    f"has {row.expected_columns}"
-                ) from None
-            if "Empty CSV" in str(exc):  # no bytes, or blank lines only
-                raise UserError(needs_rows) from None
-            raise
-    if table.num_rows == 0:
-        raise UserError(needs_rows)
-    with _reading(path):  # e.g. a text column that is not UTF-8
-        return _read_table(path, table, target, first_row=2)
-
-
-def _read_parquet(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
-    """A Parquet file's columns (row numbers in errors count from 1)."""
-    import pyarrow.parquet
-
-    with _reading(path):
-        table = pyarrow.parquet.read_table(path)
-    if table.num_rows == 0:
-        raise UserError(f"{path}: holds no rows of data")
-    with _reading(path):
-        return _read_table(path, table, target, first_row=1)
+def _read_npy(path: Path, target: str | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs in a .npy file, their labels (or targets) in the .npy file `target` names
+    (never unpickling anything)."""
+    labels = labels_file(path, target)
+    with reading(path):
+        x = np.load(path, allow_pickle=False)
+    with reading(labels):
+        y = np.load(labels, allow_pickle=False)
+    check_lengths(path, x, labels, y)
+    return x, y, f"labels file {labels.name}"
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """Arrays `x` and `y` of an .npz file (never unpickling anything)."""
-    with _reading(path), np.load(path, allow_pickle=False) as arrays:
+    with reading(path), np.load(path, allow_pickle=False) as arrays:
         for key in ("x", "y"):
             if key not in arrays.files:
                 found = ", ".join(arrays.files) or "none"
@@ -460,151 +338,121 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
 
 def _read_images(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
     """An image folder: one subfolder per class; a common size (else 32x32), gray or RGB."""
-    try:
-        from PIL import Image
-    except ImportError:
-        raise UserError("reading an image folder needs Pillow: pip install pillow") from None
-    files = [
-        (f, d.name)
-        for d in sorted(path.iterdir())
-        if d.is_dir() and not d.name.startswith(".")
-        for f in sorted(d.iterdir())
-        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
-    ]
-    if not files:
-        raise UserError(
-            f"{path}: no images found; an image folder needs one subfolder per "
-            f"class holding {', '.join(IMAGE_SUFFIXES)} files"
-        )
-    heads = []
-    for f, _ in files:
-        with _reading(f), Image.open(f) as im:
-            heads.append((im.size, im.mode))
-    size = heads[0][0] if len({s for s, _ in heads}) == 1 else (32, 32)
-    mode = "L" if all(m in _GRAY_MODES for _, m in heads) else "RGB"
-    pixels = []
-    for f, _ in files:
-        with _reading(f), Image.open(f) as im:
-            im = im.convert(mode)
-            im = im if im.size == size else im.resize(size, Image.Resampling.BILINEAR)
-            pixels.append(np.asarray(im, dtype=np.float32) / 255)
-    x = np.stack(pixels)
-    return (x[..., None] if mode == "L" else x), np.array([c for _, c in files]), "class"
-
-
-def _label_names(values: np.ndarray) -> tuple[str, ...]:
-    return tuple(
-        str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in values.tolist()
-    )
+    folder = image_folder.scan(path)
+    names = np.array(folder.classes)[folder.labels]
+    return image_folder.decode_all(folder), names, "class"
 
 
 def _prepare(
     name: str, x: np.ndarray, y: np.ndarray, task: Task | None, what: str, kind: str
 ) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
-    """Check and convert user arrays to the conventions; infer the task if not given."""
-    if x.ndim == 1:
-        x = x[:, None]
-    if len(x) != len(y) or len(x) == 0:
-        raise UserError(f"{name}: x has {len(x)} samples and y has {len(y)}; they must match")
-    if x.dtype == np.uint8:  # pixels
-        x, input_dtype = _pixels(x), "float32"
-    elif x.dtype.kind in "iu":  # token ids
-        x, input_dtype = x.astype(np.int64), "int64"
-    elif x.dtype.kind in "fb":
-        x, input_dtype = x.astype(np.float32), "float32"
-    else:
-        raise UserError(f"{name}: inputs must be numbers, not {x.dtype}")
-    if input_dtype == "float32" and not np.isfinite(x).all():
+    """Check and convert user arrays to the conventions (`Layout`, the same a streamed
+    batch goes through); infer the task if not given."""
+    info, layout = Layout.infer(name, x, y, task, what, kind)
+    x, y = layout.inputs(x), layout.targets(y)
+    if info.input_dtype == "float32" and not np.isfinite(x).all():
         raise UserError(f"{name}: inputs contain NaN or infinite values")
-    numeric = y.dtype.kind in "iufb"
-    task = task or ("regression" if y.dtype.kind == "f" else "classification")
-    if task == "regression":
-        if not numeric:
-            raise UserError(f"{name}: regression needs a numeric target, but {what} holds text")
-        y = y.reshape(len(y), -1).astype(np.float32)
-        if not np.isfinite(y).all():
-            raise UserError(f"{name}: {what} contains NaN or infinite values")
-        outputs, classes = y.shape[1], ()
-    else:
-        if y.ndim > 1 and y.size != len(y):
-            raise UserError(
-                f"{name}: classification needs one label per sample; {what} has shape {y.shape}"
-            )
-        values, y = np.unique(y.reshape(-1), return_inverse=True)
-        classes = _label_names(values)
-        outputs = len(classes)
-    info = DatasetInfo(
-        name, task, tuple(x.shape[1:]), outputs, classes, input_dtype, False,
-        f"{kind}, {len(x)} samples", len(x),
-    )  # fmt: skip
-    return info, x, y.astype(np.int64 if task == "classification" else np.float32)
+    if info.task == "regression" and not np.isfinite(y).all():
+        raise UserError(f"{name}: {what} contains NaN or infinite values")
+    return info, x, y
 
 
 @lru_cache(maxsize=1)
 def _read_user(
     path: Path, _stamp: int, target: str | None, task: Task | None
 ) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+    suffix = path.suffix.lower()
     if path.is_dir():
         x, y, what = _read_images(path)
-        kind = "image folder"
-    elif path.suffix.lower() == ".csv":
-        x, y, what = _read_csv(path, target)
-        kind = "CSV file"
-    elif path.suffix.lower() == ".parquet":
-        x, y, what = _read_parquet(path, target)
-        kind = "Parquet file"
-    elif path.suffix.lower() == ".npz":
+        kind = image_folder.KIND
+    elif suffix in TABLE_KINDS:
+        x, y, what = tables.read_whole(path, target)
+        kind = TABLE_KINDS[suffix]
+    elif suffix == ".npy":
+        x, y, what = _read_npy(path, target)
+        kind = NPY_KIND
+    elif suffix == ".npz":
         x, y, what = _read_npz(path)
         kind = "NPZ file"
     else:
         raise UserError(
-            f"{path}: unsupported data file; use a .csv, .parquet or .npz file, an image folder, "
-            f"or text ({', '.join(TEXT_SUFFIXES)} files)"
+            f"{path}: unsupported data file; use a .csv, .parquet, .npy or .npz file, an image "
+            f"folder, or text ({', '.join(TEXT_SUFFIXES)} files)"
         )
     return _prepare(str(path), x, y, task, what, kind)
 
 
-def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+def _user_path(data: DataSpec) -> Path:
+    """The path of a person's own data, which must exist."""
     path = Path(data.dataset).expanduser()
     if not path.exists():
         if path.suffix or any(c in data.dataset for c in ("/", os.sep, "~")):
             raise UserError(f"data file not found: {path}")
         raise UserError(
             f"{choices_error('dataset', data.dataset, builtin_names())}; or give "
-            "a path to a .csv, .parquet or .npz file, an image folder or a text file"
+            "a path to a .csv, .parquet, .npy or .npz file, an image folder or a text file"
         )
-    return _read_user(path, _stamp(path), data.target, task)
+    return path
 
 
-def _stamp(path: Path) -> int:
-    """Changes when the file (or any file of an image folder) changes; keys the read cache."""
+def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
+    """A person's own data loaded whole (and cached)."""
+    path = _user_path(data)
+    return _read_user(path, _stamp(path, data.target), data.target, task)
+
+
+def user_info(data: DataSpec, task: Task | None) -> DatasetInfo:
+    """What a person's own data holds: opened to stream when it streams (nothing decoded),
+    else loaded whole (and cached)."""
+    path = _user_path(data)
+    opened = streaming.open_user(path, data, task)
+    if opened is not None:
+        return opened.info
+    return _read_user(path, _stamp(path, data.target), data.target, task)[0]
+
+
+def _stamp(path: Path, target: str | None) -> int:
+    """Changes when the file (or any file of an image folder, or a .npy file's labels)
+    changes; keys the read cache."""
     files = sorted(path.glob("*/*")) if path.is_dir() else [path]
+    if path.suffix.lower() == ".npy":
+        files.append(labels_file(path, target))
     return hash(tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
 
 
 # --- the public entry points ---------------------------------------------------------------
 
 
-def _count(n: int, fraction: float) -> int:
-    return max(1, round(n * fraction)) if fraction > 0 else 0
+def _builtin(entry: Builtin, data: DataSpec, info: DatasetInfo) -> tuple[DatasetInfo, Arrays]:
+    """A built-in set's arrays, whole."""
+    kind = entry.info.name
+    if kind in GENERATORS:
+        x, y = GENERATORS[kind](data, info.size)
+    else:
+        x, y = LOADERS[kind](info.size)
+    x = np.asarray(x, info.input_dtype)
+    y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
+    return replace(info, needs_download=False), (x, y)
 
 
-def _scaling(given: Scaling | None, train: np.ndarray, what: str, name: str) -> Scaling:
-    """`given` (saved statistics), checked against the data, else the train split's own."""
-    if given is None:
-        return Scaling.fit(train)
-    if len(given.mean) != train.shape[-1]:
-        raise UserError(
-            f"{name}: the run's saved {what} statistics have {len(given.mean)} columns, the "
-            f"data has {train.shape[-1]}; the data changed since the run started"
+def _text_windows(data: DataSpec, info: DatasetInfo) -> TextWindows:
+    """A text's token ids, for its windows to be cut a batch at a time."""
+    corpus = text.corpus(data)
+    chars = corpus.text
+    ids = np.empty(len(chars), np.min_scalar_type(len(corpus.alphabet) - 1))
+    for start in range(0, len(chars), _TEXT_CHUNK):
+        ids[start : start + _TEXT_CHUNK] = _char_ids(
+            chars[start : start + _TEXT_CHUNK], corpus.alphabet
         )
-    return given
+    return TextWindows(info, ids, corpus.block_size)
 
 
-def standardizes_inputs(info: DatasetInfo) -> bool:
-    """Whether `load_splits` standardizes the inputs: float features of tabular or sequence
-    shape (not images, not token ids)."""
-    return info.input_dtype == "float32" and len(info.input_shape) <= 2
+def _empty(info: DatasetInfo) -> Arrays:
+    """No samples, shaped as the data set's."""
+    x = np.zeros((0, *info.input_shape), info.input_dtype)
+    if info.task == "regression":
+        return x, np.zeros((0, info.num_outputs), np.float32)
+    return x, np.zeros((0, *info.target_shape), np.int64)
 
 
 def _vocabulary(
@@ -638,56 +486,83 @@ def text_model_splits(vocabulary: Vocabulary, name: str) -> Splits:
     return Splits(info, *[empty] * 6, Preprocessing(None, None, vocabulary))
 
 
-def load_splits(
-    data: DataSpec, seed: int, task: Task | None = None, saved: Preprocessing | None = None
-) -> Splits:
-    """Load `data` and split it into train/val/test, the same way for the same seed (the
-    data's own `seed` when it has one, else the run's `seed`).
+@dataclass(frozen=True)
+class _Loaded:
+    """A data set before it is split: opened to stream, or its arrays loaded whole (served
+    through the streaming pipeline all the same when `stream`)."""
 
-    Float inputs of tabular or sequence shape are standardized per feature, and regression
-    targets per column, with the `saved` statistics of the run, else the train split's own
-    (which the result carries); image pixels are in [0, 1].
-    """
-    entry = entry_of(data)
+    info: DatasetInfo
+    opened: Streamable | None = None
+    arrays: Arrays | None = None
+    stream: bool = True
+
+
+def _load(
+    data: DataSpec, entry: Builtin | None, task: Task | None, augment: Augment | None
+) -> _Loaded:
     if entry is not None:
         info = builtin_info(entry, data, task)
-        kind = entry.info.name
-        if kind in GENERATORS:
-            x, y = GENERATORS[kind](data, info.size)
-        else:
-            x, y = LOADERS[kind](info.size)
-        info = replace(info, needs_download=False)
-        x = np.asarray(x, info.input_dtype)
-        y = np.asarray(y).reshape(len(y), -1) if info.task == "regression" else np.asarray(y)
-    else:
-        info, x, y = user_data(data, task)
-    val, test = data.val_fraction, data.test_fraction
-    n_test, n_val = _count(len(x), test), _count(len(x), val)
-    if not (0 <= val < 1 and 0 <= test < 1) or n_test + n_val >= len(x):
-        raise UserError(
-            f"{info.name}: val_fraction {val} and test_fraction {test} leave no "
-            f"training samples out of {len(x)}"
-        )
-    split_seed = seed if data.seed is None else data.seed
-    order = np.random.default_rng(split_seed).permutation(len(x))
-    test_idx, val_idx, train_idx = np.split(order, [n_test, n_test + n_val])
-    xs = [x[i] for i in (train_idx, val_idx, test_idx)]
-    ys = [y[i] for i in (train_idx, val_idx, test_idx)]
+        stream = streaming.streams(data, streaming.decoded_bytes(info), info.name)
+        if stream and entry.info.name == text.CHARS:
+            return _Loaded(info, opened=_text_windows(data, info))
+        info, arrays = _builtin(entry, data, info)
+        return _Loaded(info, arrays=arrays, stream=stream)
+    path = _user_path(data)
+    opened = streaming.open_user(path, data, task)
+    if opened is not None:
+        return _Loaded(opened.info, opened=opened)
+    info, x, y = _read_user(path, _stamp(path, data.target), data.target, task)
+    return _Loaded(info, arrays=(x, y), stream=data.stream == "always" or augment is not None)
+
+
+def _split_whole(
+    info: DatasetInfo, arrays: Arrays, index: SplitIndex, saved: Preprocessing | None
+) -> tuple[list[np.ndarray], list[np.ndarray], Scaling | None, Scaling | None]:
+    """Arrays loaded whole, split and standardized."""
+    x, y = arrays
+    xs = [x[i] for i in index.parts]
+    ys = [y[i] for i in index.parts]
     inputs = targets = None
     if standardizes_inputs(info):
-        inputs = _scaling(saved and saved.inputs, xs[0], "input", info.name)
+        train_x = xs[0]
+        inputs = saved_or_fit(
+            saved and saved.inputs, train_x.shape[-1], lambda: Scaling.fit(train_x), "input",
+            info.name,
+        )  # fmt: skip
         xs = [inputs.apply(part) for part in xs]
     if info.task == "regression":
-        targets = _scaling(saved and saved.targets, ys[0], "target", info.name)
+        train_y = ys[0]
+        targets = saved_or_fit(
+            saved and saved.targets, train_y.shape[-1], lambda: Scaling.fit(train_y), "target",
+            info.name,
+        )  # fmt: skip
         ys = [targets.apply(part) for part in ys]
     else:
         ys = [part.astype(np.int64) for part in ys]
-    vocabulary = None
-    if entry is not None and entry.info.name == text.CHARS:
-        counts = (len(train_idx), len(val_idx), len(test_idx))
-        vocabulary = _vocabulary(data, split_seed, counts, saved and saved.vocabulary)
-    preprocessing = Preprocessing(inputs, targets, vocabulary)
+    return xs, ys, inputs, targets
+
+
+def load_splits(
+    data: DataSpec,
+    seed: int,
+    task: Task | None = None,
+    saved: Preprocessing | None = None,
+    recorded: SplitIndex | None = None,
+) -> Splits:
+    """Load `data` and split it into train/val/test: the `recorded` split of a run, else
+    drawn the same way for the same seed (the data's own `seed` when it has one, else the
+    run's `seed`).
+
+    Float inputs of tabular or sequence shape are standardized per feature, and regression
+    targets per column, with the `saved` statistics of the run, else the train split's own
+    (which the result carries); image pixels are in [0, 1]. Data that streams
+    (`core/streaming.py`) comes back as `Splits.streams`, its batches read and converted as
+    a framework's pipeline asks for them.
+    """
+    entry = entry_of(data)
     augment = Augment.from_spec(data)
+    loaded = _load(data, entry, task, augment)
+    info = loaded.info
     if augment is not None:
         augment.check(info.input_shape, info.name)
         if data.stream == "never":
@@ -695,12 +570,31 @@ def load_splits(
                 f"{info.name}: data.augment is applied as the input pipeline streams the "
                 'training images, which data.stream = "never" turns off; use "auto"'
             )
-    if data.stream == "always" or augment is not None:
+    size = info.size if loaded.arrays is None else len(loaded.arrays[0])
+    split_seed = seed if data.seed is None else data.seed
+    if recorded is not None:
+        recorded.check(size, info.name)
+        index = recorded
+    else:
+        index = SplitIndex.draw(size, data.val_fraction, data.test_fraction, split_seed, info.name)
+    vocabulary = None
+    if entry is not None and entry.info.name == text.CHARS:
+        counts = (len(index.train), len(index.val), len(index.test))
+        vocabulary = _vocabulary(data, split_seed, counts, saved and saved.vocabulary)
+    if loaded.opened is not None:
+        sources, inputs, targets = loaded.opened.sources(index, saved)
+        streams = Streams(*sources, augment, seed, data_workers(data))
+        preprocessing = Preprocessing(inputs, targets, vocabulary)
+        return Splits(info, *_empty(info) * 3, preprocessing, streams, index)
+    assert loaded.arrays is not None  # what is not opened to stream is loaded whole
+    xs, ys, inputs, targets = _split_whole(info, loaded.arrays, index, saved)
+    preprocessing = Preprocessing(inputs, targets, vocabulary)
+    if loaded.stream:
         sources = [ArraySource(xp, yp) for xp, yp in zip(xs, ys, strict=True)]
         streams = Streams(*sources, augment, seed, data_workers(data))
         empty_x, empty_y = xs[0][:0], ys[0][:0]
-        return Splits(info, *[empty_x, empty_y] * 3, preprocessing, streams)
-    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], preprocessing)
+        return Splits(info, *[empty_x, empty_y] * 3, preprocessing, streams, index)
+    return Splits(info, xs[0], ys[0], xs[1], ys[1], xs[2], ys[2], preprocessing, index=index)
 
 
 def data_workers(data: DataSpec) -> int:

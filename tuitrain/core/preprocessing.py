@@ -3,20 +3,25 @@ deviation of the inputs, float tabular or sequence data, and per-column ones of 
 targets, taken from the train split) and, for text, the vocabulary that turns characters into
 token ids (`core/text.py`). The runner saves them in the run folder (`preprocessing.json`)
 when a run starts; resume, eval, export and sampling read them back, so they are never
-recomputed differently. Pure NumPy."""
+recomputed differently. Data that streams has its statistics taken a chunk at a time
+(`Scaling.fit_chunks`). Pure NumPy."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tuitrain.core.atomic import write_atomic
 from tuitrain.core.errors import UserError
 from tuitrain.core.text import Vocabulary
+
+if TYPE_CHECKING:
+    from tuitrain.core.datasets import DatasetInfo
 
 FILE = "preprocessing.json"
 _MIN_STD = 1e-8  # a constant feature is centred, not divided by ~0
@@ -35,6 +40,29 @@ class Scaling:
         axes = tuple(range(x.ndim - 1))
         mean = x.mean(axis=axes, dtype=np.float64)
         std = x.std(axis=axes, dtype=np.float64)
+        std[std < _MIN_STD] = 1.0
+        return cls(tuple(mean.tolist()), tuple(std.tolist()))
+
+    @classmethod
+    def fit_chunks(cls, chunks: Iterable[np.ndarray]) -> Scaling:
+        """`fit` over the concatenation of `chunks`, one chunk in memory at a time: each
+        chunk's mean and sum of squared deviations in float64, merged (Chan et al.), so the
+        result matches `fit` to float32 precision without the data ever being whole."""
+        count, mean, m2 = 0, np.zeros(0), np.zeros(0)
+        for chunk in chunks:
+            x = chunk.reshape(-1, chunk.shape[-1]).astype(np.float64)
+            if not len(x):
+                continue
+            m, d2 = x.mean(axis=0), ((x - x.mean(axis=0)) ** 2).sum(axis=0)
+            if count == 0:
+                count, mean, m2 = len(x), m, d2
+                continue
+            total = count + len(x)
+            delta = m - mean
+            mean = mean + delta * (len(x) / total)
+            m2 = m2 + d2 + delta**2 * (count * len(x) / total)
+            count = total
+        std = np.sqrt(m2 / count)
         std[std < _MIN_STD] = 1.0
         return cls(tuple(mean.tolist()), tuple(std.tolist()))
 
@@ -113,3 +141,24 @@ def read(path: Path) -> Preprocessing | None:
         return Preprocessing.from_document(json.loads(text))
     except ValueError as exc:
         raise UserError(f"{path}: not a valid preprocessing file ({exc})") from None
+
+
+def standardizes_inputs(info: DatasetInfo) -> bool:
+    """Whether a run's inputs are standardized: float features of tabular or sequence
+    shape (not images, not token ids)."""
+    return info.input_dtype == "float32" and len(info.input_shape) <= 2
+
+
+def saved_or_fit(
+    given: Scaling | None, columns: int, fit: Callable[[], Scaling], what: str, name: str
+) -> Scaling:
+    """`given` (a run's saved statistics), checked against the data's `columns`, else the
+    train split's own (`fit`)."""
+    if given is None:
+        return fit()
+    if len(given.mean) != columns:
+        raise UserError(
+            f"{name}: the run's saved {what} statistics have {len(given.mean)} columns, the "
+            f"data has {columns}; the data changed since the run started"
+        )
+    return given

@@ -54,6 +54,7 @@ OPTION_KEYS: dict[str, str] = {
     "device": "run.device",
     "seed": "run.seed",
     "data": "data.dataset",
+    "target": "data.target",
     "precision": "run.precision",
     "framework": "run.framework",
     "keras_backend": "run.keras_backend",

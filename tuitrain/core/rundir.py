@@ -1,7 +1,7 @@
 """The run folder, the source of truth for every run: `config.toml`, `metrics.jsonl`,
-`summary.json`, `preprocessing.json`, `checkpoints/`, the control file, the runner's lock
-and, for a person's own model, the copy of its file (`model.py`). Creating, reading and
-listing runs, and a run's status as every reader shows it."""
+`summary.json`, `preprocessing.json`, `splits.npz`, `checkpoints/`, the control file, the
+runner's lock and, for a person's own model, the copy of its file (`model.py`). Creating,
+reading and listing runs, and a run's status as every reader shows it."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
 from tuitrain.core.liveness import Lock, is_held
 from tuitrain.core.preprocessing import FILE as PREPROCESSING
 from tuitrain.core.spec import RunSpec
+from tuitrain.core.split_index import FILE as SPLITS
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
@@ -81,6 +82,11 @@ class RunDir:
     def preprocessing(self) -> Path:
         """The data's standardization statistics, saved when the run starts."""
         return self.path / PREPROCESSING
+
+    @property
+    def splits(self) -> Path:
+        """Which rows of the data are in each split, recorded when the run starts."""
+        return self.path / SPLITS
 
     @property
     def lockfile(self) -> Path:

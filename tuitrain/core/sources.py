@@ -16,11 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from tuitrain.core.augment import Augment
+
+if TYPE_CHECKING:
+    from tuitrain.core.datasets import DatasetInfo
+    from tuitrain.core.preprocessing import Preprocessing, Scaling
+    from tuitrain.core.split_index import SplitIndex
 
 
 class Source(Protocol):
@@ -82,3 +87,17 @@ def eval_rows(size: int, batch_size: int) -> Iterator[np.ndarray]:
     rows evaluation loads."""
     for start in range(0, size, batch_size):
         yield np.arange(start, min(start + batch_size, size), dtype=np.int64)
+
+
+class Streamable(Protocol):
+    """A data set opened to stream, not yet split: a person's .npy files, image folder or
+    table (`core/streaming.py`), or a text's windows."""
+
+    info: DatasetInfo
+
+    def sources(
+        self, index: SplitIndex, saved: Preprocessing | None
+    ) -> tuple[tuple[Source, Source, Source], Scaling | None, Scaling | None]:
+        """The train, val and test sources of the rows `index`, and the statistics that
+        standardize them: the `saved` ones of the run, else the train split's own (None
+        where nothing is standardized)."""

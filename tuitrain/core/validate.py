@@ -40,8 +40,8 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
     `backends.user_model`)."""
     if spec.data.target and spec.data.dataset in BUILTIN:
         raise UserError(
-            f"data.target {spec.data.target!r} picks the label column of a CSV file; the built-in "
-            f"dataset {spec.data.dataset!r} has its own labels"
+            f"data.target {spec.data.target!r} picks the labels of a table or a .npy file; the "
+            f"built-in dataset {spec.data.dataset!r} has its own labels"
         )
     info = dataset_info(spec.data, task=spec.task)
     if info.task != spec.task:

@@ -1,0 +1,190 @@
+"""A person's image folder (one subfolder per class, the ImageFolder layout): scanning it
+(file names, classes, and each image's size and mode from its header, nothing decoded) and
+decoding its images, all at once for a folder that fits in memory (`decode_all`) or a batch
+at a time (`ImageSource`, which a framework's data-loading workers call in parallel).
+Images come out channels-last float32 in [0, 1]: one channel when every image is gray, else
+RGB.
+
+Pillow is imported when a folder is read, never at module level."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+
+from tuitrain.core.catalog import Task
+from tuitrain.core.datasets import DatasetInfo
+from tuitrain.core.errors import UserError, reading
+from tuitrain.core.preprocessing import Preprocessing, Scaling
+from tuitrain.core.sources import Source
+from tuitrain.core.split_index import SplitIndex
+from tuitrain.core.text import IMAGE_SUFFIXES
+
+KIND = "image folder"
+_GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+_FALLBACK_SIZE = (32, 32)  # a folder of images of several sizes, loaded whole, is resized to it
+
+
+def _pillow() -> ModuleType:
+    """PIL.Image."""
+    try:
+        from PIL import Image
+    except ImportError:
+        raise UserError("reading an image folder needs Pillow: pip install pillow") from None
+    return Image
+
+
+@dataclass(frozen=True, eq=False)
+class Scan:
+    """What an image folder holds, read from file names and image headers only."""
+
+    path: Path
+    files: tuple[Path, ...]  # every image, class by class, in name order
+    labels: np.ndarray  # each file's class id (int64): its subfolder's place in `classes`
+    classes: tuple[str, ...]  # the subfolders' names, sorted
+    sizes: tuple[tuple[int, int], ...]  # each image's (width, height)
+    mode: str  # what every image is converted to: "L" when all are gray, else "RGB"
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.mode == "L" else 3
+
+    def info(self, task: Task | None) -> DatasetInfo:
+        """The folder as a classification dataset of images of the first image's size."""
+        if task == "regression":
+            raise UserError(f"{self.path}: regression needs a numeric target, but class holds text")
+        width, height = self.sizes[0]
+        return DatasetInfo(
+            str(self.path), "classification", (height, width, self.channels), len(self.classes),
+            self.classes, "float32", False, f"{KIND}, {len(self.files)} samples",
+            len(self.files),
+        )  # fmt: skip
+
+    def odd_size(self) -> tuple[Path, tuple[int, int]] | None:
+        """The first image whose size is not the first image's, and its size."""
+        first = self.sizes[0]
+        for f, size in zip(self.files, self.sizes, strict=True):
+            if size != first:
+                return f, size
+        return None
+
+
+def _stamp(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Changes when any file of the folder changes; keys the scan cache."""
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(path.glob("*/*")))
+
+
+def scan(path: Path) -> Scan:
+    """The folder's images and classes; an unreadable image or fewer than two classes is a
+    one-line error."""
+    return _scan(path, _stamp(path))
+
+
+@lru_cache(maxsize=2)
+def _scan(path: Path, _stamp: tuple[tuple[str, int, int], ...]) -> Scan:
+    image = _pillow()
+    found = [
+        (f, d.name)
+        for d in sorted(path.iterdir())
+        if d.is_dir() and not d.name.startswith(".")
+        for f in sorted(d.iterdir())
+        if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
+    ]
+    if not found:
+        raise UserError(
+            f"{path}: no images found; an image folder needs one subfolder per "
+            f"class holding {', '.join(IMAGE_SUFFIXES)} files"
+        )
+    classes = tuple(sorted({c for _, c in found}))
+    if len(classes) < 2:
+        raise UserError(
+            f"{path}: images of one class only ({classes[0]!r}); an image folder needs a "
+            "subfolder for each of at least two classes"
+        )
+    heads = []
+    for f, _ in found:
+        with reading(f), image.open(f) as im:  # reads the header only
+            heads.append((im.size, im.mode))
+    mode = "L" if all(m in _GRAY_MODES for _, m in heads) else "RGB"
+    labels = np.searchsorted(np.array(classes), np.array([c for _, c in found])).astype(np.int64)
+    files = tuple(f for f, _ in found)
+    return Scan(path, files, labels, classes, tuple(s for s, _ in heads), mode)
+
+
+def _decode(files: list[Path], mode: str, size: tuple[int, int]) -> np.ndarray:
+    """Images (N, H, W, C) as float32 in [0, 1], each converted to `mode` and, where it is
+    another size, resized to `size` (width, height)."""
+    image = _pillow()
+    pixels = []
+    for f in files:
+        with reading(f), image.open(f) as im:
+            im = im.convert(mode)
+            im = im if im.size == size else im.resize(size, image.Resampling.BILINEAR)
+            pixels.append(np.asarray(im, dtype=np.float32) / 255)
+    if not pixels:
+        return np.zeros((0, size[1], size[0], 1 if mode == "L" else 3), np.float32)
+    x = np.stack(pixels)
+    return x[..., None] if mode == "L" else x
+
+
+def decode_all(folder: Scan) -> np.ndarray:
+    """Every image of a folder loaded whole: at the first image's size when all share it,
+    else resized to 32x32."""
+    size = _FALLBACK_SIZE if folder.odd_size() is not None else folder.sizes[0]
+    return _decode(list(folder.files), folder.mode, size)
+
+
+@dataclass(frozen=True, eq=False)
+class ImageSource:
+    """One split of an image folder, decoded a batch at a time: split position i is the
+    folder's image `rows[i]`."""
+
+    files: tuple[Path, ...]
+    labels: np.ndarray
+    rows: np.ndarray
+    mode: str
+    size: tuple[int, int]  # (width, height)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def get(self, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        rows = self.rows[index]
+        return _decode([self.files[r] for r in rows], self.mode, self.size), self.labels[rows]
+
+
+@dataclass(frozen=True, eq=False)
+class StreamedFolder:
+    """An image folder opened to stream: every image must be the first one's size."""
+
+    scan: Scan
+    info: DatasetInfo
+
+    @classmethod
+    def open(cls, path: Path, task: Task | None) -> StreamedFolder:
+        folder = scan(path)
+        odd = folder.odd_size()
+        if odd is not None:
+            f, (w, h) = odd
+            w0, h0 = folder.sizes[0]
+            raise UserError(
+                f"{f}: {w}x{h} pixels, but {folder.files[0]} is {w0}x{h0}; a streamed image "
+                "folder needs every image the same size (resize them, or set "
+                'data.stream = "never" to load it whole, resized to 32x32)'
+            )
+        return cls(folder, folder.info(task))
+
+    def sources(
+        self, index: SplitIndex, saved: Preprocessing | None
+    ) -> tuple[tuple[Source, Source, Source], Scaling | None, Scaling | None]:
+        """The three splits (images are not standardized: `saved` holds no statistics)."""
+        folder = self.scan
+        train, val, test = (
+            ImageSource(folder.files, folder.labels, rows, folder.mode, folder.sizes[0])
+            for rows in index.parts
+        )
+        return (train, val, test), None, None
