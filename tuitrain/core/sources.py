@@ -4,7 +4,7 @@ run's three splits and how training samples are augmented.
 
 The driver's Sampler still decides which sample indices each step trains on; a streamed
 engine hands each step's row to its framework's own pipeline (torch's DataLoader, tf.data),
-whose workers call `Streams.train_batch` / `Streams.eval_batch`. So every framework trains on
+whose workers call `Streams.train_batch` (evaluation: `split(name).get`). So every framework trains on
 the same samples in the same order, augmented the same way, whether the data is in memory
 or not.
 
