@@ -4,9 +4,9 @@ run's three splits and how training samples are augmented.
 
 The driver's Sampler still decides which sample indices each step trains on; a streamed
 engine hands each step's row to its framework's own pipeline (torch's DataLoader, tf.data),
-whose workers call `Streams.train_batch` (evaluation: `split(name).get`). So every framework trains on
-the same samples in the same order, augmented the same way, whether the data is in memory
-or not.
+whose workers call `Streams.train_batch` (evaluation: `split(name).get`). So every framework
+trains on the same samples in the same order, augmented the same way, whether the data is in
+memory or not.
 
 Sources return samples in tuitrain's layouts, as the in-memory splits hold them: float32
 inputs (images channels-last in [0, 1], tabular and sequence features standardized), int64
