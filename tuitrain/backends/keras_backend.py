@@ -31,8 +31,10 @@ import numpy as np
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
 from tuitrain.backends.keras_mirror import HostMirror
 from tuitrain.core import finetune
-from tuitrain.core.batches import InMemorySource
+from tuitrain.core.batches import BatchSource, InMemorySource, Pipeline, StreamedSource
 from tuitrain.core.data import Splits
+from tuitrain.core.errors import UserError
+from tuitrain.core.sources import Streams
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
 
@@ -57,16 +59,21 @@ class TrainStepEngine:
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
         self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
         # The training split as host arrays: Keras moves each batch itself where steps run
-        # eagerly; on TensorFlow the block's source holds it on the device.
-        self.source = InMemorySource(splits.x_train, splits.y_train)
+        # eagerly; on TensorFlow the block's source holds it on the device. Streamed, each
+        # batch comes from tf.data on TensorFlow and from torch's DataLoader on torch and jax.
+        self.source: BatchSource[Any, Any]
+        if splits.streams is None:
+            self.source = InMemorySource(splits.x_train, splits.y_train)
+        elif keras.backend.backend() == "tensorflow":
+            from tuitrain.backends import tf_steps
+
+            self.source = tf_steps.streamed(splits.streams)
+        else:
+            self.source = StreamedSource(_torch_pipeline(splits.streams), _host_arrays)
 
     @property
     def params(self) -> int:
         return kl.trainable_params(self.model)
-
-    def _data(self, split: str) -> tuple[np.ndarray, np.ndarray]:
-        """x and y of "train", "val" or "test", as host arrays (Keras feeds them itself)."""
-        return getattr(self.splits, f"x_{split}"), getattr(self.splits, f"y_{split}")
 
     @property
     def eval_batch(self) -> int:
@@ -81,19 +88,32 @@ class TrainStepEngine:
         logs = self.model.train_step((xb, yb))
         return [logs[name] for name in self.names]
 
+    def _build_metrics(self) -> None:
+        """Build the compiled metrics before the block is traced: a model loaded from a
+        checkpoint (resume) has them unbuilt, `reset_metrics` skips unbuilt metrics, so the
+        block traced first never reset them, and a resumed run's steps reported running
+        means where an uninterrupted run's report each step's own value."""
+        x, y = next(self.splits.batches("train", 2))
+        self.model.compute_metrics(x, y, self.model(x, training=False))
+        self.model.reset_metrics()
+
     def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
         self.source.start_epoch(epoch, rows)
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
         if keras.backend.backend() == "tensorflow":
-            if self._block is None:  # the data goes to the device once, as tensors
+            if self._block is None:  # in memory, the data goes to the device once, as tensors
                 from tuitrain.backends import tf_steps
 
-                source = tf_steps.in_memory(*(keras.ops.convert_to_tensor(a)
-                                              for a in (self.source.x, self.source.y)))
+                self._build_metrics()
+                source, staged = self.source, getattr(self.source, "staged", tf_steps.ROWS)
+                if isinstance(source, InMemorySource):
+                    source = tf_steps.in_memory(*(keras.ops.convert_to_tensor(a)
+                                                  for a in (source.x, source.y)))
                 self._block = tf_steps.StepBlock(self._train_one, source,
                                                  self.model.optimizer.learning_rate,
-                                                 len(self.names), self.spec.train.log_every)
+                                                 len(self.names), self.spec.train.log_every,
+                                                 staged)
             self._block(batches, lrs, slot)
             return
         # torch and jax: `train_on_batch` is the public per-batch step on every backend (on
@@ -117,18 +137,24 @@ class TrainStepEngine:
         return dict(zip(self.names, values, strict=True))
 
     def evaluate(self, split: Split) -> dict[str, float]:
-        x, y = self._data(split)
+        splits = self.splits
+        if splits.streams is not None:
+            outputs, y = self.predict(split)
+            return kl.score(self.spec, outputs, y) if len(y) else {}
+        x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")
         if len(x) == 0:
             return {}
         logs = self.model.evaluate(x, y, batch_size=self.eval_batch, verbose=0, return_dict=True)
         return {name: float(logs[name]) for name in self.names}
 
-    def outputs(self, split: Split) -> np.ndarray:
-        x = self._data(split)[0]
-        if len(x) == 0:
-            return np.zeros((0,), np.float32)
-        out = self.model.predict(x, batch_size=self.eval_batch, verbose=0)
-        return np.asarray(out, dtype=np.float32)
+    def predict(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        outs, ys = [], []
+        for x, y in self.splits.batches(split, self.eval_batch):
+            outs.append(np.asarray(self.model.predict_on_batch(x), dtype=np.float32))
+            ys.append(y)
+        if not outs:
+            return np.zeros((0,), np.float32), np.zeros((0,))
+        return np.concatenate(outs), np.concatenate(ys)
 
     # ----- checkpoints -------------------------------------------------------------------
     def snapshot(self) -> Callable[[Path], None]:
@@ -184,6 +210,23 @@ class TrainStepEngine:
         self.model = model
         self._block = None  # the compiled block trained the previous model
         self._mirror = None  # and the mirror copied it
+
+
+def _torch_pipeline(streams: Streams) -> Pipeline:
+    """torch's DataLoader, Keras' pipeline for streamed data on its torch and jax backends."""
+    try:
+        from tuitrain.backends import torch_data
+    except ImportError:
+        raise UserError(
+            f"streamed data on Keras' {keras.backend.backend()} backend is loaded by torch's "
+            "DataLoader: pip install torch==2.13.0, or use KERAS_BACKEND=tensorflow"
+        ) from None
+    return torch_data.pipeline(streams, pin_memory=False)
+
+
+def _host_arrays(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A DataLoader batch (CPU tensors) as the host arrays `train_on_batch` takes."""
+    return x.numpy(), y.numpy()
 
 
 def _write_archive(model: keras.Model, optimizer: keras.optimizers.Optimizer, path: Path) -> None:

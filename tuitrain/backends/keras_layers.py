@@ -653,8 +653,9 @@ class KerasEngine(Engine, Protocol):
     def load(self, path: Path, with_optimizer: bool = True) -> None:
         """Restore a checkpoint (never running code from it); a bad file is a UserError."""
 
-    def outputs(self, split: Split) -> Any:
-        """Raw model outputs (logits for classification) for a whole split."""
+    def predict(self, split: Split) -> tuple[Any, Any]:
+        """Raw model outputs (logits for classification) for a whole split, and its
+        targets (arrays or tensors; empty for an empty split)."""
 
 
 class KerasFamilyBackend(Backend):
@@ -769,11 +770,11 @@ class KerasFamilyBackend(Backend):
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
         place = self.prepare(spec)[1]
-        targets = getattr(splits, f"y_{split}")
         with keras.device(place):
             engine = self.engine(spec, splits)
             engine.load(checkpoint, with_optimizer=False)
-            outputs = engine.outputs(split)
+            outputs, targets = engine.predict(split)
+            targets = np.asarray(keras.ops.convert_to_numpy(targets))
             metrics = score(spec, outputs, targets) if len(targets) else {}
         outputs = np.asarray(keras.ops.convert_to_numpy(outputs), dtype=np.float32)
         return Evaluation(metrics, outputs, targets)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from tuitrain.core import finetune
+from tuitrain.core.batches import BatchSource
 from tuitrain.core.data import Splits
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -50,14 +51,22 @@ class TensorFlowEngine:
         self.opt = kl.build_optimizer(spec)
         self.opt.build(self.model.trainable_variables)  # slots exist before any restore
         self.names = ["loss", *spec.train.metrics]
-        self.source = tf_steps.in_memory(tf.constant(splits.x_train), tf.constant(splits.y_train))
-        self.data = {
-            "val": (tf.constant(splits.x_val), tf.constant(splits.y_val)),
-            "test": (tf.constant(splits.x_test), tf.constant(splits.y_test)),
-        }
+        self.splits = splits
+        self.source: BatchSource[Any, tf.Tensor]
+        if splits.streams is None:
+            self.source = tf_steps.in_memory(tf.constant(splits.x_train),
+                                             tf.constant(splits.y_train))
+            self.data = {
+                "val": (tf.constant(splits.x_val), tf.constant(splits.y_val)),
+                "test": (tf.constant(splits.x_test), tf.constant(splits.y_test)),
+            }
+            staged = tf_steps.ROWS
+        else:  # streamed: tf.data loads each batch; evaluation reads the splits in batches
+            self.source = tf_steps.streamed(splits.streams)
+            staged = self.source.staged
         self.block = tf_steps.StepBlock(self._train_step, self.source,
                                         self.opt.learning_rate, len(self.names),
-                                        spec.train.log_every)
+                                        spec.train.log_every, staged)
         self._forward = tf.function(self._predict, reduce_retracing=True)
         self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
 
@@ -94,17 +103,27 @@ class TensorFlowEngine:
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         return dict(zip(self.names, self.block.read(n), strict=True))
 
-    def outputs(self, split: Split) -> tf.Tensor:
-        x = self.data[split][0]
+    def _batches(self, split: Split) -> Iterator[tuple[tf.Tensor, Any]]:
+        """A split's x and y in evaluation batches: slices of the tensors held on the
+        device, or batches read from the streams."""
         bs = max(self.spec.train.batch_size, 256)
-        n = int(x.shape[0])
-        if n == 0:
-            return tf.zeros((0,))
-        return tf.concat([self._forward(x[i:i + bs]) for i in range(0, n, bs)], axis=0)
+        if self.splits.streams is None:
+            x, y = self.data[split]
+            return ((x[i:i + bs], y[i:i + bs]) for i in range(0, int(x.shape[0]), bs))
+        return ((tf.constant(x), y) for x, y in self.splits.streams.batches(split, bs))
+
+    def predict(self, split: Split) -> tuple[tf.Tensor, tf.Tensor]:
+        outs, ys = [], []
+        for x, y in self._batches(split):
+            outs.append(self._forward(x))
+            ys.append(y)
+        if not outs:
+            return tf.zeros((0,)), tf.zeros((0,))
+        return tf.concat(outs, axis=0), tf.concat(ys, axis=0)
 
     def evaluate(self, split: Split) -> dict[str, float]:
-        y = self.data[split][1]
-        return kl.score(self.spec, self.outputs(split), y) if int(y.shape[0]) else {}
+        outputs, y = self.predict(split)
+        return kl.score(self.spec, outputs, y) if int(y.shape[0]) else {}
 
     def inject_fault(self, kind: str) -> None:
         kl.inject_fault(kind)

@@ -22,7 +22,7 @@ from torch import nn
 from tuitrain.backends import user_model
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core import finetune, model_file
-from tuitrain.core.batches import InMemorySource
+from tuitrain.core.batches import BatchSource, InMemorySource, StreamedSource
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -529,12 +529,20 @@ class TorchEngine:
         self.pending: list[list[torch.Tensor]] = []
         self.sizes: list[int] = []
         self._lr = -1.0
-        self.source = InMemorySource(*self._tensors(splits.x_train, splits.y_train),
-                                     to_rows=self._rows)
-        self.data = {
-            "val": self._tensors(splits.x_val, splits.y_val),
-            "test": self._tensors(splits.x_test, splits.y_test),
-        }
+        self.splits = splits
+        self.source: BatchSource[Any, torch.Tensor]
+        if splits.streams is None:
+            self.source = InMemorySource(*self._tensors(splits.x_train, splits.y_train),
+                                         to_rows=self._rows)
+            self.data = {
+                "val": self._tensors(splits.x_val, splits.y_val),
+                "test": self._tensors(splits.x_test, splits.y_test),
+            }
+        else:  # streamed: torch's DataLoader loads each batch; evaluation reads the splits
+            from tuitrain.backends import torch_data
+
+            pin = self.device.type == "cuda"
+            self.source = StreamedSource(torch_data.pipeline(splits.streams, pin), self._tensors)
         precision = spec.run.precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
         scaled = precision == "16" and self.device.type == "cuda"
@@ -550,11 +558,14 @@ class TorchEngine:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB "
                                          "(injected by TUITRAIN_FAULT)")
 
-    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        xt = torch.from_numpy(np.ascontiguousarray(x))
-        if xt.ndim == 4:  # channels-last images -> NCHW, once
+    def _tensors(self, x: np.ndarray | torch.Tensor,
+                 y: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Host arrays or tensors (pinned where they stream to a GPU) on the device, images
+        channels-last -> NCHW."""
+        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+        if xt.ndim == 4:
             xt = xt.permute(0, 3, 1, 2).contiguous()
-        return xt.to(self.device), torch.from_numpy(np.ascontiguousarray(y)).to(self.device)
+        return xt.to(self.device, non_blocking=True), yt.to(self.device, non_blocking=True)
 
     def _rows(self, block: np.ndarray) -> torch.Tensor:
         """A block's index rows on the device, in one copy."""
@@ -629,21 +640,32 @@ class TorchEngine:
             out[name] = METRICS[name].finish(values[i], sizes)
         return out
 
-    @torch.no_grad()
-    def predict(self, split: Split) -> tuple[dict[str, float], np.ndarray]:
-        x, y = self.data[split]
-        if len(x) == 0:
-            return {}, np.zeros((0,))
-        self.model.eval()
+    def _batches(self, split: Split) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """A split's x and y on the device in evaluation batches: slices of the tensors
+        held there, or batches read from the streams."""
         bs = max(self.spec.train.batch_size, 256)
-        outs = [self._forward(x[i:i + bs]) for i in range(0, len(x), bs)]
-        out = torch.cat(outs)
+        if self.splits.streams is None:
+            x, y = self.data[split]
+            return ((x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs))
+        return (self._tensors(*batch) for batch in self.splits.streams.batches(split, bs))
+
+    @torch.no_grad()
+    def predict(self, split: Split) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
+        """Loss and metrics over a split, with the model's outputs and the targets."""
+        self.model.eval()
+        outs, ys = [], []
+        for xb, yb in self._batches(split):
+            outs.append(self._forward(xb))
+            ys.append(yb)
+        if not outs:
+            return {}, np.zeros((0,)), np.zeros((0,))
+        out, y = torch.cat(outs), torch.cat(ys)
         sums = torch.stack([self.loss_fn(out, y), *(fn(out, y) for fn in self.metric_fns)])
         values = sums.double().cpu().numpy()
         metrics = {"loss": float(values[0])}
         for i, name in enumerate(self.spec.train.metrics, 1):
-            metrics[name] = float(METRICS[name].finish(values[i], np.array(len(x))))
-        return metrics, out.float().cpu().numpy()
+            metrics[name] = float(METRICS[name].finish(values[i], np.array(len(y))))
+        return metrics, out.float().cpu().numpy(), y.cpu().numpy()
 
     def evaluate(self, split: Split) -> dict[str, float]:
         return self.predict(split)[0]
@@ -786,7 +808,7 @@ class TorchBackend(Backend):
         engine.load(checkpoint, with_optimizer=False)
         model = _serving_model(engine.model, splits.info, preprocessing)
         model.eval()
-        example = (torch.from_numpy(np.ascontiguousarray(splits.x_train[:2])),)
+        example = (torch.from_numpy(np.ascontiguousarray(splits.example(2))),)
         batch = ({0: torch.export.Dim("batch")},)
         if fmt == "onnx":
             if not all(importlib.util.find_spec(m) for m in ("onnx", "onnxscript")):
@@ -813,8 +835,7 @@ class TorchBackend(Backend):
         device = self.resolve_device(spec.run.device)
         engine = TorchEngine(spec, splits, device.id)
         engine.load(checkpoint, with_optimizer=False)
-        metrics, outputs = engine.predict(split)
-        return Evaluation(metrics, outputs, getattr(splits, f"y_{split}"))
+        return Evaluation(*engine.predict(split))
 
     def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
         engine = TorchEngine(spec, splits, self.resolve_device(spec.run.device).id)

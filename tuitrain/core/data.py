@@ -18,7 +18,7 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
@@ -77,6 +77,21 @@ class Splits:
         if self.streams is not None:
             return self.streams.sizes
         return len(self.x_train), len(self.x_val), len(self.x_test)
+
+    def batches(self, name: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """x and y of "train", "val" or "test" in order, in batches of `batch_size` (the last
+        one shorter), never augmented: slices of the arrays, or read from the streams."""
+        if self.streams is not None:
+            return self.streams.batches(name, batch_size)
+        x, y = getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+        return ((x[i : i + batch_size], y[i : i + batch_size])
+                for i in range(0, len(x), batch_size))
+
+    def example(self, count: int) -> np.ndarray:
+        """The first `count` training inputs (what an export traces its program with)."""
+        if self.streams is not None:
+            return self.streams.train.get(np.arange(count, dtype=np.int64))[0]
+        return self.x_train[:count]
 
 
 Arrays = tuple[np.ndarray, np.ndarray]

@@ -14,9 +14,11 @@ token ids, int64 class labels, float32 regression targets (standardized)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import numpy as np
 
@@ -26,6 +28,9 @@ if TYPE_CHECKING:
     from tuitrain.core.datasets import DatasetInfo
     from tuitrain.core.preprocessing import Preprocessing, Scaling
     from tuitrain.core.split_index import SplitIndex
+
+
+T = TypeVar("T")
 
 
 class Source(Protocol):
@@ -81,12 +86,38 @@ class Streams:
         """The source of "train", "val" or "test"."""
         return {"train": self.train, "val": self.val, "test": self.test}[name]
 
+    def batches(self, name: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """A split's samples in order, in batches of `batch_size`, never augmented: what
+        evaluation and prediction read, loaded ahead on the data workers' count of threads."""
+        source = self.split(name)
+        return read_ahead(source.get, eval_rows(len(source), batch_size), self.workers)
+
 
 def eval_rows(size: int, batch_size: int) -> Iterator[np.ndarray]:
     """A split's samples in order, in batches of `batch_size` (the last one shorter): the
     rows evaluation loads."""
     for start in range(0, size, batch_size):
         yield np.arange(start, min(start + batch_size, size), dtype=np.int64)
+
+
+def read_ahead(
+    load: Callable[[np.ndarray], T], rows: Iterable[np.ndarray], threads: int
+) -> Iterator[T]:
+    """`load(row)` of each row, in order, `threads` loads running ahead on threads (decoding
+    and file reads release the interpreter lock); 0 threads loads each in turn. At most
+    2 x threads results wait unread, so memory stays at a few batches whatever the split's
+    size."""
+    if threads < 1:
+        yield from map(load, rows)
+        return
+    with ThreadPoolExecutor(threads, thread_name_prefix="tuitrain-read") as pool:
+        waiting: deque[Future[T]] = deque()
+        for row in rows:
+            waiting.append(pool.submit(load, row))
+            if len(waiting) > 2 * threads:
+                yield waiting.popleft().result()
+        while waiting:
+            yield waiting.popleft().result()
 
 
 class Streamable(Protocol):
