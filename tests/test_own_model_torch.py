@@ -227,3 +227,44 @@ print(json.dumps({"built": list(built), "summary": [summary.params, summary.non_
     counts = json.loads(proc.stdout.strip().splitlines()[-1])
     assert counts["built"] == counts["summary"]
     assert counts["summary"][1] == (9 * 32 + 32) + (512 * 64 + 64)
+
+
+TIED_MODEL = """
+from torch import nn
+
+class Tied(nn.Module):
+    def __init__(self, num_outputs):
+        super().__init__()
+        self.flat = nn.Flatten()
+        self.encode = nn.Linear(64, 64, bias=False)
+        self.decode = nn.Linear(64, 64, bias=False)
+        self.decode.weight = self.encode.weight  # one parameter under two names
+        self.head = nn.Linear(64, num_outputs)
+
+    def forward(self, x):
+        return self.head(self.decode(self.encode(self.flat(x)).relu()))
+
+def build_model(input_shape, num_outputs):
+    return Tied(num_outputs)
+"""
+
+# In a child: whether a checkpoint's two names of a tied weight load as one tensor's memory.
+SHARED = """
+import sys, torch
+model = torch.load(sys.argv[1], weights_only=True)["model"]
+print(model["encode.weight"].data_ptr() == model["decode.weight"].data_ptr())
+"""
+
+
+def test_tied_weights_are_written_once_and_resume(tmp_path: Path) -> None:
+    """A parameter under two names (weight tying) is copied to host memory once for the
+    background writer, so the checkpoint holds it once, as `torch.save` of the live model
+    would; the run resumes from it."""
+    (tmp_path / "tied.py").write_text(TIED_MODEL)
+    run = train(tmp_path, "-p", "mlp-digits", "--model", "tied.py", "--epochs", "1")
+    proc = subprocess.run(
+        [sys.executable, "-c", SHARED, str(run.path / run.summary()["last_checkpoint"])],
+        capture_output=True, text=True, timeout=120, env=cli_env(), check=False)
+    assert proc.stdout.strip() == "True", proc.stdout + proc.stderr
+    resumed = run_cli("resume", run.id, "--epochs", "2", runs_dir=run.path.parent, timeout=240)
+    assert resumed.returncode == 0, resumed.stderr

@@ -699,15 +699,22 @@ class TorchEngine:
                 torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
 
 
-def _to_host(value: object) -> object:
+def _to_host(value: object, copies: dict[tuple, torch.Tensor] | None = None) -> object:
     """A checkpoint's state with every tensor copied to host memory (the live ones change as
-    training goes on while the copy is written); everything else as it is."""
+    training goes on while the copy is written); everything else as it is. A tensor that
+    appears twice (tied weights: one parameter under two names) is copied once, so the
+    copies share it as the originals do and `torch.save` writes it once."""
+    copies = {} if copies is None else copies
     if isinstance(value, torch.Tensor):
-        return value.detach().to("cpu", copy=True)
+        # state_dict() detaches each name's tensor anew: the same memory says "the same one"
+        key = (value.data_ptr(), value.dtype, tuple(value.shape), tuple(value.stride()))
+        if value.numel() == 0 or key not in copies:
+            copies[key] = value.detach().to("cpu", copy=True)
+        return copies[key]
     if isinstance(value, dict):
-        return {k: _to_host(v) for k, v in value.items()}
+        return {k: _to_host(v, copies) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return type(value)(_to_host(v) for v in value)
+        return type(value)(_to_host(v, copies) for v in value)
     return value
 
 
