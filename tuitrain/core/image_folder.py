@@ -119,16 +119,13 @@ def _decode(files: list[Path], mode: str, size: tuple[int, int]) -> np.ndarray:
     """Images (N, H, W, C) as float32 in [0, 1], each converted to `mode` and, where it is
     another size, resized to `size` (width, height)."""
     image = _pillow()
-    pixels = []
-    for f in files:
+    x = np.empty((len(files), size[1], size[0], 1 if mode == "L" else 3), np.uint8)
+    for i, f in enumerate(files):
         with reading(f), image.open(f) as im:
             im = im.convert(mode)
             im = im if im.size == size else im.resize(size, image.Resampling.BILINEAR)
-            pixels.append(np.asarray(im, dtype=np.float32) / 255)
-    if not pixels:
-        return np.zeros((0, size[1], size[0], 1 if mode == "L" else 3), np.float32)
-    x = np.stack(pixels)
-    return x[..., None] if mode == "L" else x
+            x[i] = np.asarray(im).reshape(x.shape[1:])
+    return x.astype(np.float32) / 255  # one conversion for the batch
 
 
 def decode_all(folder: Scan) -> np.ndarray:
