@@ -74,13 +74,33 @@ def test_bad_folders_are_one_line_errors(tmp_path: Path, stream: str) -> None:
     assert _error(broken, stream).startswith(f"{broken / 'dog' / '1.png'}: cannot read it")
 
 
-def test_a_streamed_folder_needs_one_size(tmp_path: Path) -> None:
+def _same_samples(whole, streamed) -> None:  # noqa: ANN001 (two Splits)
+    assert whole.streams is None and streamed.streams is not None
+    assert streamed.info == whole.info
+    for part in ("train", "val", "test"):
+        source = streamed.streams.split(part)
+        x, y = source.get(np.arange(len(source)))
+        np.testing.assert_array_equal(x, getattr(whole, f"x_{part}"))
+        np.testing.assert_array_equal(y, getattr(whole, f"y_{part}"))
+
+
+def test_images_of_several_sizes_load_at_one_size(tmp_path: Path) -> None:
+    """A folder of mixed sizes is resized to 32x32 by default and to `data.image_size` when
+    set, the same way streamed as loaded whole."""
     path = _folder(tmp_path / "sizes", {"cat": 2, "dog": 2})
     Image.new("RGB", (9, 7)).save(path / "dog" / "odd.png")
-    text = _error(path, "always")
-    assert text.startswith(f"{path / 'dog' / 'odd.png'}: 9x7 pixels, but ")
-    assert f"{path / 'cat' / '0.png'} is 6x4" in text
-    assert dataset_info(DataSpec(str(path))).input_shape == (32, 32, 3)  # whole: resized
+    for size, side in ((None, 32), (12, 12)):
+        whole = load_splits(DataSpec(str(path), stream="never", image_size=size), seed=1)
+        streamed = load_splits(DataSpec(str(path), stream="always", image_size=size), seed=1)
+        assert whole.info.input_shape == (side, side, 3)
+        _same_samples(whole, streamed)
+
+
+def test_image_size_is_a_setting_of_image_folders(tmp_path: Path) -> None:
+    for dataset in ("digits", str(tmp_path / "x.npz")):
+        np.savez(tmp_path / "x.npz", x=np.zeros((4, 3)), y=np.arange(4))
+        with pytest.raises(UserError, match="data.image_size is a setting of image folders"):
+            dataset_info(DataSpec(dataset, image_size=16))
 
 
 def test_the_scan_reads_headers_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -351,11 +351,11 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
         return arrays["x"], arrays["y"], "array 'y'"
 
 
-def _read_images(path: Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """An image folder: one subfolder per class; a common size (else 32x32), gray or RGB."""
+def _read_images(path: Path, image_size: int | None) -> tuple[np.ndarray, np.ndarray, str]:
+    """An image folder: one subfolder per class, at its load size, gray or RGB."""
     folder = image_folder.scan(path)
     names = np.array(folder.classes)[folder.labels]
-    return image_folder.decode_all(folder), names, "class"
+    return image_folder.decode_all(folder, image_size), names, "class"
 
 
 def _prepare(
@@ -374,11 +374,11 @@ def _prepare(
 
 @lru_cache(maxsize=1)
 def _read_user(
-    path: Path, _stamp: int, target: str | None, task: Task | None
+    path: Path, _stamp: int, target: str | None, task: Task | None, image_size: int | None
 ) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
     suffix = path.suffix.lower()
     if path.is_dir():
-        x, y, what = _read_images(path)
+        x, y, what = _read_images(path, image_size)
         kind = image_folder.KIND
     elif suffix in TABLE_KINDS:
         x, y, what = tables.read_whole(path, target)
@@ -413,7 +413,7 @@ def _user_path(data: DataSpec) -> Path:
 def user_data(data: DataSpec, task: Task | None) -> tuple[DatasetInfo, np.ndarray, np.ndarray]:
     """A person's own data loaded whole (and cached)."""
     path = _user_path(data)
-    return _read_user(path, _stamp(path, data.target), data.target, task)
+    return _read_user(path, _stamp(path, data.target), data.target, task, data.image_size)
 
 
 def user_info(data: DataSpec, task: Task | None) -> DatasetInfo:
@@ -423,7 +423,7 @@ def user_info(data: DataSpec, task: Task | None) -> DatasetInfo:
     opened = streaming.open_user(path, data, task)
     if opened is not None:
         return opened.info
-    return _read_user(path, _stamp(path, data.target), data.target, task)[0]
+    return _read_user(path, _stamp(path, data.target), data.target, task, data.image_size)[0]
 
 
 def _stamp(path: Path, target: str | None) -> int:
@@ -526,7 +526,7 @@ def _load(
     opened = streaming.open_user(path, data, task)
     if opened is not None:
         return _Loaded(opened.info, opened=opened)
-    info, x, y = _read_user(path, _stamp(path, data.target), data.target, task)
+    info, x, y = _read_user(path, _stamp(path, data.target), data.target, task, data.image_size)
     return _Loaded(info, arrays=(x, y), stream=data.stream == "always" or augment is not None)
 
 

@@ -7,6 +7,8 @@ both, so the catalogue never imports the loaders."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tuitrain.core.catalog import Task
 from tuitrain.core.datasets import DatasetInfo, builtin_info, check_own_keys, entry_of
 from tuitrain.core.spec import DataSpec
@@ -18,7 +20,10 @@ def dataset_info(data: DataSpec, task: Task | None = None) -> DatasetInfo:
     entry = entry_of(data)
     if entry is not None:
         return builtin_info(entry, data, task)
-    check_own_keys(data, (), "a data file")
+    if Path(data.dataset).expanduser().is_dir():
+        check_own_keys(data, ("image_size",), "an image folder")
+    else:
+        check_own_keys(data, (), "a data file")
     from tuitrain.core.data import user_info
 
     return user_info(data, task)

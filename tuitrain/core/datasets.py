@@ -164,6 +164,7 @@ _CHARS = Builtin(
 OWN_KEYS: dict[str, str] = {
     "digits": "generated tasks (addition)",
     "block_size": "text data (chars, a text file or a folder of text files)",
+    "image_size": "image folders",
 }
 
 _FASHION_NAMES = (

@@ -26,7 +26,7 @@ from tuitrain.core.text import IMAGE_SUFFIXES
 
 KIND = "image folder"
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
-_FALLBACK_SIZE = (32, 32)  # a folder of images of several sizes, loaded whole, is resized to it
+_FALLBACK_SIZE = (32, 32)  # a folder of images of several sizes is resized to it by default
 
 
 def _pillow() -> ModuleType:
@@ -53,11 +53,18 @@ class Scan:
     def channels(self) -> int:
         return 1 if self.mode == "L" else 3
 
-    def info(self, task: Task | None) -> DatasetInfo:
+    def load_size(self, image_size: int | None) -> tuple[int, int]:
+        """(width, height) every image is loaded at: `data.image_size` square when set,
+        else the images' own size when they all share it, else 32x32."""
+        if image_size is not None:
+            return image_size, image_size
+        return _FALLBACK_SIZE if self.odd_size() is not None else self.sizes[0]
+
+    def info(self, task: Task | None, image_size: int | None) -> DatasetInfo:
         """The folder as a classification dataset of images of the first image's size."""
         if task == "regression":
             raise UserError(f"{self.path}: regression needs a numeric target, but class holds text")
-        width, height = self.sizes[0]
+        width, height = self.load_size(image_size)
         return DatasetInfo(
             str(self.path), "classification", (height, width, self.channels), len(self.classes),
             self.classes, "float32", False, f"{KIND}, {len(self.files)} samples",
@@ -128,11 +135,9 @@ def _decode(files: list[Path], mode: str, size: tuple[int, int]) -> np.ndarray:
     return x.astype(np.float32) / 255  # one conversion for the batch
 
 
-def decode_all(folder: Scan) -> np.ndarray:
-    """Every image of a folder loaded whole: at the first image's size when all share it,
-    else resized to 32x32."""
-    size = _FALLBACK_SIZE if folder.odd_size() is not None else folder.sizes[0]
-    return _decode(list(folder.files), folder.mode, size)
+def decode_all(folder: Scan, image_size: int | None) -> np.ndarray:
+    """Every image of a folder loaded whole, at its load size (`Scan.load_size`)."""
+    return _decode(list(folder.files), folder.mode, folder.load_size(image_size))
 
 
 @dataclass(frozen=True, eq=False)
@@ -156,24 +161,17 @@ class ImageSource:
 
 @dataclass(frozen=True, eq=False)
 class StreamedFolder:
-    """An image folder opened to stream: every image must be the first one's size."""
+    """An image folder opened to stream, each image decoded at the folder's load size (the
+    size it would have loaded whole at)."""
 
     scan: Scan
     info: DatasetInfo
+    size: tuple[int, int]  # (width, height)
 
     @classmethod
-    def open(cls, path: Path, task: Task | None) -> StreamedFolder:
+    def open(cls, path: Path, task: Task | None, image_size: int | None) -> StreamedFolder:
         folder = scan(path)
-        odd = folder.odd_size()
-        if odd is not None:
-            f, (w, h) = odd
-            w0, h0 = folder.sizes[0]
-            raise UserError(
-                f"{f}: {w}x{h} pixels, but {folder.files[0]} is {w0}x{h0}; a streamed image "
-                "folder needs every image the same size (resize them, or set "
-                'data.stream = "never" to load it whole, resized to 32x32)'
-            )
-        return cls(folder, folder.info(task))
+        return cls(folder, folder.info(task, image_size), folder.load_size(image_size))
 
     def sources(
         self, index: SplitIndex, saved: Preprocessing | None
@@ -181,7 +179,7 @@ class StreamedFolder:
         """The three splits (images are not standardized: `saved` holds no statistics)."""
         folder = self.scan
         train, val, test = (
-            ImageSource(folder.files, folder.labels, rows, folder.mode, folder.sizes[0])
+            ImageSource(folder.files, folder.labels, rows, folder.mode, self.size)
             for rows in index.parts
         )
         return (train, val, test), None, None

@@ -385,6 +385,7 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ),
     ("data", "workers", lambda v: v is None or 0 <= v <= 64, "in [0, 64]"),
     ("data", "crop_padding", lambda v: 1 <= v <= 256, "in [1, 256]"),
+    ("data", "image_size", lambda v: v is None or 1 <= v <= 4096, "in [1, 4096]"),
     ("train", "epochs", lambda v: v >= 1, ">= 1"),
     ("train", "batch_size", lambda v: v >= 1, ">= 1"),
     ("train", "log_every", lambda v: v >= 1, ">= 1"),

@@ -32,6 +32,9 @@ class DataSpec:
     workers: int | None = None  # data-loading worker processes (None = auto, 0 = none)
     augment: tuple[str, ...] = ()  # training images: "crop" and/or "flip" (core/augment.py)
     crop_padding: int = 4  # pixels padded on each side before a random crop
+    # image folders: the side every image is resized to (None = the images' own size when
+    # they all share it, else 32)
+    image_size: int | None = None
 
 
 @dataclass(frozen=True)

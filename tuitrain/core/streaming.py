@@ -81,10 +81,10 @@ def open_user(path: Path, data: DataSpec, task: Task | None) -> Streamable | Non
     supported)."""
     suffix = path.suffix.lower()
     if path.is_dir():
-        decoded = decoded_bytes(image_folder.scan(path).info(task))
+        decoded = decoded_bytes(image_folder.scan(path).info(task, data.image_size))
         if not streams(data, decoded, str(path)):
             return None
-        return image_folder.StreamedFolder.open(path, task)
+        return image_folder.StreamedFolder.open(path, task, data.image_size)
     if suffix == ".npy":
         labels = labels_file(path, data.target)
         what = f"labels file {labels.name}"
