@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import checkpoints, compare, engines, stats, ui
+from benchmarks import checkpoints, compare, engines, pipelines, stats, ui
 from benchmarks.common import ROOT, Figure, machine
 from tuitrain.core.slowdown import VARIABLE as SLOWDOWN_VARIABLE
 
@@ -104,6 +104,8 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("6", "plots and long runs", ui.plot_figures, False),
     ("8", "start-up", ui.startup_figures, False),
     ("ckpt", "checkpoint cost, every framework", checkpoints.checkpoint_figures, False),
+    ("pipe", "input pipeline, torch and TensorFlow", pipelines.pipeline_figures, False),
+    ("mem", "streaming memory, torch", pipelines.memory_figures, False),
 ]
 
 
@@ -351,6 +353,10 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         BUDGETS,
         "",
         checkpoints.ABOUT,
+        "",
+        pipelines.ABOUT,
+        "",
+        pipelines.MEMORY,
         "",
         "## Machine",
         "",

@@ -246,8 +246,8 @@ CASES = [
         "sample = 200",
         [
             "unknown key in [data] 'sample'",
-            "valid: augment, block_size, crop_padding, dataset, digits, samples, seed, stream, "
-            "target",
+            "valid: augment, block_size, crop_padding, dataset, digits, image_size, samples, seed, "
+            "stream, target",
         ],
         "sample = 200",
     ),

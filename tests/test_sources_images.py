@@ -11,7 +11,7 @@ import pytest
 from conftest import assert_one_line_error, run_cli, run_folders
 
 from tuitrain.core import image_folder
-from tuitrain.core.data import load_splits
+from tuitrain.core.data import Splits, load_splits
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
@@ -74,7 +74,7 @@ def test_bad_folders_are_one_line_errors(tmp_path: Path, stream: str) -> None:
     assert _error(broken, stream).startswith(f"{broken / 'dog' / '1.png'}: cannot read it")
 
 
-def _same_samples(whole, streamed) -> None:  # noqa: ANN001 (two Splits)
+def _same_samples(whole: Splits, streamed: Splits) -> None:
     assert whole.streams is None and streamed.streams is not None
     assert streamed.info == whole.info
     for part in ("train", "val", "test"):
@@ -99,7 +99,7 @@ def test_images_of_several_sizes_load_at_one_size(tmp_path: Path) -> None:
 def test_image_size_is_a_setting_of_image_folders(tmp_path: Path) -> None:
     for dataset in ("digits", str(tmp_path / "x.npz")):
         np.savez(tmp_path / "x.npz", x=np.zeros((4, 3)), y=np.arange(4))
-        with pytest.raises(UserError, match="data.image_size is a setting of image folders"):
+        with pytest.raises(UserError, match=r"data\.image_size is a setting of image folders"):
             dataset_info(DataSpec(dataset, image_size=16))
 
 
