@@ -8,10 +8,10 @@ flip), one epoch per repetition, in interleaved pairs.
   augmented by `Streams.train_batch` in a worker) against a plain DataLoader over a per-image
   Dataset (Pillow decode, numpy crop and flip, default collation, shuffle), persistent
   workers on both sides;
-- tensorflow: tuitrain's tf.data pipeline (tf_steps.streamed: a parallel map of
-  `Streams.train_batch` per step) against a plain tf.data pipeline of TensorFlow's own ops
-  (read_file, decode_jpeg, pad, random_crop, random_flip_left_right per image, batch,
-  prefetch AUTOTUNE).
+- tensorflow: tuitrain's tf.data pipeline (tf_data.streamed: for these files, TensorFlow's
+  own ops per image with the crop and flip draws of core/augment.py) against a plain
+  tf.data pipeline of TensorFlow's own ops (read_file, decode_jpeg, pad, random_crop,
+  random_flip_left_right per image, batch, prefetch AUTOTUNE).
 
 Both sides produce float32 channels-last batches of the same shape; what is timed is taking
 every batch of the epoch from the pipeline."""
@@ -122,10 +122,10 @@ def tf_sides(folder: Path, files: list[tuple[Path, int]], workers: int
              ) -> tuple[Callable[[int], Iterable], Callable[[int], Iterable]]:
     import tensorflow as tf
 
-    from tuitrain.backends import tf_steps
+    from tuitrain.backends import tf_data
 
     streams = tuitrain_streams(folder, workers)
-    ours_source = tf_steps.streamed(streams)
+    ours_source = tf_data.streamed(streams)
 
     def load(path: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         x = tf.image.convert_image_dtype(tf.io.decode_jpeg(tf.io.read_file(path), 3), tf.float32)

@@ -65,9 +65,9 @@ class TrainStepEngine:
         if splits.streams is None:
             self.source = InMemorySource(splits.x_train, splits.y_train)
         elif keras.backend.backend() == "tensorflow":
-            from tuitrain.backends import tf_steps
+            from tuitrain.backends import tf_data
 
-            self.source = tf_steps.streamed(splits.streams)
+            self.source = tf_data.streamed(splits.streams)
         else:
             self.source = StreamedSource(_torch_pipeline(splits.streams), _host_arrays)
 

@@ -30,7 +30,7 @@ if "keras" in sys.modules and os.environ.get("KERAS_BACKEND", "tensorflow") != "
 os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from tuitrain.backends import keras_layers as kl
-from tuitrain.backends import tf_steps
+from tuitrain.backends import tf_data, tf_steps
 from tuitrain.backends.keras_mirror import HostMirror
 
 # isort: split
@@ -62,7 +62,7 @@ class TensorFlowEngine:
             }
             staged = tf_steps.ROWS
         else:  # streamed: tf.data loads each batch; evaluation reads the splits in batches
-            self.source = tf_steps.streamed(splits.streams)
+            self.source = tf_data.streamed(splits.streams)
             staged = self.source.staged
         self.block = tf_steps.StepBlock(self._train_step, self.source,
                                         self.opt.learning_rate, len(self.names),

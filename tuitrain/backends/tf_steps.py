@@ -3,9 +3,9 @@ run on TensorFlow (the tensorflow backend's GradientTape step, and Keras' own `t
 its TensorFlow backend).
 
 One call runs every step of the block in a `tf.while_loop`: take the batch from the source
-(in memory: gathered on the device; streamed: the block's batches from tf.data, stacked),
-set the learning rate, train, and write the step's values
-into a slot variable that the host reads once per log interval. Calling a compiled function
+(in memory: gathered on the device; streamed: the block's batches from tf.data, stacked by
+`tf_data`), set the learning rate, train, and write the step's values into a slot variable
+that the host reads once per log interval. Calling a compiled function
 costs about 0.3 ms of Python and runtime overhead, as much as a small model's whole step, so
 paying it once per block instead of once per step is what makes these engines faster than a
 hand-written per-step loop."""
@@ -13,14 +13,13 @@ hand-written per-step loop."""
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import tensorflow as tf
 
-from tuitrain.core.batches import BatchSource, InMemorySource, StreamedSource
-from tuitrain.core.sources import Streams
+from tuitrain.core.batches import BatchSource, InMemorySource
 
 StepFn = Callable[[tf.Tensor, tf.Tensor], Sequence[tf.Tensor]]
 ROWS = tf.TensorSpec([None, None], tf.int64)  # a block's index rows, staged as they are
@@ -33,54 +32,6 @@ def _rows(block: np.ndarray) -> tf.Tensor:
 def in_memory(x: tf.Tensor, y: tf.Tensor) -> InMemorySource[tf.Tensor, tf.Tensor]:
     """A split held whole as tensors, each batch gathered by index inside the graph."""
     return InMemorySource(x, y, to_rows=_rows, take=tf.gather)
-
-
-class Stacked:
-    """A streamed source for a graph-executed block: the block's batches, loaded by tf.data,
-    stacked into one (steps, batch, ...) tensor each for x and y."""
-
-    def __init__(self, streamed: StreamedSource[tf.Tensor], staged: Any) -> None:
-        self.streamed = streamed
-        self.staged = staged  # the stacked pair's TensorSpecs
-
-    def start_epoch(self, epoch: int, rows: Iterator[np.ndarray]) -> None:
-        self.streamed.start_epoch(epoch, rows)
-
-    def stage(self, block: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
-        xs, ys = zip(*self.streamed.stage(block), strict=True)
-        return tf.stack(xs), tf.stack(ys)
-
-    def batch(self, rows: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
-        return rows
-
-
-def streamed(streams: Streams) -> Stacked:
-    """The training split streamed through tf.data: a parallel map (the data workers' count)
-    calls `Streams.train_batch` for each step's row in order, and prefetches (AUTOTUNE)."""
-    x0, y0 = streams.train.get(np.zeros(1, np.int64))  # the batches' dtypes and shapes
-    types = (tf.int64, tf.as_dtype(x0.dtype), tf.as_dtype(y0.dtype))
-    shapes = ([None], [None, *x0.shape[1:]], [None, *y0.shape[1:]])
-
-    def open_epoch(epoch: int, rows: list[np.ndarray]) -> Iterator[tuple[Any, Any, Any]]:
-        def load(k: np.int64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            row = rows[int(k)]
-            return (row, *streams.train_batch(epoch, row))
-
-        def loaded(k: tf.Tensor) -> tuple[tf.Tensor, ...]:
-            values = tf.numpy_function(load, [k], types, stateful=False)
-            for value, shape in zip(values, shapes, strict=True):
-                value.set_shape(shape)
-            return tuple(values)
-
-        with tf.device("/cpu:0"):  # the pipeline runs on the host whatever the model's device
-            return iter(tf.data.Dataset.range(len(rows))
-                        .map(loaded, num_parallel_calls=max(1, streams.workers),
-                             deterministic=True)
-                        .prefetch(tf.data.AUTOTUNE))
-
-    staged = tuple(tf.TensorSpec([None, *shape], dtype)
-                   for shape, dtype in zip(shapes[1:], types[1:], strict=True))
-    return Stacked(StreamedSource(open_epoch, lambda x, y: (x, y)), staged)
 
 
 class StepBlock:

@@ -63,21 +63,32 @@ class Augment:
                 f"width, channels); this data's samples have shape {input_shape}"
             )
 
+    def draw(
+        self, seed: int, epoch: int, index: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each sample's crop window, as offsets (top, left) into the padded image (int64;
+        0 without a crop), and whether it is flipped (bool)."""
+        n = len(index)
+        dy = dx = np.zeros(n, np.int64)
+        if self.crop:
+            offsets = draws(seed, epoch, index, 0)
+            side = np.uint64(2 * self.crop + 1)
+            dy = (offsets % side).astype(np.int64)
+            dx = ((offsets >> np.uint64(32)) % side).astype(np.int64)
+        flip = np.zeros(n, bool)
+        if self.flip:
+            flip = (draws(seed, epoch, index, 1) & np.uint64(1)).astype(bool)
+        return dy, dx, flip
+
     def apply(self, x: np.ndarray, seed: int, epoch: int, index: np.ndarray) -> np.ndarray:
         """The augmented batch `x` (N, H, W, C) of the samples `index` in `epoch`: each image
         cut out of the padded batch and flipped in one copy (slices, which cost a fraction
         of a gather over the whole batch)."""
         n, h, w, _ = x.shape
-        dy = dx = np.zeros(n, np.int64)
         if self.crop:
             p = self.crop
             x = np.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-            offsets = draws(seed, epoch, index, 0)
-            dy = (offsets % np.uint64(2 * p + 1)).astype(np.int64)
-            dx = ((offsets >> np.uint64(32)) % np.uint64(2 * p + 1)).astype(np.int64)
-        flip = np.zeros(n, bool)
-        if self.flip:
-            flip = (draws(seed, epoch, index, 1) & np.uint64(1)).astype(bool)
+        dy, dx, flip = self.draw(seed, epoch, index)
         out = np.empty((n, h, w, x.shape[3]), x.dtype)
         for i, (top, left, mirror) in enumerate(zip(dy.tolist(), dx.tolist(), flip.tolist(),
                                                     strict=True)):

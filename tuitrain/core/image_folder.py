@@ -26,6 +26,7 @@ from tuitrain.core.text import IMAGE_SUFFIXES
 
 KIND = "image folder"
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
+_PLAIN_FORMATS = frozenset({"JPEG", "PNG"})  # what TensorFlow decodes as Pillow does
 _FALLBACK_SIZE = (32, 32)  # a folder of images of several sizes is resized to it by default
 
 
@@ -48,6 +49,7 @@ class Scan:
     classes: tuple[str, ...]  # the subfolders' names, sorted
     sizes: tuple[tuple[int, int], ...]  # each image's (width, height)
     mode: str  # what every image is converted to: "L" when all are gray, else "RGB"
+    stored: tuple[tuple[str, str], ...]  # each image's (format, mode) as its file holds it
 
     @property
     def channels(self) -> int:
@@ -115,11 +117,12 @@ def _scan(path: Path, _stamp: tuple[tuple[str, int, int], ...]) -> Scan:
     heads = []
     for f, _ in found:
         with reading(f), image.open(f) as im:  # reads the header only
-            heads.append((im.size, im.mode))
-    mode = "L" if all(m in _GRAY_MODES for _, m in heads) else "RGB"
+            heads.append((im.size, im.mode, im.format or ""))
+    mode = "L" if all(m in _GRAY_MODES for _, m, _ in heads) else "RGB"
     labels = np.searchsorted(np.array(classes), np.array([c for _, c in found])).astype(np.int64)
     files = tuple(f for f, _ in found)
-    return Scan(path, files, labels, classes, tuple(s for s, _ in heads), mode)
+    stored = tuple((fmt, m) for _, m, fmt in heads)
+    return Scan(path, files, labels, classes, tuple(s for s, _, _ in heads), mode, stored)
 
 
 def _decode(files: list[Path], mode: str, size: tuple[int, int]) -> np.ndarray:
@@ -150,6 +153,7 @@ class ImageSource:
     rows: np.ndarray
     mode: str
     size: tuple[int, int]  # (width, height)
+    as_stored: bool = False  # `StreamedFolder.as_stored`: a framework may decode the files
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -168,6 +172,16 @@ class StreamedFolder:
     info: DatasetInfo
     size: tuple[int, int]  # (width, height)
 
+    @property
+    def as_stored(self) -> bool:
+        """Every image is a JPEG or PNG file stored at the load size in the load mode, so
+        any decoder gives its pixels without a conversion or a resize."""
+        folder = self.scan
+        return all(
+            size == self.size and mode == folder.mode and fmt in _PLAIN_FORMATS
+            for size, (fmt, mode) in zip(folder.sizes, folder.stored, strict=True)
+        )
+
     @classmethod
     def open(cls, path: Path, task: Task | None, image_size: int | None) -> StreamedFolder:
         folder = scan(path)
@@ -179,7 +193,8 @@ class StreamedFolder:
         """The three splits (images are not standardized: `saved` holds no statistics)."""
         folder = self.scan
         train, val, test = (
-            ImageSource(folder.files, folder.labels, rows, folder.mode, self.size)
+            ImageSource(folder.files, folder.labels, rows, folder.mode, self.size,
+                        self.as_stored)
             for rows in index.parts
         )
         return (train, val, test), None, None
