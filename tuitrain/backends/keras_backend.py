@@ -34,7 +34,7 @@ from tuitrain.core import finetune
 from tuitrain.core.batches import BatchSource, InMemorySource, Pipeline, StreamedSource
 from tuitrain.core.data import Splits
 from tuitrain.core.errors import UserError
-from tuitrain.core.sources import Streams
+from tuitrain.core.sources import Streams, collect
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
 
@@ -148,13 +148,10 @@ class TrainStepEngine:
         return {name: float(logs[name]) for name in self.names}
 
     def predict(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
-        outs, ys = [], []
-        for x, y in self.splits.batches(split, self.eval_batch):
-            outs.append(np.asarray(self.model.predict_on_batch(x), dtype=np.float32))
-            ys.append(y)
-        if not outs:
-            return np.zeros((0,), np.float32), np.zeros((0,))
-        return np.concatenate(outs), np.concatenate(ys)
+        size = self.splits.size(split)
+        got = collect(size, ((np.asarray(self.model.predict_on_batch(x), dtype=np.float32), y)
+                             for x, y in self.splits.batches(split, self.eval_batch)))
+        return got or (np.zeros((0,), np.float32), np.zeros((0,)))
 
     # ----- checkpoints -------------------------------------------------------------------
     def snapshot(self) -> Callable[[Path], None]:

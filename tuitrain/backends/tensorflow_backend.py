@@ -20,6 +20,7 @@ import numpy as np
 from tuitrain.core import finetune
 from tuitrain.core.batches import BatchSource
 from tuitrain.core.data import Splits
+from tuitrain.core.sources import collect
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
 
@@ -112,18 +113,15 @@ class TensorFlowEngine:
             return ((x[i:i + bs], y[i:i + bs]) for i in range(0, int(x.shape[0]), bs))
         return ((tf.constant(x), y) for x, y in self.splits.streams.batches(split, bs))
 
-    def predict(self, split: Split) -> tuple[tf.Tensor, tf.Tensor]:
-        outs, ys = [], []
-        for x, y in self._batches(split):
-            outs.append(self._forward(x))
-            ys.append(y)
-        if not outs:
-            return tf.zeros((0,)), tf.zeros((0,))
-        return tf.concat(outs, axis=0), tf.concat(ys, axis=0)
+    def predict(self, split: Split) -> tuple[np.ndarray, np.ndarray]:
+        size = self.splits.size(split)
+        got = collect(size, ((self._forward(x).numpy(), np.asarray(y))
+                             for x, y in self._batches(split)))
+        return got or (np.zeros((0,), np.float32), np.zeros((0,)))
 
     def evaluate(self, split: Split) -> dict[str, float]:
         outputs, y = self.predict(split)
-        return kl.score(self.spec, outputs, y) if int(y.shape[0]) else {}
+        return kl.score(self.spec, outputs, y) if len(y) else {}
 
     def inject_fault(self, kind: str) -> None:
         kl.inject_fault(kind)

@@ -37,6 +37,7 @@ from tuitrain.core.layers import (
 from tuitrain.core.measures import METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing, Scaling
 from tuitrain.core.shapes import LayerRow, summarize
+from tuitrain.core.sources import collect
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
 from tuitrain.core.trainer import Split, Trainer
 from tuitrain.core.validate import needed_output, output_units
@@ -653,13 +654,12 @@ class TorchEngine:
     def predict(self, split: Split) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
         """Loss and metrics over a split, with the model's outputs and the targets."""
         self.model.eval()
-        outs, ys = [], []
-        for xb, yb in self._batches(split):
-            outs.append(self._forward(xb))
-            ys.append(yb)
-        if not outs:
+        size = self.splits.size(split)
+        got = collect(size, ((self._forward(xb), yb) for xb, yb in self._batches(split)),
+                      lambda shape, like: like.new_empty(shape))
+        if got is None:
             return {}, np.zeros((0,)), np.zeros((0,))
-        out, y = torch.cat(outs), torch.cat(ys)
+        out, y = got
         sums = torch.stack([self.loss_fn(out, y), *(fn(out, y) for fn in self.metric_fns)])
         values = sums.double().cpu().numpy()
         metrics = {"loss": float(values[0])}

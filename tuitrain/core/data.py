@@ -78,6 +78,10 @@ class Splits:
             return self.streams.sizes
         return len(self.x_train), len(self.x_val), len(self.x_test)
 
+    def size(self, name: str) -> int:
+        """Samples in "train", "val" or "test"."""
+        return self.sizes[("train", "val", "test").index(name)]
+
     def batches(self, name: str, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """x and y of "train", "val" or "test" in order, in batches of `batch_size` (the last
         one shorter), never augmented: slices of the arrays, or read from the streams."""

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+A = TypeVar("A")  # an array type: numpy's or a framework's
 
 
 class Source(Protocol):
@@ -98,6 +99,32 @@ def eval_rows(size: int, batch_size: int) -> Iterator[np.ndarray]:
     rows evaluation loads."""
     for start in range(0, size, batch_size):
         yield np.arange(start, min(start + batch_size, size), dtype=np.int64)
+
+
+def _empty_like(shape: tuple[int, ...], like: np.ndarray) -> np.ndarray:
+    return np.empty(shape, like.dtype)
+
+
+def collect(
+    size: int,
+    batches: Iterable[tuple[A, A]],
+    empty: Callable[[tuple[int, ...], A], A] = _empty_like,  # type: ignore[assignment]
+) -> tuple[A, A] | None:
+    """A split's outputs and targets, batch by batch, written into two arrays allocated
+    once at the split's `size` (`empty(shape, like)`: numpy's by default, a framework's on
+    its device); None for an empty split. Holding each batch's small result in a list while
+    the next batch's inputs are allocated carves the allocator's freed blocks so that no
+    later batch fits in them: a streamed evaluation then grew by a batch of inputs per batch
+    (1.4 GB over a 1.3 GB validation split)."""
+    out = targets = None
+    at = 0
+    for o, t in batches:
+        if out is None or targets is None:
+            out, targets = empty((size, *o.shape[1:]), o), empty((size, *t.shape[1:]), t)
+        out[at : at + len(o)] = o
+        targets[at : at + len(t)] = t
+        at += len(o)
+    return None if out is None or targets is None else (out, targets)
 
 
 def read_ahead(
