@@ -320,7 +320,7 @@ def main() -> int:
     if a.json:
         data = [[f.to_json() for f in run] for run in runs]
         a.json.write_text(json.dumps(data[0] if a.repeat == 1 else data, indent=2))
-    if not a.quick and a.repeat == 1:
+    if not a.quick and a.repeat == 1 and only is None:  # a partial run keeps the record
         old = a.out.read_text() if a.out.exists() else ""
         a.out.write_text(with_kept(report(runs[0], tables, started, a.compare_epochs), old))
         print(f"wrote {a.out}")

@@ -64,17 +64,17 @@ def write_data(folder: Path, gib: float) -> tuple[Path, Path]:
     return folder / "x.npy", folder / "y.npy"
 
 
-def anon_mb(root: psutil.Process) -> float:
-    """RssAnon of a process and all its descendants, summed (MB)."""
-    total = 0
+def anon_mb(root: psutil.Process) -> dict[int, float]:
+    """RssAnon of a process and each of its descendants (MB), by pid."""
+    found = {}
     for proc in [root, *root.children(recursive=True)]:
         try:
             for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
                 if line.startswith("RssAnon:"):
-                    total += int(line.split()[1])
+                    found[proc.pid] = int(line.split()[1]) / 1024
         except OSError:  # the process ended between the listing and the read
             continue
-    return total / 1024
+    return found
 
 
 def main() -> None:
@@ -92,15 +92,19 @@ def main() -> None:
         started = time.perf_counter()
         cli = subprocess.Popen(cmd, cwd=ROOT, env=child_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
-        root, samples = psutil.Process(cli.pid), []
+        root, samples, peaks = psutil.Process(cli.pid), [], {}
         while cli.poll() is None:
-            samples.append(anon_mb(root))
+            sample = anon_mb(root)
+            samples.append(sum(sample.values()))
+            for pid, mb in sample.items():
+                peaks[pid] = max(mb, peaks.get(pid, 0.0))
             time.sleep(0.05)
         output = cli.stdout.read() if cli.stdout else ""
         if cli.returncode != 0:
             raise SystemExit(f"training failed ({cli.returncode}):\n{output[-3000:]}")
         file_mb = os.path.getsize(x) / 2**20
     emit({"file_mb": file_mb, "peak_anon_mb": max(samples), "samples": len(samples),
+          "process_peaks_mb": sorted(peaks.values(), reverse=True),
           "seconds": time.perf_counter() - started, "workers": a.workers,
           "last_line": output.strip().splitlines()[-1]})
 
