@@ -1,7 +1,8 @@
 """Streamed training end to end, in every framework: a run whose data streams (torch's
 DataLoader, tf.data) trains, validates and evaluates the same model as the same run held in
-memory, with data workers or without; an augmented run stopped mid-epoch (its pipeline
-loading ahead) and resumed ends as one that never stopped; a streamed run exports."""
+memory, with data workers or without (Keras on torch too); an augmented run stopped
+mid-epoch (its pipeline loading ahead) and resumed ends as one that never stopped; a
+streamed run exports."""
 
 from __future__ import annotations
 
@@ -55,6 +56,17 @@ def test_streamed_trains_as_in_memory(tmp_path: Path, framework: str) -> None:
                            "--set", f"data.workers={workers}")
         assert streamed["metrics"] == memory["metrics"], workers
         assert evaluated(runs) == evaluated(tmp_path / "memory")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_keras_on_torch_streams_through_the_dataloader(tmp_path: Path) -> None:
+    """Keras on its torch backend loads streamed batches with torch's DataLoader (2
+    workers): the same metrics as in memory."""
+    on_torch = ("--set", "run.keras_backend=torch")
+    memory = trained(tmp_path / "memory", "keras", *on_torch, "--set", "data.stream=never")
+    streamed = trained(tmp_path / "streamed", "keras", *on_torch, "--set",
+                       "data.stream=always", "--set", "data.workers=2")
+    assert streamed["metrics"] == memory["metrics"]
 
 
 def augmented_preset(tmp_path: Path) -> Path:
