@@ -250,6 +250,8 @@ def test_a_few_steps_train(
 def test_resnet_digits_reaches_its_accuracy(tmp_path: Path, framework: str) -> None:
     """The preset as shipped, to its last epoch: >= 0.97 validation accuracy."""
     run = trained(tmp_path, "resnet-digits", framework)
-    accuracy = run.summary()["metrics"]["val_accuracy"]
-    print(f"resnet-digits {framework}: val_accuracy {accuracy:.4f}")
+    summary = run.summary()
+    accuracy = summary["metrics"]["val_accuracy"]
+    print(f"resnet-digits {framework}: val_accuracy {accuracy:.4f}, {summary['global_step']} "
+          f"steps in {summary['train_seconds']:.0f} s")
     assert accuracy >= 0.97

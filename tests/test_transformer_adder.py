@@ -56,4 +56,7 @@ def test_reaches_the_threshold_on_held_out_sums(framework: str, tmp_path: Path) 
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads((run.path / "eval.json").read_text())
     assert report["split"] == "test"
+    print(f"transformer-adder {framework}: val_exact_match {s['metrics']['val_exact_match']:.4f}"
+          f", test {report['metrics']['exact_match']:.4f}, {s['global_step']} steps in "
+          f"{s['train_seconds']:.0f} s")
     assert report["metrics"]["exact_match"] >= THRESHOLD, report["metrics"]
