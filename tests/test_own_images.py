@@ -64,8 +64,8 @@ def test_own_model_on_own_photos(tmp_path: Path, framework: str) -> None:
     model.write_text(TORCH_MODEL if framework == "torch" else KERAS_MODEL)
     runs = tmp_path / "runs"
 
-    def cli(*args: str) -> str:
-        out = run_cli(*args, runs_dir=runs, cwd=tmp_path, timeout=300)
+    def cli(*args: str, cwd: Path = tmp_path) -> str:
+        out = run_cli(*args, runs_dir=runs, cwd=cwd, timeout=300)
         assert out.returncode == 0, out.stdout + out.stderr
         return out.stdout
 
@@ -76,7 +76,7 @@ def test_own_model_on_own_photos(tmp_path: Path, framework: str) -> None:
     run = RunDir(first)
     assert run.summary()["status"] == "completed"
     assert run.read_spec().data.augment == ("crop", "flip")
-    cli("resume", run.id, "--epochs", "3")
+    cli("resume", run.id, "--epochs", "3", cwd=runs)  # the data's path was recorded whole
     assert run.summary()["epochs_completed"] == 3
     assert "accuracy" in cli("eval", run.id)
     assert "(N, 16, 16, 3)" in cli("export", run.id)

@@ -224,6 +224,15 @@ def own_data_name(data: DataSpec) -> str | None:
     return path.name if path.is_dir() else path.stem
 
 
+def pinned(data: DataSpec) -> DataSpec:
+    """`data` with a person's own file or folder named by its absolute path, as a new run
+    records it: resume, eval and export then find the data from any working directory."""
+    if data.dataset in BUILTIN:
+        return data
+    path = Path(data.dataset).expanduser()
+    return replace(data, dataset=str(path.resolve())) if path.exists() else data
+
+
 def catalogue_info(entry: Builtin) -> DatasetInfo:
     """A built-in set's entry with whether its download is cached, before any [data]
     settings: nothing is generated or read (what a list of datasets needs)."""

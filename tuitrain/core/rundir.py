@@ -17,7 +17,7 @@ import tomli_w
 
 from tuitrain.core import model_file
 from tuitrain.core.atomic import fsync_dir, remove_path, write_atomic
-from tuitrain.core.datasets import own_data_name
+from tuitrain.core.datasets import own_data_name, pinned
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import FINAL_STATUSES, Event, RunStatus, parse_event
 from tuitrain.core.liveness import Lock, is_held
@@ -100,7 +100,8 @@ class RunDir:
     def create(cls, runs_dir: Path, spec: RunSpec) -> RunDir:
         """A new, never-used folder: `<time>-<preset>-<framework>[-N]`, created exclusively;
         a run on a person's own data is named after the data file instead of the preset, one
-        with their own model after the model file."""
+        with their own model after the model file. A person's own data is recorded by its
+        absolute path."""
         try:
             return cls._create(runs_dir, spec)
         except OSError as exc:  # a file in the way, no permission, disk full
@@ -123,7 +124,8 @@ class RunDir:
             run = cls(path)
             try:
                 run.checkpoints.mkdir()
-                run.write_spec(model_file.copy_into(path, spec))
+                own = replace(spec, data=pinned(spec.data))
+                run.write_spec(model_file.copy_into(path, own))
             except BaseException:  # nothing half-written: no folder without its spec
                 remove_path(path)
                 raise
