@@ -216,7 +216,7 @@ def _torch_pipeline(streams: Streams) -> Pipeline:
     except ImportError:
         raise UserError(
             f"streamed data on Keras' {keras.backend.backend()} backend is loaded by torch's "
-            "DataLoader: pip install torch==2.13.0, or use KERAS_BACKEND=tensorflow"
+            "DataLoader: pip install torch==2.13.0, or train with --keras-backend tensorflow"
         ) from None
     return torch_data.pipeline(streams, pin_memory=False)
 
