@@ -4,6 +4,7 @@ run saved its statistics (regression). Pure NumPy."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,19 +67,49 @@ def regression_report(outputs: np.ndarray, targets: np.ndarray, metrics: dict[st
 
 
 def render(report: Report) -> list[str]:
-    """Plain-text lines: metrics, then the per-class table and confusion matrix."""
+    """Plain-text lines: metrics, then the per-class table and confusion matrix; where the
+    matrix would be wider than WIDTH columns (a character-level model's 96 classes), the
+    classes recalled worst and the pairs confused most instead (all of it is in eval.json)."""
     lines = ["  ".join(f"{k} {v:.4f}" for k, v in report.metrics.items())]
     if report.units:
         lines.append(report.units)
-    if report.class_names:
-        width = max(5, *(len(n) for n in report.class_names))
-        lines += ["", f"{'class':<{width}}  precision  recall"]
-        for name, p, r in zip(report.class_names, report.precision, report.recall, strict=True):
-            lines.append(f"{name:<{width}}  {p:9.3f}  {r:6.3f}")
-        cell = max(4, *(len(str(v)) for row in report.confusion for v in row)) + 1
-        lines += ["", "confusion (rows: true, columns: predicted)"]
-        heads = "".join(f"{n[:cell - 1]:>{cell}}" for n in report.class_names)
-        lines.append(" " * (width + 1) + heads)
-        for name, row in zip(report.class_names, report.confusion, strict=True):
-            lines.append(f"{name:<{width}} " + "".join(f"{v:>{cell}}" for v in row))
+    if not report.class_names:
+        return lines
+    names = report.class_names
+    width = max(5, *(len(n) for n in names))
+    cell = max(4, *(len(str(v)) for row in report.confusion for v in row)) + 1
+    if width + 1 + cell * len(names) <= WIDTH:
+        return lines + _table(report, range(len(names)), width, "") + _matrix(report, width, cell)
+    confusion = np.array(report.confusion)
+    support = confusion.sum(axis=1)
+    present = np.flatnonzero(support)
+    worst = present[np.argsort(np.array(report.recall)[present], kind="stable")][:SHOWN]
+    heading = f" ({len(worst)} of {len(names)} recalled worst; every class in eval.json)"
+    lines += _table(report, worst, width, heading)
+    np.fill_diagonal(confusion, 0)
+    pairs = np.argsort(-confusion, axis=None, kind="stable")[:SHOWN]
+    pairs = [divmod(int(i), len(names)) for i in pairs if confusion.flat[i] > 0]
+    lines += ["", "confused most (true -> predicted: samples)"]
+    lines += [f"{names[t]:>{width}} -> {names[p]:<{width}}  {confusion[t, p]}" for t, p in pairs]
+    return lines
+
+
+WIDTH = 100  # columns a confusion matrix may take before it is summarized
+SHOWN = 10  # classes and confused pairs a summary lists
+
+
+def _table(report: Report, rows: Iterable[int], width: int, heading: str) -> list[str]:
+    lines = ["", f"{'class':<{width}}  precision  recall{heading}"]
+    for i in rows:
+        name, p, r = report.class_names[i], report.precision[i], report.recall[i]
+        lines.append(f"{name:<{width}}  {p:9.3f}  {r:6.3f}")
+    return lines
+
+
+def _matrix(report: Report, width: int, cell: int) -> list[str]:
+    lines = ["", "confusion (rows: true, columns: predicted)"]
+    heads = "".join(f"{n[:cell - 1]:>{cell}}" for n in report.class_names)
+    lines.append(" " * (width + 1) + heads)
+    for name, row in zip(report.class_names, report.confusion, strict=True):
+        lines.append(f"{name:<{width}} " + "".join(f"{v:>{cell}}" for v in row))
     return lines
