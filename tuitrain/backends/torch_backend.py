@@ -543,7 +543,7 @@ class TorchEngine:
             from tuitrain.backends import torch_data
 
             pin = self.device.type == "cuda"
-            self.source = StreamedSource(torch_data.pipeline(splits.streams, pin), self._tensors)
+            self.source = StreamedSource(torch_data.pipeline(splits.streams, pin), self._batch)
         precision = spec.run.precision
         self.autocast_dtype = {"bf16": torch.bfloat16, "16": torch.float16}.get(precision)
         scaled = precision == "16" and self.device.type == "cuda"
@@ -559,14 +559,21 @@ class TorchEngine:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 8.00 GiB "
                                          "(injected by TUITRAIN_FAULT)")
 
-    def _tensors(self, x: np.ndarray | torch.Tensor,
-                 y: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Host arrays or tensors (pinned where they stream to a GPU) on the device, images
-        channels-last -> NCHW."""
-        xt, yt = torch.as_tensor(x), torch.as_tensor(y)
+    def _tensors(self, x: np.ndarray, y: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """A split held whole, on the device: images channels-last -> NCHW on the host, so
+        the device never holds both layouts."""
+        xt, yt = (torch.from_numpy(np.ascontiguousarray(a)) for a in (x, y))
         if xt.ndim == 4:
             xt = xt.permute(0, 3, 1, 2).contiguous()
-        return xt.to(self.device, non_blocking=True), yt.to(self.device, non_blocking=True)
+        return xt.to(self.device), yt.to(self.device)
+
+    def _batch(self, x: np.ndarray | torch.Tensor,
+               y: np.ndarray | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A streamed batch on the device: copied there first (asynchronously from the
+        DataLoader's pinned memory), images channels-last -> NCHW there."""
+        xt = torch.as_tensor(x).to(self.device, non_blocking=True)
+        yt = torch.as_tensor(y).to(self.device, non_blocking=True)
+        return (xt.permute(0, 3, 1, 2).contiguous() if xt.ndim == 4 else xt), yt
 
     def _rows(self, block: np.ndarray) -> torch.Tensor:
         """A block's index rows on the device, in one copy."""
@@ -648,7 +655,7 @@ class TorchEngine:
         if self.splits.streams is None:
             x, y = self.data[split]
             return ((x[i:i + bs], y[i:i + bs]) for i in range(0, len(x), bs))
-        return (self._tensors(*batch) for batch in self.splits.streams.batches(split, bs))
+        return (self._batch(*batch) for batch in self.splits.streams.batches(split, bs))
 
     @torch.no_grad()
     def predict(self, split: Split) -> tuple[dict[str, float], np.ndarray, np.ndarray]:
