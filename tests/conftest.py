@@ -21,8 +21,38 @@ REPO = Path(__file__).resolve().parent.parent
 PRESETS_DIR = REPO / "presets"
 SHIPPED_PRESETS = sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
-HAS_TORCH = importlib.util.find_spec("torch") is not None
+FRAMEWORKS = ("torch", "tensorflow", "keras")
+# The package a framework's tests need: Keras runs on TensorFlow unless a test says otherwise.
+PACKAGE = {"torch": "torch", "tensorflow": "tensorflow", "keras": "tensorflow"}
+
+
+def installed(framework: str) -> bool:
+    """Whether the package `framework` (torch, tensorflow, keras) needs is installed."""
+    return importlib.util.find_spec(PACKAGE[framework]) is not None
+
+
+HAS_TORCH = installed("torch")
 requires_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+requires_tensorflow = pytest.mark.skipif(
+    not installed("tensorflow"), reason="TensorFlow is not installed")
+
+
+def framework_param(framework: str) -> pytest.param:  # type: ignore[valid-type]
+    """`framework` as a test parameter: marked with its package (`-m torch`, `-m tensorflow`)
+    and skipped where that package is not installed."""
+    package = PACKAGE[framework]
+    return pytest.param(framework, id=framework, marks=[
+        getattr(pytest.mark, package),
+        pytest.mark.skipif(not installed(framework), reason=f"{package} is not installed")])
+
+
+FRAMEWORK_PARAMS = [framework_param(name) for name in FRAMEWORKS]
+
+
+def skip_unless_installed(framework: str) -> None:
+    """Skip the calling test where `framework`'s package is not installed."""
+    if not installed(framework):
+        pytest.skip(f"{PACKAGE[framework]} is not installed")
 
 
 def cli_env(runs_dir: Path | None = None, **extra: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ process, and so does everything that builds a Keras model."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from conftest import SHIPPED_PRESETS, cli_env, run_cli, run_folders
+from conftest import SHIPPED_PRESETS, cli_env, requires_tensorflow, run_cli, run_folders
 from layer_stacks import EXTRA_STACKS, TOKEN_INPUT
 
 from tuitrain.core import launch, validate
@@ -35,8 +34,7 @@ E = TypeVar("E", bound=Event)
 
 pytestmark = [
     pytest.mark.tensorflow,
-    pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                       reason="tensorflow is not installed"),
+    requires_tensorflow,
 ]
 
 # Run in a child for several frameworks at once: prints one JSON object

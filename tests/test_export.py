@@ -7,16 +7,13 @@ existing targets are one-line errors."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, cli_env, run_cli, run_folders
-
-HAS_TF = importlib.util.find_spec("tensorflow") is not None
+from conftest import assert_one_line_error, cli_env, requires_tensorflow, run_cli, run_folders
 
 SIGNATURE = (
     "  inputs:  float32 (N, 8, 8, 1), as loaded at training, not standardized\n"
@@ -126,7 +123,7 @@ def test_torch_exports_run_in_their_runtimes(tmp_path: Path) -> None:
 
 
 @pytest.mark.tensorflow
-@pytest.mark.skipif(not HAS_TF, reason="TensorFlow is not installed")
+@requires_tensorflow
 @pytest.mark.parametrize("framework", ["tensorflow", "keras"])
 def test_keras_family_exports_run_in_their_runtimes(tmp_path: Path, framework: str) -> None:
     runs, run = trained(tmp_path, framework)
@@ -145,7 +142,7 @@ def test_torch_regression_exports_take_raw_inputs_and_return_data_units(tmp_path
 
 
 @pytest.mark.tensorflow
-@pytest.mark.skipif(not HAS_TF, reason="TensorFlow is not installed")
+@requires_tensorflow
 @pytest.mark.parametrize("framework", ["tensorflow", "keras"])
 def test_keras_family_regression_exports_take_raw_inputs_and_return_data_units(
     tmp_path: Path, framework: str

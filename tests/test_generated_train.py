@@ -4,12 +4,11 @@ scores only the answer positions (the confusion matrix counts digits + 1 labels 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_folders
+from conftest import run_cli, run_folders, skip_unless_installed
 
 # An LSTM reads left to right, so it is a decoder: scored with the true prefix, its exact
 # match is what greedy decoding would get (core/measures.py).
@@ -40,8 +39,7 @@ lr = 0.01
 def test_addition_trains_reports_val_exact_match_and_evals_answer_positions(
     framework: str, tmp_path: Path
 ) -> None:
-    if importlib.util.find_spec(framework) is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     preset = tmp_path / "lstm-adder.toml"
     preset.write_text(ADDER)
     runs = tmp_path / "runs"

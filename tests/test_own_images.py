@@ -5,12 +5,11 @@ exported, and fine-tuned from with a frozen layer."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import run_cli, run_folders
+from conftest import FRAMEWORK_PARAMS, run_cli, run_folders
 
 from tuitrain.core.rundir import RunDir
 
@@ -38,12 +37,6 @@ def build_model(input_shape, num_outputs):
 FROZEN = {"torch": "0", "tensorflow": "conv", "keras": "conv"}
 
 
-def _framework(name: str) -> pytest.param:  # type: ignore[valid-type]
-    package = "torch" if name == "torch" else "tensorflow"
-    return pytest.param(name, id=name, marks=pytest.mark.skipif(
-        importlib.util.find_spec(package) is None, reason=f"{package} is not installed"))
-
-
 def photos(root: Path) -> Path:
     """Two classes of JPEGs of three sizes: reddish and bluish noise."""
     rng = np.random.default_rng(0)
@@ -57,7 +50,7 @@ def photos(root: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize("framework", [_framework(n) for n in ("torch", "tensorflow", "keras")])
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_own_model_on_own_photos(tmp_path: Path, framework: str) -> None:
     data = photos(tmp_path / "photos")
     model = tmp_path / "my_model.py"

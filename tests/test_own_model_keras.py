@@ -7,23 +7,20 @@ and every look at a checkpoint happens in a child process."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, cli_env, run_cli, run_folders
+from conftest import assert_one_line_error, cli_env, requires_tensorflow, run_cli, run_folders
 
 from tuitrain.core.events import LogMessage
 from tuitrain.core.rundir import RunDir
 
 pytestmark = [
     pytest.mark.tensorflow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
-    ),
+    requires_tensorflow,
 ]
 
 # The digits are (8, 8, 1) images: Keras' build_model gets them channels-last.

@@ -5,7 +5,6 @@ the runner's test hook `TUITRAIN_FAULT` (tuitrain/core/faults.py). See RELIABILI
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
@@ -24,6 +23,7 @@ from conftest import (
     build_once,
     cli_env,
     popen_cli,
+    requires_tensorflow,
     requires_torch,
     run_cli,
     run_folders,
@@ -370,7 +370,7 @@ def test_oom_at_step_k_stops_with_a_checkpoint_and_a_batch_size(tmp_path: Path) 
     assert latest is not None and latest.global_step == 29 and latest.step_in_epoch == 29
 
 
-@pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None, reason="needs TensorFlow")
+@requires_tensorflow
 @pytest.mark.parametrize("framework", ["tensorflow", "keras"])
 def test_tensorflow_oom_is_caught_the_same_way(tmp_path: Path, framework: str) -> None:
     runs = tmp_path / "runs"

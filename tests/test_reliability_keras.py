@@ -5,7 +5,6 @@ loaded (a Lambda layer in a `.keras` archive and in a legacy `.h5`) are refused 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -13,15 +12,22 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, build_once, cli_env, run_cli, run_folders
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    build_once,
+    cli_env,
+    requires_tensorflow,
+    run_cli,
+    run_folders,
+)
 
 from tuitrain.core.checkpoints import CheckpointStore, digest
 from tuitrain.core.events import RunEnded
 from tuitrain.core.rundir import RunDir
 
-HAS_TF = importlib.util.find_spec("tensorflow") is not None
 pytestmark = [pytest.mark.tensorflow,
-              pytest.mark.skipif(not HAS_TF, reason="TensorFlow/Keras is not installed")]
+              requires_tensorflow]
 
 LAMBDA = """
 import os, shutil, sys

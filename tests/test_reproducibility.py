@@ -4,12 +4,11 @@ call (`train.steps_per_execution`) changes nothing but speed."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_folders
+from conftest import FRAMEWORK_PARAMS, run_cli, run_folders
 
 
 def final_metrics(runs: Path, framework: str, seed: int, *extra: str) -> dict[str, float]:
@@ -20,11 +19,8 @@ def final_metrics(runs: Path, framework: str, seed: int, *extra: str) -> dict[st
     return summary["metrics"]
 
 
-@pytest.mark.parametrize("framework", ["torch", "tensorflow", "keras"])
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_same_seed_same_run(tmp_path: Path, framework: str) -> None:
-    package = "torch" if framework == "torch" else "tensorflow"
-    if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{package} is not installed")
     first = final_metrics(tmp_path / "a", framework, seed=3)
     again = final_metrics(tmp_path / "b", framework, seed=3)
     other = final_metrics(tmp_path / "c", framework, seed=4)
@@ -32,14 +28,11 @@ def test_same_seed_same_run(tmp_path: Path, framework: str) -> None:
     assert first != other
 
 
-@pytest.mark.parametrize("framework", ["torch", "tensorflow", "keras"])
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_steps_per_execution_changes_nothing_but_speed(tmp_path: Path, framework: str) -> None:
     """One step per engine call, blocks of 7 (one compiled call each on TensorFlow) and the
     automatic size all train the same model, each step at its own learning rate (cosine):
     equal metrics to the last digit."""
-    package = "torch" if framework == "torch" else "tensorflow"
-    if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{package} is not installed")
     results = [final_metrics(tmp_path / str(n), framework, 3, "--schedule", "cosine", "--set",
                              f"train.steps_per_execution={n}") for n in (1, 7, 0)]
     assert results[0] == results[1] == results[2]

@@ -7,14 +7,13 @@ accuracy in every framework."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import cli_env, requires_torch, run_cli, run_folders
+from conftest import cli_env, requires_tensorflow, requires_torch, run_cli, run_folders
 
 from tuitrain.core import validate
 from tuitrain.core.datasets import BUILTIN
@@ -30,10 +29,7 @@ FRAMEWORKS = [
             name,
             marks=[
                 pytest.mark.tensorflow,
-                pytest.mark.skipif(
-                    importlib.util.find_spec("tensorflow") is None,
-                    reason="tensorflow is not installed",
-                ),
+                requires_tensorflow,
             ],
             id=name,
         )

@@ -6,26 +6,16 @@ streamed run exports."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli, run_folders
+from conftest import FRAMEWORK_PARAMS, cli_env, requires_torch, run_cli, run_folders
 
 from tuitrain.core.events import RunEnded
 from tuitrain.core.rundir import RunDir
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _framework(name: str) -> pytest.param:  # type: ignore[valid-type]
-    package = "torch" if name == "torch" else "tensorflow"
-    return pytest.param(name, id=name, marks=pytest.mark.skipif(
-        importlib.util.find_spec(package) is None, reason=f"{package} is not installed"))
-
-
-FRAMEWORKS = [_framework(name) for name in ("torch", "tensorflow", "keras")]
 
 
 def trained(runs: Path, framework: str, *extra: str, fault: str | None = None) -> dict:
@@ -45,7 +35,7 @@ def evaluated(runs: Path) -> str:
     return out.stdout.replace(run, "RUN")
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_streamed_trains_as_in_memory(tmp_path: Path, framework: str) -> None:
     """The same samples in the same order: equal metrics to the last digit, in training,
     validation and `tuitrain eval`, with 0 and 2 data workers."""
@@ -58,7 +48,7 @@ def test_streamed_trains_as_in_memory(tmp_path: Path, framework: str) -> None:
         assert evaluated(runs) == evaluated(tmp_path / "memory")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+@requires_torch
 def test_keras_on_torch_streams_through_the_dataloader(tmp_path: Path) -> None:
     """Keras on its torch backend loads streamed batches with torch's DataLoader (2
     workers): the same metrics as in memory."""
@@ -80,7 +70,7 @@ def augmented_preset(tmp_path: Path) -> Path:
     return preset
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_augmented_resume_matches_uninterrupted(tmp_path: Path, framework: str) -> None:
     """Stopped at step 7 of epoch 1 (with 2 workers loading ahead) and resumed, an augmented
     run ends with the metrics of one that never stopped: the resumed pipeline loads the
@@ -100,7 +90,7 @@ def test_augmented_resume_matches_uninterrupted(tmp_path: Path, framework: str) 
     assert run.summary()["metrics"] == RunDir(run_folders(straight)[0]).summary()["metrics"]
 
 
-@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
 def test_streamed_run_exports(tmp_path: Path, framework: str) -> None:
     """An export traces the model with the first training samples, read from the stream."""
     runs = tmp_path / "runs"

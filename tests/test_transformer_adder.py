@@ -5,26 +5,23 @@ shipped, in child processes, to the issue's threshold of 0.95 exact match on hel
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
-from conftest import run_cli, run_folders
+from conftest import run_cli, run_folders, skip_unless_installed
 from test_backend_tensorflow import neutral_params
 
 from tuitrain.core.rundir import RunDir
 
 PRESET = "transformer-adder"
 THRESHOLD = 0.95
-MODULES = {"torch": "torch", "tensorflow": "tensorflow", "keras": "keras"}
 
 
 def train(tmp_path: Path, framework: str, *extra: str, timeout: float = 240) -> RunDir:
     """`tuitrain train -p transformer-adder -f FRAMEWORK EXTRA` in a child; the run folder."""
-    if importlib.util.find_spec(MODULES[framework]) is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     runs = tmp_path / "runs"
     proc = run_cli("train", "-p", PRESET, "-f", framework, *extra, runs_dir=runs,
                    timeout=timeout)  # fmt: skip

@@ -5,7 +5,6 @@ checkpoint, the same for the same seed; every mistake is a one-line error with e
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shutil
@@ -13,7 +12,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, build_once, run_cli, run_folders
+from conftest import (
+    assert_one_line_error,
+    build_once,
+    run_cli,
+    run_folders,
+    skip_unless_installed,
+)
 
 # A few steps: 160 windows of 32 characters (144 train, 8 val, 8 test), 9 batches of 16.
 TINY = ("--epochs", "1", "--batch-size", "16", "--set", "data.samples=160",
@@ -33,8 +38,7 @@ def _train(framework: str) -> Callable[[Path], None]:
 
 def _trained(framework: str, factory: pytest.TempPathFactory) -> Path:
     """The preset trained a few steps in `framework`, once per session."""
-    if importlib.util.find_spec("torch" if framework == "torch" else "tensorflow") is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     runs = build_once(factory, f"transformer-chars-{framework}", _train(framework))
     (run,) = run_folders(runs)
     return run

@@ -12,14 +12,13 @@ uses Nesterov momentum, whose first step tells coupled from decoupled decay."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import cli_env
+from conftest import cli_env, skip_unless_installed
 
 from tuitrain.core.catalog import OPTIMIZERS
 
@@ -81,8 +80,7 @@ print(json.dumps(out))
 @functools.cache
 def step(framework: str) -> dict[str, list[list[float]]]:
     """Every optimizer's start, and one step's moves with and without decay (one child)."""
-    if importlib.util.find_spec("torch" if framework == "torch" else "tensorflow") is None:
-        pytest.skip(f"{framework} is not installed")
+    skip_unless_installed(framework)
     proc = subprocess.run(
         [sys.executable, "-c", STEP_SCRIPT, framework, str(LR), str(DECAY)],
         capture_output=True,
