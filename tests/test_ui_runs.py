@@ -15,6 +15,7 @@ import pytest
 from fake_runs import aio, eval_report, quiet_env, record_notes, standard_runs, until, write_run
 from rich.console import Console
 from stand_in import StandInRunner
+from textual.widgets import Static
 
 from tuitrain.core import launch
 from tuitrain.core.events import EpochEnd
@@ -284,6 +285,42 @@ async def test_evaluate_shows_metrics_and_the_confusion_matrix(
         assert "141" in text and "144" in text and "rows: true class" in text
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen)
+
+
+def char_model_report() -> dict[str, Any]:
+    """An eval.json of 40 classes: class 7 always read as 8, two of class 0 as 30."""
+    names = [f"c{i}" for i in range(40)]
+    confusion = [[5 if j == i else 0 for j in range(40)] for i in range(40)]
+    confusion[7][7], confusion[7][8] = 0, 5
+    confusion[0][0], confusion[0][30] = 3, 2
+    recall = [row[i] / 5 for i, row in enumerate(confusion)]
+    return {**eval_report(), "class_names": names, "precision": [1.0] * 40, "recall": recall,
+            "confusion": confusion}
+
+
+@aio
+async def test_a_matrix_too_wide_to_draw_shows_the_worst_classes_and_the_pairs_confused_most(
+        tmp_path: Path) -> None:
+    """Too many classes for a matrix (as `tuitrain eval` decides): the per-class table lists
+    the classes recalled worst, and the matrix's place lists the pairs confused most."""
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        app.push_screen(EvaluationScreen("a-run", char_model_report()))
+        await until(pilot, lambda: isinstance(app.screen, EvaluationScreen))
+        await pilot.pause()
+        console = Console(width=160, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+        console.print(app.screen.query_one("#eval-per-class", Static).content)
+        per_class = console.export_text().splitlines()
+        console.print(app.screen.query_one(ConfusionMatrix).content)
+        confused = console.export_text().splitlines()
+    assert "the 10 of 40 recalled worst" in per_class[0]
+    assert per_class[2].split() == ["c7", "1.000", "0.000", "5"]  # recalled worst
+    assert per_class[3].split() == ["c0", "1.000", "0.600", "5"]
+    assert len(per_class) == 12
+    assert "confused most" in confused[0] and "40 classes" in confused[0]
+    assert confused[2].split() == ["c7", "c8", "5", "100.0%"]
+    assert confused[3].split() == ["c0", "c30", "2", "40.0%"]
+    assert len(confused) == 4
 
 
 @aio

@@ -4,7 +4,7 @@ run saved its statistics (regression). Pure NumPy."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,25 +77,46 @@ def render(report: Report) -> list[str]:
         return lines
     names = report.class_names
     width = max(5, *(len(n) for n in names))
-    cell = max(4, *(len(str(v)) for row in report.confusion for v in row)) + 1
-    if width + 1 + cell * len(names) <= WIDTH:
+    if matrix_fits(names, report.confusion):
+        cell = _cell(report.confusion)
         return lines + _table(report, range(len(names)), width, "") + _matrix(report, width, cell)
-    confusion = np.array(report.confusion)
-    support = confusion.sum(axis=1)
-    present = np.flatnonzero(support)
-    worst = present[np.argsort(np.array(report.recall)[present], kind="stable")][:SHOWN]
+    worst = worst_recalled(report.recall, report.confusion)
     heading = f" ({len(worst)} of {len(names)} recalled worst; every class in eval.json)"
     lines += _table(report, worst, width, heading)
-    np.fill_diagonal(confusion, 0)
-    pairs = np.argsort(-confusion, axis=None, kind="stable")[:SHOWN]
-    pairs = [divmod(int(i), len(names)) for i in pairs if confusion.flat[i] > 0]
     lines += ["", "confused most (true -> predicted: samples)"]
-    lines += [f"{names[t]:>{width}} -> {names[p]:<{width}}  {confusion[t, p]}" for t, p in pairs]
+    lines += [f"{names[t]:>{width}} -> {names[p]:<{width}}  {n}"
+              for t, p, n in confused_most(report.confusion)]
     return lines
 
 
 WIDTH = 100  # columns a confusion matrix may take before it is summarized
 SHOWN = 10  # classes and confused pairs a summary lists
+
+
+def matrix_fits(names: Sequence[str], confusion: Sequence[Sequence[int]]) -> bool:
+    """Whether the whole matrix fits in WIDTH columns; else it is shown summarized (the
+    CLI's report and the dashboard's evaluation screen decide alike)."""
+    width = max(5, *(len(n) for n in names)) if names else 5
+    return width + 1 + _cell(confusion) * len(names) <= WIDTH
+
+
+def worst_recalled(recall: Sequence[float], confusion: Sequence[Sequence[int]]) -> list[int]:
+    """The SHOWN classes with samples that were recalled worst, worst first."""
+    support = np.array(confusion).sum(axis=1)
+    present = np.flatnonzero(support)
+    return [int(i) for i in present[np.argsort(np.array(recall)[present], kind="stable")][:SHOWN]]
+
+
+def confused_most(confusion: Sequence[Sequence[int]]) -> list[tuple[int, int, int]]:
+    """The SHOWN largest off-diagonal cells as (true, predicted, samples), largest first."""
+    off = np.array(confusion)
+    np.fill_diagonal(off, 0)
+    cells = [divmod(int(i), len(off)) for i in np.argsort(-off, axis=None, kind="stable")[:SHOWN]]
+    return [(t, p, int(off[t, p])) for t, p in cells if off[t, p] > 0]
+
+
+def _cell(confusion: Sequence[Sequence[int]]) -> int:
+    return max(4, *(len(str(v)) for row in confusion for v in row)) + 1
 
 
 def _table(report: Report, rows: Iterable[int], width: int, heading: str) -> list[str]:

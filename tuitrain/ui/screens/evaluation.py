@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Static
 
+from tuitrain.core.evaluation import matrix_fits, worst_recalled
 from tuitrain.ui.widgets.confusion_matrix import ConfusionMatrix
 
 
@@ -32,18 +33,25 @@ def metrics_text(report: dict[str, Any]) -> Text:
     return text
 
 
-def per_class_table(report: dict[str, Any]) -> Table:
-    """Precision, recall and support per class; weak values (< 0.5) stand out."""
+def per_class_table(report: dict[str, Any]) -> Group:
+    """Precision, recall and support per class; weak values (< 0.5) stand out. Where the
+    confusion matrix is too wide to draw, only the classes recalled worst."""
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     for name, justify in (("class", "left"), ("precision", "right"), ("recall", "right"),
                           ("support", "right")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    rows = zip(report.get("class_names", []), report.get("precision", []),
-               report.get("recall", []), report.get("confusion", []), strict=False)
-    for name, precision, recall, confusion_row in rows:
-        cells = [Text(f"{v:.3f}", style="red" if v < 0.5 else "") for v in (precision, recall)]
-        table.add_row(str(name), *cells, str(sum(confusion_row)))
-    return table
+    names, confusion = report.get("class_names", []), report.get("confusion", [])
+    precision, recall = report.get("precision", []), report.get("recall", [])
+    rows = range(min(len(names), len(precision), len(recall), len(confusion)))
+    heading = "per class"
+    if not matrix_fits(names, confusion):
+        rows = worst_recalled(recall, confusion)
+        heading = f"per class · the {len(rows)} of {len(names)} recalled worst (all in eval.json)"
+    for i in rows:
+        cells = [Text(f"{v:.3f}", style="red" if v < 0.5 else "")
+                 for v in (precision[i], recall[i])]
+        table.add_row(str(names[i]), *cells, str(sum(confusion[i])))
+    return Group(Text(heading, style="dim"), table)
 
 
 class EvaluationScreen(Screen[None]):
@@ -64,8 +72,7 @@ class EvaluationScreen(Screen[None]):
             yield Static(metrics_text(self.report), id="eval-metrics")
             if self.report.get("class_names"):
                 with Horizontal(id="eval-tables"):
-                    per_class = Group(Text("per class", style="dim"), per_class_table(self.report))
-                    yield Static(per_class, id="eval-per-class")
+                    yield Static(per_class_table(self.report), id="eval-per-class")
                     yield ConfusionMatrix(id="eval-confusion")
         yield Footer()
 
