@@ -297,6 +297,14 @@ CASES = [
         ["data.val_fraction + data.test_fraction must be below 0.9"],
         "val_fraction",
     ),
+    (
+        "samples = 200",
+        "samples = 200\nimage_size = 5000",
+        ["data.image_size must be in [1, 4096]", "5000"],
+        "image_size",
+    ),
+    ("samples = 200", "samples = 200\nimage_size = 0", ["data.image_size must be in [1, 4096]"],
+     "image_size"),
     ("epochs = 2", "epochs = 2\nseed = -1", ["unknown key in [train] 'seed'"], "seed"),
     ("lr = 0.01", "lr = 0.01\n\n[run]\nseed = -1", ["run.seed must be in [0, 2**31)"], "seed = -1"),
     (

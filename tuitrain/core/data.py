@@ -32,6 +32,7 @@ from tuitrain.core.datasets import (
     ADDITION_DIGITS,
     CIFAR_DIR,
     FASHION_FILES,
+    OWN_DATA,
     SINE_STEPS,
     Builtin,
     DatasetInfo,
@@ -394,10 +395,8 @@ def _read_user(
         x, y, what = _read_npz(path)
         kind = "NPZ file"
     else:
-        raise UserError(
-            f"{path}: unsupported data file; use a .csv, .parquet, .npy or .npz file, an image "
-            f"folder, or text ({', '.join(TEXT_SUFFIXES)} files)"
-        )
+        raise UserError(f"{path}: unsupported data file; use {OWN_DATA} "
+                        f"({', '.join(TEXT_SUFFIXES)})")
     return _prepare(str(path), x, y, task, what, kind)
 
 
@@ -408,8 +407,8 @@ def _user_path(data: DataSpec) -> Path:
         if path.suffix or any(c in data.dataset for c in ("/", os.sep, "~")):
             raise UserError(f"data file not found: {path}")
         raise UserError(
-            f"{choices_error('dataset', data.dataset, builtin_names())}; or give "
-            "a path to a .csv, .parquet, .npy or .npz file, an image folder or a text file"
+            f"{choices_error('dataset', data.dataset, builtin_names())}; or give the path "
+            f"of {OWN_DATA}"
         )
     return path
 

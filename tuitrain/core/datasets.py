@@ -17,6 +17,9 @@ from tuitrain.core.catalog import Task
 from tuitrain.core.errors import UserError
 from tuitrain.core.spec import DataSpec
 
+# What a person may give as their own data, as error messages and the setup screen say it.
+OWN_DATA = "a .csv, .parquet, .npy or .npz file, an image folder or a text file"
+
 SINE_STEPS = 40
 CIFAR_DIR = "cifar-10-batches-py"
 FASHION_FILES = (
