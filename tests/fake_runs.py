@@ -121,6 +121,17 @@ def quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setattr(devices, "probe", fake_probe)
+    fake_gpus(monkeypatch, tmp_path, [])
+
+
+def fake_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+              gpus: list[dict[str, Any]]) -> None:
+    """NVML as if this machine had `gpus` (core/gpus.py's fake reader; [] for none), with a
+    claims folder of its own."""
+    nvml = tmp_path / "fake-nvml.json"
+    nvml.write_text(json.dumps({"gpus": gpus}), encoding="utf-8")
+    monkeypatch.setenv("TUITRAIN_FAKE_NVML", str(nvml))
+    monkeypatch.setenv("TUITRAIN_GPU_CLAIMS", str(tmp_path / "gpu-claims"))
 
 
 def aio(fn: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:

@@ -6,14 +6,13 @@ As there, nothing here imports TensorFlow or Keras into the pytest process."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import cli_env
+from conftest import cli_env, requires_tensorflow, requires_torch
 from test_backend_tensorflow import (
     BackendScenarios,
     assert_parity,
@@ -25,8 +24,7 @@ from test_backend_tensorflow import (
 
 pytestmark = [
     pytest.mark.tensorflow,
-    pytest.mark.skipif(importlib.util.find_spec("tensorflow") is None,
-                       reason="tensorflow is not installed"),
+    requires_tensorflow,
 ]
 
 
@@ -34,7 +32,7 @@ class TestKeras(BackendScenarios):
     framework = "keras"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+@requires_torch
 class TestKerasOnTorch:
     """`--keras-backend torch`: the same model and hooks on Keras' torch backend."""
 
@@ -76,3 +74,30 @@ print(json.dumps({{"codes": codes, "status": run.status(), "tensorflow": loaded}
         checks = checks_in_child(("keras",), keras_backend="torch")["keras"]
         assert_parity(checks)
         assert_refusals(checks)
+
+
+def test_streamed_data_without_torch_names_what_to_install() -> None:
+    """Keras on torch or JAX streams through torch's DataLoader: where torch is missing, the
+    run stops with one line naming the package and the backend that needs none."""
+    code = """
+import importlib.abc, sys
+
+class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
+    def find_spec(self, name, path, target=None):
+        if name.partition(".")[0] == "torch":
+            raise ImportError(f"No module named {name!r}")
+
+sys.meta_path.insert(0, NoTorch())
+from tuitrain.backends import keras_backend
+from tuitrain.core.errors import UserError
+try:
+    keras_backend._torch_pipeline(None)
+except UserError as e:
+    print(e)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=False, env=cli_env(KERAS_BACKEND="tensorflow"))
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stdout.strip().splitlines()
+    assert "torch's DataLoader" in line and "pip install torch==2.13.0" in line
+    assert "--keras-backend tensorflow" in line

@@ -12,7 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    cli_env,
+    requires_tensorflow,
+    requires_torch,
+    run_cli,
+    run_folders,
+)
 from layer_stacks import EXTRA_STACKS, TOKEN_INPUT, layer_types
 from test_reliability import assert_identical, last_checkpoint, only_run, resume, train
 
@@ -26,12 +34,6 @@ from tuitrain.core.shapes import summarize
 requires_keras = pytest.mark.skipif(
     importlib.util.find_spec("keras") is None, reason="keras is not installed"
 )
-requires_tensorflow = [
-    pytest.mark.tensorflow,
-    pytest.mark.skipif(
-        importlib.util.find_spec("tensorflow") is None, reason="tensorflow is not installed"
-    ),
-]
 
 NESTED = """\
 name = "nested"
@@ -270,7 +272,7 @@ import json
 import numpy as np
 import torch
 import keras
-from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.backends import keras_layers, torch_layers
 from tuitrain.core.layers import LayerSpec
 from tuitrain.core.shapes import summarize
 
@@ -282,7 +284,7 @@ for causal in (False, True):
     layer = LayerSpec("attention", (("heads", 2), ("causal", causal)))
     (row,) = summarize((layer,), (5, 8), 3).rows
     (block,) = keras_layers.BUILDERS["attention"](layer, row)
-    module = torch_backend.BUILDERS["attention"](layer, row)
+    module = torch_layers.BUILDERS["attention"](layer, row)
     qk, qb, kk, kb, vk, vb, ok, ob = (
         torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in block.weights
     )
@@ -335,7 +337,7 @@ import json
 import numpy as np
 import torch
 import keras
-from tuitrain.backends import keras_layers, torch_backend
+from tuitrain.backends import keras_layers, torch_layers
 from tuitrain.core.layers import LayerSpec
 from tuitrain.core.shapes import summarize
 
@@ -347,7 +349,7 @@ for kind, shape, kernel in (("conv2d", (7, 8, 2), 3), ("conv2d", (8, 8, 2), 4),
                              ("padding", "same")))
     (row,) = summarize((layer,), shape, 3).rows
     (conv,) = keras_layers.BUILDERS[kind](layer, row)
-    module = torch_backend.BUILDERS[kind](layer, row)
+    module = torch_layers.BUILDERS[kind](layer, row)
     x = rng.normal(size=(2, *shape)).astype("float32")
     y = keras.ops.convert_to_numpy(conv(x))
     kernel_, bias = (torch.from_numpy(keras.ops.convert_to_numpy(w)) for w in conv.weights)
@@ -487,7 +489,7 @@ from tuitrain.core.shapes import summarize
 framework, stacks, token_input = sys.argv[1], *(json.loads(a) for a in sys.argv[2:4])
 if framework == "torch":
     import torch
-    from tuitrain.backends.torch_backend import BUILDERS, build_model
+    from tuitrain.backends.torch_layers import BUILDERS, build_model
 else:
     import keras
     from tuitrain.backends.keras_layers import BUILDERS, build_model, trainable_params
@@ -563,7 +565,11 @@ def test_every_backend_builds_every_registered_type(framework: str) -> None:
         pytest.param(
             ["-f", "keras", "--keras-backend", "torch"], marks=requires_keras, id="keras-on-torch"
         ),
-        pytest.param(["-f", "tensorflow"], marks=requires_tensorflow, id="tensorflow"),
+        pytest.param(
+            ["-f", "tensorflow"],
+            marks=[pytest.mark.tensorflow, requires_tensorflow],
+            id="tensorflow",
+        ),
     ],
 )
 def test_nested_model_trains_checkpoints_and_evaluates(

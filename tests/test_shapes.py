@@ -123,7 +123,8 @@ import json, sys
 import torch
 from tuitrain.core import validate
 from tuitrain.core.presets import load_spec
-from tuitrain.backends.torch_backend import BACKEND, build_model
+from tuitrain.backends.torch_backend import BACKEND
+from tuitrain.backends.torch_layers import build_model
 out = {}
 for name in sys.argv[1:]:
     spec = load_spec(name)

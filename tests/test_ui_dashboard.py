@@ -748,28 +748,45 @@ def test_watcher_follows_changing_metric_keys_and_nulls(tmp_path: Path) -> None:
     assert grew.position.global_step == 3 and grew.position.steps_per_sec == 1.0
 
 
-def test_device_panel_reads_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_device_panel_reads_the_gpus_the_run_was_placed_on(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
+    from tuitrain.core import gpus
     from tuitrain.ui.messages import Sample
-    from tuitrain.ui.widgets.device_panel import Nvml, gpu_indices, sample_text
+    from tuitrain.ui.widgets.device_panel import gpu_indices, sample_text
+
+    class NVMLError(Exception):
+        pass
 
     fake = types.SimpleNamespace(
+        NVMLError=NVMLError,
         NVML_TEMPERATURE_GPU=0,
         nvmlInit=lambda: None,
+        nvmlDeviceGetCount=lambda: 2,
         nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetUUID=lambda h: f"GPU-{h}",
         nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3",
         nvmlDeviceGetUtilizationRates=lambda h: types.SimpleNamespace(gpu=87),
         nvmlDeviceGetMemoryInfo=lambda h: types.SimpleNamespace(used=12.5 * 1024**3,
                                                                  total=80 * 1024**3),
         nvmlDeviceGetTemperature=lambda h, kind: 61,
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [],
     )
     monkeypatch.setitem(sys.modules, "pynvml", fake)
-    assert gpu_indices("cuda") == [0] and gpu_indices("cuda:3") == [3] and gpu_indices("cpu") == []
-    gpu = Nvml().read(0)
-    assert gpu is not None and gpu.util == 87 and gpu.name.startswith("NVIDIA H100")
-    text = sample_text(123, "cuda:0", Sample(True, 99.0, 2 * 1024**3, 4, (gpu,)), live=True).plain
-    assert "GPU0  87%  12.5/80 GB  61°C" in text and "CPU" in text
+    monkeypatch.delenv(gpus.FAKE_ENV, raising=False)
+    gpus._nvml.cache_clear()
+    try:
+        found = gpus.read()
+    finally:
+        gpus._nvml.cache_clear()
+    assert [g.index for g in found] == [0, 1]
+    assert gpu_indices("cuda", None) == [0] and gpu_indices("cuda:3", None) == [3]
+    assert gpu_indices("cpu", None) == []
+    assert gpu_indices("cuda:0", [{"index": 1, "number": 0}]) == [1]  # placed on NVML's 1
+    text = sample_text(123, "cuda:0", Sample(True, 99.0, 2 * 1024**3, 4, (found[1],)),
+                       live=True).plain
+    assert "GPU1  87%  12.5/80 GB  61°C" in text and "CPU" in text
     no_gpu = sample_text(123, "cpu", Sample(True, 50.0, 1e9, 2, (), "no GPU in use"), True).plain
     assert "no GPU in use" in no_gpu
 
@@ -777,7 +794,7 @@ def test_device_panel_reads_gpus_through_nvml(monkeypatch: pytest.MonkeyPatch) -
 def test_nvml_missing_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    from tuitrain.ui.widgets.device_panel import Nvml
+    from tuitrain.core import gpus
 
     class NVMLError_LibraryNotFound(Exception):  # pynvml's name for it
         pass
@@ -786,5 +803,9 @@ def test_nvml_missing_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
         raise NVMLError_LibraryNotFound()
 
     monkeypatch.setitem(sys.modules, "pynvml", types.SimpleNamespace(nvmlInit=fail))
-    nvml = Nvml()
-    assert nvml.read(0) is None and nvml.error == "no GPU"
+    monkeypatch.delenv(gpus.FAKE_ENV, raising=False)
+    gpus._nvml.cache_clear()
+    try:
+        assert gpus.read() == []
+    finally:
+        gpus._nvml.cache_clear()

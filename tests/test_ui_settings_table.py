@@ -37,7 +37,7 @@ def test_values_are_the_presets_defaults() -> None:
     assert values["data.dataset"] == "moons" and values["optimizer.lr"] == 0.01
     assert values["train.epochs"] == 20 and values["train.metrics"] == ["accuracy"]
     assert loaded().picked() == {"run.framework": "torch", "run.keras_backend": "tensorflow",
-                                 "run.device": "auto"}
+                                 "run.device": "auto", "run.devices": "1"}
 
 
 def test_cycling_wraps_and_only_offers_the_tasks_choices() -> None:
@@ -60,6 +60,7 @@ def test_the_keras_backend_and_the_data_path_show_only_when_they_apply() -> None
     assert names.index("data_path") == names.index("dataset") + 1
     values, errors = settings.values()
     assert "data.dataset" not in values and "enter the path" in errors["data.dataset"]
+    assert ".npy" in errors["data.dataset"]
     settings.choose("data_path", "mine.csv")
     assert settings.values()[0]["data.dataset"] == "mine.csv"
 

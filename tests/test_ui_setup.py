@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_runs import aio, quiet_env, record_notes, until
+from fake_runs import aio, fake_gpus, quiet_env, record_notes, until
 
 from tuitrain import backends
 from tuitrain.core import launch
@@ -374,6 +374,59 @@ async def test_device_list_fills_in_from_detection(tmp_path: Path) -> None:
         await pilot.press("right")
         await settled(pilot, screen)
         assert screen.current_spec().run.device == "cuda:0"
+
+
+@aio
+async def test_each_gpu_says_how_busy_it_is_and_who_uses_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As nvitop shows them: the GPU's load and the processes on it (NVML), so a person on a
+    shared server sees which GPU `auto` would leave alone."""
+    fake_gpus(monkeypatch, tmp_path, [{
+        "index": 0, "uuid": "GPU-0", "name": "NVIDIA H100 80GB HBM3",
+        "memory_total": 80 * 2**30, "memory_used": 5 * 2**30, "utilization": 87,
+        "processes": [{"pid": 4242, "user": "alice", "name": "python",
+                       "memory_used": 5 * 2**30}]}])
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        settings = setup_of(app).table.settings
+        await until(pilot, lambda: settings.detected)
+        labels = [label for label, _ in settings["device"].options]
+    assert labels[0] == "auto (the free GPU with the most free memory)"
+    assert ("cuda:0  NVIDIA H100 80GB HBM3 · 75.0/80.0 GiB free · 87% util · in use by alice "
+            "(pid 4242 python, 5.0 GiB)") in labels
+
+
+@aio
+async def test_devices_offers_data_parallel_training_for_torch(tmp_path: Path) -> None:
+    """One GPU detected: PyTorch offers 2 processes over gloo, TensorFlow only one device;
+    the choice goes into the spec and the ready line."""
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = setup_of(app)
+        settings = screen.table.settings
+        await choose_preset(pilot, screen, "mlp-digits")
+        await until(pilot, lambda: settings.detected)
+        assert [v for _, v in settings["devices"].options] == ["1", "2"]
+        await go_to(pilot, screen, "devices")
+        await pilot.press("right")
+        await settled(pilot, screen)
+        assert screen.current_spec().run.devices == "2"
+        message = str(screen.query_one("#setup-message").content)
+        assert "auto, 2 devices (DDP)" in message
+        settings.choose("framework", "tensorflow")
+        assert [v for _, v in settings["devices"].options] == ["1", "2"]  # as asked, listed
+        assert settings["devices"].options[1][0] == "2 (as asked)"
+
+
+def test_several_gpus_offer_counts_and_all() -> None:
+    from tuitrain.ui.settings import Settings
+
+    settings = Settings()
+    cuda = [{"id": f"cuda:{i}", "kind": "cuda", "name": "H100"} for i in range(3)]
+    settings.set_devices("torch", {"devices": [*cuda, {"id": "cpu", "kind": "cpu"}]})
+    assert [v for _, v in settings["devices"].options] == ["1", "2", "3", "all"]
+    settings.choose("device", "cpu")
+    assert [v for _, v in settings["devices"].options] == ["1", "2"]
 
 
 def test_device_label_without_memory() -> None:

@@ -79,7 +79,7 @@ def mid_training(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Tu
     alive), samples as 97% of a core, and the clock reads 35 s after the start."""
     monkeypatch.setattr(state_module, "time", types.SimpleNamespace(time=lambda: T0 + 35))
 
-    def sample(panel: DevicePanel, pid: int, device: str) -> None:
+    def sample(panel: DevicePanel, pid: int, gpus: list[int]) -> None:
         panel.post_message(DeviceSampled(Sample(True, 97.0, 0.42 * 2**30, 4, (), "no GPU in use")))
 
     monkeypatch.setattr(DevicePanel, "_sample", sample)

@@ -2,12 +2,19 @@
 
 Started by the CLI or the dashboard as `python -m tuitrain.runner RUN_DIR [--resume]` in its
 own session, so a closed terminal or a crashed dashboard never stops training. Every outcome,
-including a framework crash, ends in `summary.json` with a status and the error text."""
+including a framework crash, ends in `summary.json` with a status and the error text.
+
+A run on several devices (`run.devices`): the runner places and claims them, then becomes
+the launcher of one worker process per device (torch: torchrun's elastic agent,
+backends/torch_launch.py); each worker is `python -m tuitrain.runner RUN_DIR --worker`, one
+rank of the run (core/group.py), and rank 0 writes the run folder."""
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import gc
+import json
 import os
 import signal
 import sys
@@ -23,22 +30,73 @@ from tuitrain.core.rundir import RunDir
 
 if TYPE_CHECKING:
     from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
+    from tuitrain.core.gpu_claims import Claims
+    from tuitrain.core.group import Group
     from tuitrain.core.spec import RunSpec
     from tuitrain.core.trainer import Trainer
 
 OOM_NAMES = ("OutOfMemoryError", "ResourceExhaustedError")
+PLACED_ENV = "TUITRAIN_PLACED"  # the GPUs the runner placed the run on, as JSON
 
 
-def _oom_message(exc: BaseException, batch_size: int) -> str:
-    return (f"out of memory ({type(exc).__name__}); try a smaller batch, "
+def _oom_message(exc: BaseException, batch_size: int, claims: Claims | None) -> str:
+    """What ran out, what to try, and on a GPU how much was free and who held the rest."""
+    where = f"; {claims.memory_now()}" if claims is not None else ""
+    return (f"out of memory ({type(exc).__name__}){where}; try a smaller batch, "
             f"e.g. --batch-size {max(1, batch_size // 2)}")
 
 
+def _placed(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
+    """The devices the run trains on, and how many processes train it. On NVIDIA GPUs: the
+    GPUs `run.devices` asks for, claimed for the run (core/gpu_claims.py) and the only ones
+    its framework sees (CUDA_VISIBLE_DEVICES, numbered by PCI bus as NVML does): a count
+    takes the free GPUs with the most free memory, `cuda:N` or GPU numbers take those. On the
+    CPU (`cpu`, or no NVIDIA driver) a count is a number of processes; elsewhere (`mps`)
+    one device."""
+    from tuitrain.core import gpu_claims, gpus, placement
+
+    device = spec.run.device
+    wanted = placement.parse_devices(spec.run.devices)
+    if device not in ("auto", "cpu") and not device.startswith("cuda"):
+        return spec, None, 1
+    if device == "cpu" or not gpus.read():  # the framework decides, as without NVML
+        if wanted.kind != "count":
+            raise UserError(f"--devices {spec.run.devices} names GPUs, and NVML shows none on "
+                            "this machine; on the CPU --devices is a number of processes")
+        return spec, None, wanted.count
+    number = device.partition(":")[2]
+    request = (placement.DevicesRequest("numbers", numbers=(int(number),),
+                                        given=f"--device {device}") if number else wanted)
+    claims = gpu_claims.claim(request, run.id, os.environ.get("CUDA_VISIBLE_DEVICES"),
+                              anyway="--devices 0,1" if wanted.count > 1 else "--devices 0,")
+    os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
+    os.environ["CUDA_VISIBLE_DEVICES"] = claims.cuda_visible()
+    # For the Trainer that records it: this process's, or rank 0's of a run on several.
+    os.environ[PLACED_ENV] = json.dumps({"gpus": claims.record(),
+                                         "warnings": list(claims.warnings)})
+    return (spec.with_run(device="cuda") if number else spec), claims, len(claims.chosen)
+
+
+def _joined(spec: RunSpec) -> tuple[RunSpec, Group]:
+    """A worker of a run on several devices: its rank in the run's process group (torch,
+    as the elastic agent's environment says) and its own device (cuda:LOCAL_RANK among the
+    GPUs the runner claimed, else the CPU)."""
+    import torch
+
+    from tuitrain.backends import torch_group
+
+    cuda = spec.run.device != "cpu" and torch.cuda.is_available()
+    group = torch_group.join(cuda)
+    atexit.register(group.close)
+    return spec.with_run(device=f"cuda:{group.local_rank}" if cuda else "cpu"), group
+
+
 def run(run_dir: Path, resume: bool, control_offset: int | None = None,
-        lock_fd: int | None = None) -> int:
+        lock_fd: int | None = None, worker: bool = False) -> int:
     """Train the run in `run_dir`; returns the process exit code. Control commands are read
     from byte `control_offset` of the control file (default: those sent from now on);
-    `lock_fd` is the run's lock, taken by the launcher."""
+    `lock_fd` is the run's lock, taken by the launcher. A `worker` is one rank of a run on
+    several devices: its launcher holds the lock."""
     # Importing a framework takes seconds; a stop asked for meanwhile (SIGTERM, or the control
     # file) must not be lost, so both are watched from the start.
     early_stop: list[int] = []
@@ -47,6 +105,8 @@ def run(run_dir: Path, resume: bool, control_offset: int | None = None,
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, launch.STOP_SIGNALS)  # the launcher blocked them
     run = RunDir.open(run_dir)
+    if worker:
+        return _train(run, resume, control_offset, early_stop, worker=True)
     # The run's lock, handed over by the launcher (or taken here when started by hand): the
     # process holding it is the run's one live runner for as long as it lives.
     lock = run.lock().adopt(lock_fd) if lock_fd is not None else launch.claim(run)
@@ -54,8 +114,10 @@ def run(run_dir: Path, resume: bool, control_offset: int | None = None,
         return _train(run, resume, control_offset, early_stop)
 
 
-def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: list[int]) -> int:
-    run.pidfile.write_text(str(os.getpid()))
+def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: list[int],
+           worker: bool = False) -> int:
+    if not worker:
+        run.pidfile.write_text(str(os.getpid()))
     inbox = Inbox(run.control)
     if control_offset is not None:
         inbox.offset = control_offset
@@ -66,11 +128,20 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     from tuitrain.core import preprocessing, split_index
     from tuitrain.core.checkpoints import CheckpointStore
     from tuitrain.core.data import load_splits
+    from tuitrain.core.group import SOLO
     from tuitrain.core.recorder import Recorder
     from tuitrain.core.trainer import NonFiniteLoss, Trainer
 
     trainer: Trainer | None = None
+    claims: Claims | None = None
+    group: Group = SOLO
     try:
+        if worker:
+            spec, group = _joined(spec)
+        else:
+            spec, claims, world = _placed(run, spec)  # before a framework looks at the GPUs
+            if world > 1:
+                return _launch(run, spec, world, resume, inbox.offset)
         backend = backends.load(spec.run.framework)
         # A new run saves its data's statistics and split once; a resumed one reads them back
         # (a run from before they were saved computes them again, as it always did).
@@ -78,35 +149,40 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
         recorded = split_index.read(run.splits) if resume else None
         splits = load_splits(spec.data, spec.run.seed, task=spec.task, saved=saved,
                              recorded=recorded)
-        if not resume:
+        if not resume and group.rank == 0:
             preprocessing.write(run.preprocessing, splits.preprocessing)
             assert splits.index is not None  # load_splits draws it
             split_index.write(run.splits, splits.index)
         store = CheckpointStore(run.checkpoints, backend.checkpoint_suffix,
                                 spec.train.keep_checkpoints, backend.checkpoint_is_dir)
-        store.clean_partials()
+        if group.rank == 0:
+            store.clean_partials()
         latest = store.latest() if resume else None
         if resume and latest is None:
             raise UserError(f"{run.path}: no complete checkpoint to resume from")
         retried = False
         while True:
-            trainer = Trainer(spec, run, splits.sizes[0], store, latest)
+            trainer = Trainer(spec, run, splits.sizes[0], store, latest, group)
+            placed = os.environ.get(PLACED_ENV)
+            if placed and not retried:
+                trainer.recorder.placed(**json.loads(placed))
             trainer.inbox = inbox
             trainer.install_signal_handlers()
             if early_stop:
-                trainer.stop_requested = True
+                trainer.stop_asked = True
             oom: str | None = None
             try:
                 status = backend.train(trainer, splits, latest.path if latest else None)
             except BaseException as exc:
                 if not _is_oom(exc):
                     raise
-                oom = _oom_message(exc, spec.train.batch_size)
+                oom = _oom_message(exc, spec.train.batch_size, claims)
                 saved = _save_last_good(trainer, store)
             if oom is None:
                 trainer.finish(status)
                 return 0
-            retry = None if retried or not spec.train.auto_batch else _halved(spec, saved)
+            retry = (None if retried or not spec.train.auto_batch or group.world_size > 1
+                     else _halved(spec, saved))
             if retry is None:
                 if saved is not None:
                     oom += f"; the last good state is saved as {saved.name}"
@@ -115,20 +191,27 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             retried = True
             trainer.recorder.log("warning", f"{oom}: retrying once with batch size "
                                  f"{spec.train.batch_size} (--auto-batch)")
-            run.write_spec(spec)  # a later `tuitrain resume` uses the smaller batch too
+            # a later `tuitrain resume` uses the smaller batch too (and the device asked for)
+            run.write_spec(replace(run.read_spec(), train=spec.train))
             trainer.engine = None
             trainer = None
             _free_device_memory()
-    except NonFiniteLoss as exc:
-        assert trainer is not None
-        trainer.recorder.log("error", str(exc))
-        trainer.finish("failed", str(exc))
-        return 1
     except BaseException as exc:  # the runner must always leave a final status behind
+        if worker:
+            # A worker leaves its failure to its launcher, which sees every rank's and records
+            # the first (backends/torch_launch.py); rank 0 finishes its checkpoint in flight.
+            if trainer is not None:
+                trainer.flush_checkpoints()
+            raise
+        if isinstance(exc, NonFiniteLoss):
+            assert trainer is not None
+            trainer.recorder.log("error", str(exc))
+            trainer.finish("failed", str(exc))
+            return 1
         if isinstance(exc, (UserError, OutOfMemory)):
             message = str(exc)
         elif _is_oom(exc):
-            message = _oom_message(exc, spec.train.batch_size)
+            message = _oom_message(exc, spec.train.batch_size, claims)
         else:
             message = f"{type(exc).__name__}: {exc}"
         recorder = trainer.recorder if trainer is not None else Recorder(run, spec)
@@ -141,6 +224,9 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
         else:
             recorder.ended("failed", recorder.summary.get("global_step", 0), message)
         return 1
+    finally:
+        if claims is not None:
+            claims.release()
 
 
 class OutOfMemory(Exception):
@@ -182,6 +268,14 @@ def _halved(spec: RunSpec, saved: Checkpoint | None) -> tuple[RunSpec, Checkpoin
     return new, replace(saved, step_in_epoch=samples // half)
 
 
+def _launch(run: RunDir, spec: RunSpec, world: int, resume: bool, control_offset: int) -> int:
+    """Train on `world` processes of this machine (validate.check_devices admits torch)."""
+    from tuitrain.backends import torch_backend, torch_launch
+
+    return torch_launch.launch(run, world, resume, control_offset,
+                               torch_backend.BACKEND.checkpoint_suffix)
+
+
 def _free_device_memory() -> None:
     gc.collect()
     torch = sys.modules.get("torch")
@@ -195,7 +289,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--control-offset", type=int, default=None)
     parser.add_argument("--lock-fd", type=int, default=None)
+    parser.add_argument("--worker", action="store_true",
+                        help="one rank of a run on several devices, started by its launcher")
     args = parser.parse_args(argv)
+    if args.worker:  # a failure goes to the elastic agent (its error file), which records it
+        from torch.distributed.elastic.multiprocessing.errors import record
+
+        return record(run)(args.run_dir, args.resume, args.control_offset, worker=True)
     try:
         return run(args.run_dir, args.resume, args.control_offset, args.lock_fd)
     except UserError as exc:  # not a run folder, or another runner holds it: nothing written

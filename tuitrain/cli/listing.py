@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 from typing import Any
 
 from tuitrain import backends
@@ -69,8 +70,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 def cmd_devices(args: argparse.Namespace) -> int:
     installed = [f for f in FRAMEWORKS if backends.is_installed(f)]
     results = devices.detect_all(tuple(installed)) if installed else []
+    use = devices.gpu_use()
     if args.json:
-        print(json.dumps(results, indent=2))
+        gpus = [{"number": c.number, **asdict(c.gpu), "busy": c.busy, "claimed_by": c.claimed_by}
+                for c in use]
+        print(json.dumps({"frameworks": results, "gpus": gpus}, indent=2))
         return 0
     for f in FRAMEWORKS:
         if f not in installed:
@@ -86,6 +90,11 @@ def cmd_devices(args: argparse.Namespace) -> int:
             if d["memory_total"]:
                 mem = f"  {d['memory_free'] / 2**30:.1f}/{d['memory_total'] / 2**30:.1f} GiB free"
             print(f"  {d['id']:<8} {d['name']}{mem}")
+    if use:
+        print("GPUs as NVML sees them (where `auto` would place a run):")
+        for c in use:
+            print(f"  GPU {c.number:<3} {c.gpu.name}  {c.gpu.memory_text()}  "
+                  f"{devices.use_line(c)}")
     return 0
 
 

@@ -55,6 +55,8 @@ def build_parser() -> Parser:
     r = sub.add_parser("resume", help="continue a stopped run from its last checkpoint")
     r.add_argument("run", help="run folder or run id")
     r.add_argument("--epochs", type=int, help="new total number of epochs")
+    r.add_argument("--devices", help="devices to continue on (as train's --devices): the "
+                   "global batch stays, and training continues mid-epoch")
     r.add_argument("--detach", action="store_true",
                    help="resume in the background and return at once")
     add_trust(r)

@@ -46,6 +46,11 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
     g.add_argument("--optimizer")
     g.add_argument("--schedule")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    g.add_argument(
+        "--devices",
+        help="how many devices train together (data parallel), or which: 2, all, 0,2,3 "
+        "(one GPU: 3,); on the CPU, a number of processes",
+    )
     g.add_argument("--seed", type=int)
     g.add_argument(
         "--data",

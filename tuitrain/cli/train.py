@@ -128,7 +128,7 @@ def _resume(args: argparse.Namespace, received: list[int]) -> int:
         if CheckpointStore(run.checkpoints, "").latest() is None:
             raise UserError(f"{run.id}: no complete checkpoint to resume from; "
                             "start it again with `tuitrain train`")
-        backends.preflight(resume_spec(run, args.epochs), resume=True)
+        backends.preflight(resume_spec(run, args.epochs, args.devices), resume=True)
     except BaseException:
         claimed.release()
         raise

@@ -10,13 +10,15 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tuitrain.core import gpu_claims, gpus, placement
 from tuitrain.core.catalog import FRAMEWORKS
 from tuitrain.core.errors import UserError
 
 
 def probe(framework: str, timeout: float = 60.0) -> dict[str, Any]:
     """{'framework', 'versions', 'devices': [...]} or {'error': ...} for one framework."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    # CUDA numbers GPUs by PCI bus here, as NVML does and as the runner sets it (core/placement)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_DEVICE_ORDER="PCI_BUS_ID")
     if framework == "keras":
         env.setdefault("KERAS_BACKEND", "tensorflow")
     try:
@@ -45,3 +47,21 @@ def check_available(framework: str, device: str) -> None:
     if ("cuda:0" if device == "cuda" else device) not in ids:
         raise UserError(f"device {device!r} is not available to {framework}; it sees: "
                         + (", ".join(ids) or "no devices"))
+
+
+def gpu_use() -> list[placement.Candidate]:
+    """Each GPU this process may use (CUDA's numbers), as NVML sees it now: its memory,
+    utilisation and processes, and whether another tuitrain run has claimed it. [] without
+    NVIDIA GPUs; a CUDA_VISIBLE_DEVICES that names GPUs the machine lacks shows them all."""
+    found = gpus.read()
+    try:
+        shown = placement.visible(found, os.environ.get("CUDA_VISIBLE_DEVICES"))
+    except UserError:
+        shown = found
+    return placement.candidates(shown, gpu_claims.holders(shown))
+
+
+def use_line(candidate: placement.Candidate) -> str:
+    """'87% util · in use by alice (pid 4242 python, 60.1 GiB)', or '0% util · free'."""
+    util = "" if candidate.gpu.utilization is None else f"{candidate.gpu.utilization}% util · "
+    return util + (candidate.why_not_free() or "free")

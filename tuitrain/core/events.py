@@ -52,6 +52,8 @@ class RunStarted(Event):
     pid: int = 0
     versions: dict[str, str] = field(default_factory=dict)
     non_trainable: int = 0  # parameters not trained: frozen (train.freeze), batch-norm stats
+    world_size: int = 1  # processes training together; batch_size is their global batch
+    parallel: str = ""  # the data-parallel strategy, 'DDP x2 gloo'; empty on one process
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ is the 1-based global step the fault hits (the step about to run):
 - `enospc_from_step:K`  every checkpoint write from step K on fails with ENOSPC (disk full)
 - `stall_write_at_step:K`  the background write of step K's checkpoint never finishes (a
                     stalled disk): training goes on until the next save waits for it
+- `replicas_every:N`  on several processes, every N-th step each rank's weights are compared
+                    with rank 0's (a hash), and a difference fails the run
 
 Each fault fires once per runner process. Unset (the normal case), this costs one dict
 lookup per step."""
@@ -20,7 +22,7 @@ from __future__ import annotations
 import os
 
 KINDS = ("nan_at_step", "oom_at_step", "hang_at_step", "stop_at_step", "ckpt_every",
-         "enospc_from_step", "stall_write_at_step")
+         "enospc_from_step", "stall_write_at_step", "replicas_every")
 
 
 def parse(text: str | None) -> dict[str, int]:

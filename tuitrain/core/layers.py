@@ -2,7 +2,7 @@
 checks) and its shape inference and parameter count. Pure Python, no framework.
 
 Each backend keeps its own table of builders keyed by the same type names
-(`torch_backend.BUILDERS`, `keras_layers.BUILDERS`); a test checks every registered type has a
+(`torch_layers.BUILDERS`, `keras_layers.BUILDERS`); a test checks every registered type has a
 builder in every backend. Adding a layer type means adding an entry here and one builder per
 backend. A type that `nests` takes `layers = [...]`, a list of layer tables: specs are a tree.
 A block that takes `repeat = N` stands for N copies of itself in a row; the preset reader

@@ -16,6 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from tuitrain.core import placement
 from tuitrain.core.catalog import (
     FRAMEWORKS,
     KERAS_BACKENDS,
@@ -52,6 +53,7 @@ OPTION_KEYS: dict[str, str] = {
     "optimizer": "optimizer.name",
     "schedule": "schedule.name",
     "device": "run.device",
+    "devices": "run.devices",
     "seed": "run.seed",
     "data": "data.dataset",
     "target": "data.target",
@@ -307,6 +309,8 @@ def _section(doc: dict[str, Any], name: str, where: _Where, required: tuple[str,
         if key in ("metrics", "freeze", "augment"):
             kind = list
         at = where.at(key, section=name)
+        if (name, key) == ("run", "devices") and type(value) is int:
+            value = str(value)  # `devices = 2` as well as `devices = "0,1"`
         kwargs[key] = _coerce(value, kind, at, f"{name}.{key}")
         if kind is list and not all(isinstance(item, str) for item in kwargs[key]):
             raise UserError(f"{at}: {name}.{key} must be a list of strings, got {value!r}")
@@ -471,6 +475,14 @@ def spec_from_document(
             f"{where.at('device', section='run')}: unknown device {run.device!r}; "
             "valid: auto, cpu, cuda, cuda:N, mps"
         )
+    try:
+        devices = placement.parse_devices(run.devices, "run.devices")
+    except UserError as exc:
+        raise UserError(f"{where.at('devices', section='run')}: {exc}") from None
+    if ":" in run.device and devices != placement.DevicesRequest("count"):
+        raise UserError(f"{where.at('devices', section='run')}: run.device {run.device!r} "
+                        f"names one GPU and run.devices {run.devices!r} asks for others; give "
+                        "one of them (GPU numbers go in run.devices, e.g. '0,1')")
     values = dict(data=data, train=train, optimizer=optimizer, schedule=schedule, run=run)
     for section, key, ok, valid in _RANGES:
         value = getattr(values[section], key)

@@ -14,6 +14,7 @@ from tuitrain.core.events import (
     BatchMetrics,
     CheckpointSaved,
     EpochEnd,
+    Event,
     LogMessage,
     RunEnded,
     RunStarted,
@@ -33,13 +34,16 @@ def monitor_of(spec: RunSpec) -> tuple[str, str]:
 
 
 class Recorder:
-    """Writes events and the summary for one run."""
+    """Writes events and the summary for one run. With `writes` False (the ranks other than
+    0 of a run trained by several processes) it keeps the same books and writes nothing."""
 
-    def __init__(self, run: RunDir, spec: RunSpec) -> None:
+    def __init__(self, run: RunDir, spec: RunSpec, writes: bool = True) -> None:
         self.run = run
         self.spec = spec
+        self.writes = writes
         self.monitor, self.mode = monitor_of(spec)
-        run.end_cut_line()
+        if writes:
+            run.end_cut_line()
         try:
             previous = run.summary()
         except UserError:  # damaged: start a new one, so that the run still gets a status
@@ -70,29 +74,44 @@ class Recorder:
 
     def _flush(self) -> None:
         self.summary["updated"] = time.time()
-        self.run.write_summary(self.summary)
+        if self.writes:
+            self.run.write_summary(self.summary)
+
+    def _append(self, event: Event) -> None:
+        if self.writes:
+            self.run.append(event)
 
     def started(self, event: RunStarted) -> None:
-        self.run.append(event)
+        self._append(event)
         self.summary.update(
             status="running", device=event.device, device_name=event.device_name,
             params=event.params, non_trainable_params=event.non_trainable,
             precision=event.precision, steps_per_epoch=event.steps_per_epoch,
-            versions=event.versions,
+            versions=event.versions, world_size=event.world_size, parallel=event.parallel,
+            global_batch=event.batch_size,
         )
         self._flush()
 
+    def placed(self, gpus: list[dict[str, object]], warnings: list[str]) -> None:
+        """The GPUs the run was placed on (core/placement.py), with any warning about them."""
+        self.summary["gpus"] = gpus
+        names = ", ".join(f"GPU {g['number']} ({g['name']})" for g in gpus)
+        self.log("info", f"placed on {names}")
+        for warning in warnings:
+            self.log("warning", warning)
+        self._flush()
+
     def log(self, level: str, text: str) -> None:
-        self.run.append(LogMessage(level=level, text=text))  # type: ignore[arg-type]
+        self._append(LogMessage(level=level, text=text))  # type: ignore[arg-type]
 
     def status(self, status: Status) -> None:
-        self.run.append(StatusChanged(status=status))
+        self._append(StatusChanged(status=status))
         self.summary["status"] = status
         self._flush()
 
     def batch(self, epoch: int, step: int, global_step: int, metrics: dict[str, float],
               lr: float, samples_per_sec: float) -> None:
-        self.run.append(BatchMetrics(epoch=epoch, step=step, global_step=global_step,
+        self._append(BatchMetrics(epoch=epoch, step=step, global_step=global_step,
                                      metrics=metrics, lr=lr, samples_per_sec=samples_per_sec))
 
     def is_improvement(self, metrics: dict[str, float]) -> bool:
@@ -110,7 +129,7 @@ class Recorder:
         if best:
             self.best_value = metrics[self.monitor]
             self.summary.update(best_value=self.best_value, best_epoch=epoch + 1)
-        self.run.append(EpochEnd(epoch=epoch, global_step=global_step, metrics=metrics,
+        self._append(EpochEnd(epoch=epoch, global_step=global_step, metrics=metrics,
                                  seconds=seconds, is_best=best))
         self.summary.update(
             epochs_completed=epoch + 1, global_step=global_step, metrics=metrics,
@@ -122,7 +141,7 @@ class Recorder:
 
     def checkpoint(self, ckpt: Checkpoint, best: bool) -> None:
         rel = str(ckpt.path.relative_to(self.run.path))
-        self.run.append(CheckpointSaved(epoch=ckpt.epoch, global_step=ckpt.global_step, path=rel,
+        self._append(CheckpointSaved(epoch=ckpt.epoch, global_step=ckpt.global_step, path=rel,
                                         best=best))
         self.summary["last_checkpoint"] = rel
         if best:
@@ -130,7 +149,7 @@ class Recorder:
         self._flush()
 
     def ended(self, status: Status, global_step: int, error: str = "") -> None:
-        self.run.append(RunEnded(status=status, epochs_completed=self.summary["epochs_completed"],
+        self._append(RunEnded(status=status, epochs_completed=self.summary["epochs_completed"],
                                  global_step=global_step, error=error))
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
         self.summary.update(status=status, error=error, global_step=global_step, ended=time.time(),

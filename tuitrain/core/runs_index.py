@@ -16,6 +16,7 @@ from typing import Any
 from tuitrain.core.errors import UserError
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
+from tuitrain.core.validate import check_devices
 
 COMPARE_HEADER: tuple[str, ...] = (
     "framework", "device", "params", "1st epoch s", "s/epoch", "samples/s", "val_loss", "metric",
@@ -40,7 +41,9 @@ def run_row(run: RunDir) -> dict[str, Any]:
         "id": run.id, "preset": s.get("preset", "?"), "framework": s.get("framework", "?"),
         "status": status, "epochs": f"{s.get('epochs_completed', 0)}/{s.get('epochs', '?')}",
         "best": f"{s.get('monitor', '')} {best:.4f}" if isinstance(best, (int, float)) else "",
-        "device": s.get("device", ""),
+        "device": s.get("parallel") or s.get("device", ""),
+        "world_size": s.get("world_size", 1),
+        "global_batch": s.get("global_batch"),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
         "error": s.get("error", ""),
     }
@@ -138,13 +141,19 @@ def epoch_seconds(run: RunDir) -> dict[int, float]:
             if isinstance(raw.get("seconds"), (int, float))}
 
 
-def resume_spec(run: RunDir, epochs: int | None = None) -> RunSpec:
+def resume_spec(run: RunDir, epochs: int | None = None, devices: str | None = None) -> RunSpec:
     """The spec to resume `run` with, or a UserError saying why it cannot be resumed.
 
-    `epochs` sets a new total (it must exceed the epochs done) and is written to the folder:
-    the caller holds the run's lock (`launch.claim`), so no runner is reading it."""
+    `epochs` sets a new total (it must exceed the epochs done), `devices` how many devices
+    train from here on (a run continues mid-epoch on any number: the global batch stays);
+    both are written to the folder: the caller holds the run's lock (`launch.claim`), so no
+    runner is reading it."""
     summary = run.summary()
     spec = run.read_spec()
+    if devices is not None:
+        spec = spec.with_run(devices=devices)
+        check_devices(spec)  # or its one-line error, before anything is written
+        run.write_spec(spec)
     done = summary.get("epochs_completed", 0)
     if epochs is not None:
         if epochs <= done:

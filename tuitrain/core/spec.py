@@ -104,6 +104,10 @@ class RunSettings:
 
     framework: str = "torch"
     device: str = "auto"
+    # How many devices train together, or which (core/placement.py): a count, "all", or
+    # GPU numbers ("0,2,3"; "3," is GPU 3); on the CPU a count of processes. The global
+    # batch (train.batch_size) is split among them.
+    devices: str = "1"
     precision: str = "32"
     seed: int = 0
     keras_backend: str = "tensorflow"

@@ -9,7 +9,13 @@ Steps run in blocks: the driver hands the engine several steps in one call
 engines run a whole block as one graph execution (Keras' `steps_per_execution`, here for
 every engine), and the driver's own bookkeeping costs once per block, not once per step.
 Commands (stop, pause, checkpoint) act between blocks. A checkpoint blocks training only while
-the engine copies its state to host memory; a background writer writes it (save_checkpoint)."""
+the engine copies its state to host memory; a background writer writes it (save_checkpoint).
+
+A run trained by several processes at once (data parallel) has one Trainer per process, each
+with its rank in the `Group` (core/group.py): each trains its share of every global batch;
+rank 0 alone reads commands and signals and decides after every block what all of them do
+next; logged values are summed over the ranks before they are recorded; only rank 0 writes
+the run folder (events, summary, checkpoints)."""
 
 from __future__ import annotations
 
@@ -22,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -33,6 +39,7 @@ from tuitrain.core.checkpoint_writer import BackgroundWriter
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
+from tuitrain.core.group import SOLO, Decision, Group
 from tuitrain.core.measures import LOSS, LOSSES, METRICS
 from tuitrain.core.recorder import Recorder
 from tuitrain.core.rundir import RunDir
@@ -114,12 +121,15 @@ class Trainer:
     """Drives one run (fresh or resumed) and writes everything into its run folder."""
 
     def __init__(self, spec: RunSpec, run: RunDir, n_train: int, store: CheckpointStore,
-                 resume: Checkpoint | None = None) -> None:
+                 resume: Checkpoint | None = None, group: Group = SOLO) -> None:
         self.spec = spec
         self.run = run
         self.store = store
-        self.recorder = Recorder(run, spec)
-        self.sampler = Sampler(spec.run.seed, n_train, spec.train.batch_size)
+        self.group = group
+        self.leader = group.rank == 0  # decides, and writes the run folder
+        self.recorder = Recorder(run, spec, writes=self.leader)
+        self.sampler = Sampler(spec.run.seed, n_train, spec.train.batch_size,
+                               rank=group.rank, world_size=group.world_size)
         self.steps_per_epoch = self.sampler.steps_per_epoch
         self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs,
                                          max(1, self.steps_per_epoch))
@@ -143,7 +153,9 @@ class Trainer:
         self.resumed = resume is not None
         self.inbox = control.Inbox(run.control)
         self.engine: Engine | None = None
-        self.stop_requested = False
+        self.stop_asked = False  # by a signal or a command, on this process
+        self.stop_requested = False  # and agreed: every rank stops at this step
+        self.checkpoint_asked = False  # by a command, on several processes: in the decision
         self.paused = False
         self._next_poll = 0.0
         self._interval = 0  # steps since the last log point
@@ -166,9 +178,15 @@ class Trainer:
 
         A stop signal also arms a watchdog: if the step in progress (a hung framework call)
         keeps the runner from stopping within `train.stop_timeout` seconds, it records why
-        and exits anyway; the checkpoints already written stay."""
+        and exits anyway; the checkpoints already written stay. On ranks other than 0 the
+        stop signals are ignored: they stop when rank 0 decides it."""
+        if not self.leader:
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)
+            return
+
         def request_stop(signum: int, frame: object) -> None:
-            self.stop_requested = True
+            self.stop_asked = True
             if self._watchdog is None:
                 self._watchdog = threading.Timer(self.spec.train.stop_timeout, self._stop_overdue)
                 self._watchdog.daemon = True
@@ -179,9 +197,10 @@ class Trainer:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
     def begin(self, engine: Engine, device: str, device_name: str, params: int,
-              versions: dict[str, str], non_trainable: int = 0) -> None:
+              versions: dict[str, str], non_trainable: int = 0, parallel: str = "") -> None:
         """Start training with `engine`; `params` trainable, `non_trainable` frozen or
-        statistics (a batch norm's running mean)."""
+        statistics (a batch norm's running mean); `parallel` names the data-parallel
+        strategy ('DDP x2 gloo'; empty on one process)."""
         self.engine = engine
         self.recorder.started(RunStarted(
             run_id=self.run.id, preset=self.spec.name, framework=self.spec.run.framework,
@@ -190,7 +209,7 @@ class Trainer:
             steps_per_epoch=self.steps_per_epoch,
             batch_size=self.spec.train.batch_size, start_epoch=self.pos.epoch,
             start_step=self.pos.global_step, resumed=self.resumed, pid=os.getpid(),
-            versions=versions,
+            versions=versions, parallel=parallel, world_size=self.group.world_size,
         ))
         # Time training from here: building the model and loading a checkpoint are not epochs.
         self._t_interval = self._t_epoch = time.perf_counter()
@@ -271,19 +290,70 @@ class Trainer:
             self._log_interval()
         if self.faults:
             self._test_hooks()
+        if self.group.world_size > 1:
+            return self._agree()
         now = time.monotonic()
-        if now >= self._next_poll or self.stop_requested:
+        if now >= self._next_poll or self.stop_asked:
             self._next_poll = now + 0.2
             return self._handle_commands()
         return True
 
+    def _agree(self) -> bool:
+        """Several processes: rank 0 polls the commands (at most five times a second) and
+        decides; every rank gets its decision and applies it, so all stop, pause and size
+        their next block alike, at the same step. While paused, rank 0 repeats the decision
+        every 0.1 s and the others wait for the next one. Returns False when training should
+        stop."""
+        if self.leader:
+            now = time.monotonic()
+            if now >= self._next_poll or self.stop_asked:
+                self._next_poll = now + 0.2
+                self._handle_commands()
+            self._decide(Decision(stop=self.stop_requested, block_cap=self._block_cap))
+        else:
+            while True:
+                decision = self._decide(None)
+                if not decision.paused:
+                    break
+            self.stop_requested, self._block_cap = decision.stop, decision.block_cap
+        return not self.stop_requested
+
+    def _decide(self, decision: Decision | None) -> Decision:
+        """Rank 0's decision (`decision` there, None elsewhere), sent to every rank, with
+        the checkpoint a command asked for since the last one: all ranks reach the save
+        together (it logs the steps so far, a collective), rank 0 writes it."""
+        if decision is not None:
+            decision = replace(decision, checkpoint=self.checkpoint_asked)
+            self.checkpoint_asked = False
+        decision = self.group.broadcast(decision)
+        if decision.checkpoint:
+            self.save_checkpoint(best=False)
+        return decision
+
+    def _stop_here(self) -> bool:
+        """Whether to stop at an epoch's end: asked for (and, on several processes, agreed)."""
+        if self.group.world_size > 1:
+            return not self._agree()
+        self.stop_requested = self.stop_requested or self.stop_asked
+        return self.stop_requested
+
     def _test_hooks(self) -> None:
         """TUITRAIN_FAULT hooks that act after a step (see core/faults.py)."""
         if self.faults.get("stop_at_step") == self.pos.global_step:
-            self.stop_requested = True
+            self.stop_asked = True
         every = self.faults.get("ckpt_every", 0)
         if every and self.pos.global_step % every == 0:
             self.save_checkpoint(best=False)
+        every = self.faults.get("replicas_every", 0)
+        if every and self.pos.global_step % every == 0:
+            self._check_replicas()
+
+    def _check_replicas(self) -> None:
+        """TUITRAIN_FAULT `replicas_every`: this rank's weights are rank 0's, bit for bit."""
+        mine = getattr(self.engine, "fingerprint", lambda: "")()
+        if self.group.broadcast(mine) != mine:
+            raise RuntimeError(f"rank {self.group.rank}'s weights differ from rank 0's after "
+                               f"step {self.pos.global_step}")
 
     def inject_fault(self) -> None:
         """TUITRAIN_FAULT hooks that act on the step about to run (see core/faults.py)."""
@@ -304,24 +374,28 @@ class Trainer:
         values = self.engine.read_slots(n)
         sizes = np.asarray(self._interval_sizes[:n], dtype=np.float64)
         first_step = self.pos.global_step - n + 1
-        for name, arr in values.items():
-            bad = np.flatnonzero(~np.isfinite(arr))
-            if name == "loss" and bad.size:
-                raise NonFiniteLoss(
-                    f"loss became {arr[bad[0]]} at step {first_step + int(bad[0])} "
-                    f"(epoch {self.pos.epoch + 1})"
-                )
+        bad = np.flatnonzero(~np.isfinite(values["loss"])) if "loss" in values else []
         # Each step's value back to its sums, so that they add up (a perplexity of the
-        # interval is e to its mean cross-entropy, not the mean of its steps' perplexities).
-        totals = {k: float(self.measures[k].totals(v, sizes).sum()) for k, v in values.items()}
-        means = {k: float(self.measures[k].finish(t, sizes.sum())) for k, t in totals.items()}
+        # interval is e to its mean cross-entropy, not the mean of its steps' perplexities);
+        # on several processes, summed over them (with the count of bad losses: every rank
+        # raises alike).
+        names = list(values)  # in the engine's order, the same on every rank
+        local = [float(self.measures[k].totals(values[k], sizes).sum()) for k in names]
+        summed = self.group.all_sum(np.array([*local, sizes.sum(), len(bad)], np.float64))
+        totals, count = dict(zip(names, summed[:-2].tolist(), strict=True)), float(summed[-2])
+        if summed[-1]:
+            where = (f"{values['loss'][bad[0]]} at step {first_step + int(bad[0])}" if len(bad)
+                     else f"non-finite on another process in steps {first_step}-"
+                          f"{self.pos.global_step}")
+            raise NonFiniteLoss(f"loss became {where} (epoch {self.pos.epoch + 1})")
+        means = {k: float(self.measures[k].finish(t, count)) for k, t in totals.items()}
         for k, t in totals.items():
             self._epoch_values[k] = self._epoch_values.get(k, 0.0) + t
-        self._epoch_count += int(sizes.sum())
+        self._epoch_count += int(count)
         elapsed = time.perf_counter() - self._t_interval
         self._t_interval = time.perf_counter()
         self.recorder.batch(self.pos.epoch, self.pos.step, self.pos.global_step, means,
-                            self._lr, float(sizes.sum() / max(elapsed, 1e-9)))
+                            self._lr, count / max(elapsed, 1e-9))
         self._interval = 0
         self._interval_sizes.clear()
 
@@ -332,28 +406,34 @@ class Trainer:
             self.flush_checkpoints()
         for cmd in self.inbox.poll():
             if cmd == "stop":
-                self.stop_requested = True
+                self.stop_asked = True
             elif cmd == "pause" and not self.paused:
                 self.paused = True
                 self.recorder.status("paused")
             elif cmd == "resume" and self.paused:
                 self.paused = False
                 self.recorder.status("running")
+            elif cmd == "checkpoint" and self.group.world_size > 1:
+                self.checkpoint_asked = True  # every rank saves at the next decision
             elif cmd == "checkpoint":
                 self.save_checkpoint(best=False)
 
     def _handle_commands(self) -> bool:
-        """Poll, and while paused wait here (the pause does not count as training time).
-        Returns False when training should stop."""
+        """Poll, and while paused wait here (the pause does not count as training time; the
+        other processes of the run, if any, are told every 0.1 s that it goes on). Returns
+        False when training should stop."""
         self._poll_commands()
-        if self.paused and not self.stop_requested:
+        if self.paused and not self.stop_asked:
             paused_at = time.perf_counter()
-            while self.paused and not self.stop_requested:
+            while self.paused and not self.stop_asked:
+                if self.group.world_size > 1:
+                    self._decide(Decision(paused=True))
                 time.sleep(0.1)
                 self._poll_commands()
             waited = time.perf_counter() - paused_at
             self._t_interval += waited
             self._t_epoch += waited
+        self.stop_requested = self.stop_requested or self.stop_asked
         return not self.stop_requested
 
     def epoch_done(self, val: dict[str, float]) -> bool:
@@ -377,7 +457,7 @@ class Trainer:
         if best or last or (epoch + 1) % self.spec.train.checkpoint_every == 0:
             self.save_checkpoint(best=best, metrics=metrics)
         self._lr = self.schedule.lr_at(self.pos.epoch, 0)
-        return not self.stop_requested and not last
+        return not self._stop_here() and not last
 
     def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> None:
         """Start a checkpoint at the current position (mid-epoch when a stop or command asks).
@@ -392,7 +472,9 @@ class Trainer:
         if self.pos.global_step == self._last_ckpt_step and not best:
             return
         if self._interval:
-            self._log_interval()
+            self._log_interval()  # on every rank: its sums are a collective
+        if not self.leader:
+            return  # rank 0's state is every rank's (their weights are kept equal)
         state = {
             "sampler": self.sampler.state_dict(self.pos.epoch, self.pos.step),
             "schedule": dict(self.schedule.state),
@@ -466,11 +548,17 @@ class Trainer:
             if not self.train_epoch():
                 status = self.stop()
                 break
-            if not self.epoch_done(engine.evaluate("val")):
+            if not self.epoch_done(self._validate()):
                 status = "completed" if self.done else self.stop()
                 break
         self.flush_checkpoints()
         return status
+
+    def _validate(self) -> dict[str, float]:
+        """The validation values, rank 0's on every rank (they pick the best checkpoint and
+        drive the schedule: every rank must see the same)."""
+        assert self.engine is not None
+        return self.group.broadcast(self.engine.evaluate("val") if self.leader else None)
 
     def stop(self) -> Literal["stopped"]:
         """Graceful stop: save where we are."""

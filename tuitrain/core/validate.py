@@ -8,6 +8,7 @@ from tuitrain.core.datasets import BUILTIN, DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.finetune import frozen_indexes
 from tuitrain.core.measures import LOSSES, METRICS
+from tuitrain.core.placement import DevicesRequest, parse_devices
 from tuitrain.core.shapes import Summary, check_output, output_needed, summarize
 from tuitrain.core.spec import RunSpec
 
@@ -38,6 +39,7 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
     """Validate a spec against its dataset; returns the dataset info and the model summary
     (None for a person's own model file: the backend that builds it checks it,
     `backends.user_model`)."""
+    check_devices(spec)
     if spec.data.target and spec.data.dataset in BUILTIN:
         raise UserError(
             f"data.target {spec.data.target!r} picks the labels of a table or a .npy file; the "
@@ -64,3 +66,29 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
     if spec.train.freeze:
         summary = summary.frozen(frozen_indexes(spec, [row.label for row in summary.rows]))
     return info, summary
+
+
+def check_devices(spec: RunSpec) -> None:
+    """Several devices (data parallel) are trained by PyTorch's DistributedDataParallel, and
+    `train.batch_size` is the global batch, split evenly among them."""
+    request = parse_devices(spec.run.devices)
+    if request == DevicesRequest("count"):
+        return
+    if spec.run.framework != "torch":
+        raise UserError(
+            f"--devices {spec.run.devices}: training on several devices runs on PyTorch "
+            f"(DistributedDataParallel); {spec.run.framework} trains on one device here: use "
+            "--framework torch, or --devices 1"
+        )
+    if spec.run.device == "mps":
+        raise UserError(f"--devices {spec.run.devices}: Apple's MPS is one device; several "
+                        "train on CUDA GPUs or as processes on the CPU (--device cpu)")
+    if request.kind != "count" and spec.run.device == "cpu":
+        raise UserError(f"--devices {spec.run.devices} names GPUs, and --device is cpu; on "
+                        "the CPU --devices is a number of processes")
+    bs = spec.train.batch_size
+    if request.kind == "count" and bs % request.count:
+        raise UserError(
+            f"--devices {request.count}: the batch size {bs} is the global batch, split evenly "
+            f"among the devices; use a multiple of {request.count} (--batch-size)"
+        )

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from textual.message import Message
 
 from tuitrain.core.events import CheckpointSaved, EpochEnd, RunEnded, RunStarted
+from tuitrain.core.gpus import Gpu
 
 
 class RunInfo(Message):
@@ -92,16 +93,6 @@ class Loaded(Message):
 
 
 @dataclass(frozen=True)
-class GpuSample:
-    index: int
-    name: str
-    util: float  # percent
-    mem_used: float  # bytes
-    mem_total: float
-    temp: float  # degrees C
-
-
-@dataclass(frozen=True)
 class Sample:
     """One reading of the runner's process and the GPUs it uses."""
 
@@ -109,7 +100,7 @@ class Sample:
     cpu: float = 0.0  # percent of one core
     rss: float = 0.0  # bytes
     threads: int = 0
-    gpus: tuple[GpuSample, ...] = field(default_factory=tuple)
+    gpus: tuple[Gpu, ...] = field(default_factory=tuple)
     gpu_note: str = ""  # why there is no GPU line ("no GPU", "GPU stats unavailable")
 
 

@@ -24,7 +24,7 @@ from tuitrain.core.catalog import (
     SCHEDULES,
     Task,
 )
-from tuitrain.core.datasets import BUILTIN, catalogue_info
+from tuitrain.core.datasets import BUILTIN, OWN_DATA, catalogue_info
 from tuitrain.core.measures import losses_for, metrics_for
 from tuitrain.core.spec import RunSpec
 
@@ -103,14 +103,15 @@ def parse_field(kind: FieldKind, text: str) -> tuple[Any, str]:
         return None, "enter a number, e.g. 0.001"
 
 
-def device_label(device: dict[str, Any]) -> str:
-    """'cuda:0  NVIDIA H100 80GB HBM3 · 75.1/79.6 GiB free', 'cpu  CPU (8 threads)'."""
+def device_label(device: dict[str, Any], use: str = "") -> str:
+    """'cuda:0  NVIDIA H100 80GB HBM3 · 75.1/79.6 GiB free', 'cpu  CPU (8 threads)'; with
+    `use` (who uses the GPU, from NVML) after it: '· 87% util · in use by alice (...)'."""
     label = f"{device.get('id', '?')}  {device.get('name', '')}".rstrip()
     total = device.get("memory_total") or 0
     if total:
         free = device.get("memory_free") or 0
         label += f" · {free / GIB:.1f}/{total / GIB:.1f} GiB free"
-    return label
+    return label + (f" · {use}" if use else "")
 
 
 class Settings:
@@ -123,6 +124,7 @@ class Settings:
         self.other_metrics: tuple[str, ...] = ()  # a preset's metrics after the first
         self.device_results: dict[str, dict[str, Any]] = {}  # framework -> detection result
         self.wanted_device = "auto"
+        self.wanted_devices = "1"
         fields = [
             Field("framework", "framework", "run.framework", "choice",
                   [(framework_label(f, package_installed(f)), f) for f in FRAMEWORKS],
@@ -147,6 +149,7 @@ class Settings:
                   [(PRECISION_LABELS[p], p) for p in PRECISIONS]),
             Field("seed", "seed", "run.seed", "integer"),
             Field("device", "device", "run.device", "choice"),
+            Field("devices", "devices", "run.devices", "choice"),
         ]
         self.fields: dict[str, Field] = {f.name: f for f in fields}
         self._set_task_options()
@@ -202,6 +205,9 @@ class Settings:
             self._refill_devices()
         elif name == "device":
             self.wanted_device = value
+            self._refill_devices()
+        elif name == "devices":
+            self.wanted_devices = value
         return True
 
     def cycle(self, name: str, step: int) -> bool:
@@ -247,10 +253,11 @@ class Settings:
         f.value = file
 
     def snapshot(self) -> dict[str, Any]:
-        """What the person set for this preset (not the framework, backend or device, which
+        """What the person set for this preset (not the framework, backend or devices, which
         stay as they are from preset to preset), for `restore`."""
         kept: dict[str, Any] = {f.name: f.value for f in self.fields.values()
-                                if f.name not in ("framework", "keras_backend", "device")}
+                                if f.name not in ("framework", "keras_backend", "device",
+                                                  "devices")}
         return {**kept, "other_metrics": self.other_metrics}
 
     def restore(self, snapshot: dict[str, Any]) -> None:
@@ -266,7 +273,8 @@ class Settings:
         """Set the field that preset key `key` overrides (a CLI pre-fill); False if no field
         takes it or its choices do not offer `value`."""
         name = next((f.name for f in self.fields.values()
-                     if f.key == key and f.name not in ("data_path", "device")), None)
+                     if f.key == key and f.name not in ("data_path", "device", "devices")),
+                    None)
         if name is None:
             return False
         f = self[name]
@@ -300,8 +308,12 @@ class Settings:
         else:
             devices = list(result.get("devices", []))
             error = result.get("error")
-            note = f"auto ({error})" if error and not devices else "auto (best available)"
-            options = [(note, "auto")] + [(device_label(d), d["id"]) for d in devices]
+            note = f"auto ({error})" if error and not devices else (
+                "auto (the free GPU with the most free memory)" if result.get("use")
+                else "auto (best available)")
+            use = result.get("use", {})
+            options = [(note, "auto")] + [(device_label(d, use.get(d["id"], "")), d["id"])
+                                          for d in devices]
             if not any(d.get("id") == "cpu" for d in devices):
                 options.append(("cpu", "cpu"))
         if self.wanted_device not in {value for _, value in options}:
@@ -313,18 +325,40 @@ class Settings:
         """Whether the current framework's devices are known."""
         return self.framework in self.device_results
 
+    def devices_options(self) -> list[tuple[str, str]]:
+        """'1', then for PyTorch on a device that allows it the data-parallel choices: 2 to
+        the number of GPUs detection found and `all`, or 2 processes on the CPU; and what was
+        asked for (a CLI pre-fill) when it is not among them."""
+        options = [("1", "1")]
+        result = self.device_results.get(self.framework) or {}
+        gpus = sum(1 for d in result.get("devices", []) if d.get("kind") == "cuda")
+        if self.framework == "torch" and self.device != "mps" and ":" not in self.device:
+            if gpus > 1 and self.device != "cpu":
+                options += [(f"{n} GPUs (DDP, nccl)", str(n)) for n in range(2, gpus + 1)]
+                options.append(("all free GPUs (DDP, nccl)", "all"))
+            else:
+                options.append(("2 processes (DDP, gloo)", "2"))
+        if self.wanted_devices not in {value for _, value in options}:
+            options.append((f"{self.wanted_devices} (as asked)", self.wanted_devices))
+        return options
+
     def _refill_devices(self) -> None:
         self["device"].options = self.device_options()
         self["device"].value = self.wanted_device
+        self["devices"].options = self.devices_options()
+        self["devices"].value = self.wanted_devices
 
     def set_devices(self, framework: str, result: dict[str, Any]) -> None:
         """A detection result arrived: {'devices': [...]} or {'error': ...}."""
         self.device_results[framework] = result
         self._refill_devices()
 
-    def choose_device(self, device: str) -> None:
-        """Select a device from code (CLI pre-fill); an unknown one is listed as not detected."""
+    def choose_device(self, device: str, devices: str | None = None) -> None:
+        """Select a device (and how many) from code (CLI pre-fill); an unknown device is
+        listed as not detected."""
         self.wanted_device = device
+        if devices is not None:
+            self.wanted_devices = devices
         self._refill_devices()
 
     # --- overrides and errors -------------------------------------------------------------
@@ -339,9 +373,7 @@ class Settings:
             if path:
                 out["data.dataset"] = path
             else:
-                errors["data.dataset"] = (
-                    "enter the path of a .csv, .parquet or .npz file, image folder or text"
-                )
+                errors["data.dataset"] = f"enter the path of {OWN_DATA}"
         else:
             out["data.dataset"] = self["dataset"].value
         if self["model"].value:
@@ -360,9 +392,9 @@ class Settings:
         return out, errors
 
     def picked(self) -> dict[str, str]:
-        """The framework, Keras backend and device: picked from lists, never wrong alone."""
+        """The framework, Keras backend and devices: picked from lists, never wrong alone."""
         return {"run.framework": self.framework, "run.keras_backend": self.keras_backend,
-                "run.device": self.device}
+                "run.device": self.device, "run.devices": self["devices"].value or "1"}
 
     def mark(self, errors: dict[str, str]) -> bool:
         """Show each error (by preset key) at its field and clear the others; a dataset error

@@ -463,10 +463,17 @@ class DashboardScreen(Screen[None]):
 
     def _sample_device(self) -> None:
         """Sample the runner's CPU/RAM/GPU while the run is live (after the log is read)."""
+        from tuitrain.ui.widgets.device_panel import gpu_indices
+
         device = self.state.started.device if self.state.started else ""
         panel = self.device_panel
         if self.live:
-            panel.watch_runner(self.proc.pid if self.proc else self.run.runner_pid(), device)
+            try:  # the GPUs the runner was placed on, written before it started training
+                placed = self.run.summary().get("gpus")
+            except UserError:
+                placed = None
+            panel.watch_runner(self.proc.pid if self.proc else self.run.runner_pid(), device,
+                               gpu_indices(device, placed))
         else:
             panel.stop(device)
 

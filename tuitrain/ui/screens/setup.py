@@ -183,6 +183,8 @@ class SetupScreen(Screen[None]):
         for key, value in (overrides or {}).items():
             if key == "run.device":
                 self.table.choose_device(str(value))
+            elif key == "run.devices":
+                self.table.choose_device(self.table.settings.wanted_device, str(value))
             elif not self.table.set_value(key, value):
                 self.extra[key] = value
         if name in self.kept:
@@ -287,7 +289,9 @@ class SetupScreen(Screen[None]):
         title = FRAMEWORK_TITLES[spec.run.framework]
         if spec.run.framework == "keras":
             title += f" ({spec.run.keras_backend})"
-        return (f"ready: {spec.name} with {title} on {spec.run.device}, "
+        where = spec.run.device if spec.run.devices == "1" else (
+            f"{spec.run.device}, {spec.run.devices} devices (DDP)")
+        return (f"ready: {spec.name} with {title} on {where}, "
                 f"{spec.train.epochs} epochs — Enter starts")
 
     def _say(self, text: str, error: bool = False) -> None:
@@ -311,7 +315,9 @@ class SetupScreen(Screen[None]):
     def _probe(self, framework: str) -> None:
         from tuitrain.core import devices
 
-        self.post_message(DevicesFound(framework, devices.probe(framework)))
+        found = devices.probe(framework)  # and who uses each GPU, as NVML sees it
+        use = {f"cuda:{c.number}": devices.use_line(c) for c in devices.gpu_use()}
+        self.post_message(DevicesFound(framework, {**found, "use": use}))
 
     def on_devices_found(self, message: DevicesFound) -> None:
         self.table.set_devices(message.framework, message.result)

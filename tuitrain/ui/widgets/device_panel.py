@@ -1,5 +1,5 @@
-"""The device panel: CPU and memory of the runner process (psutil) and, when the run uses a
-GPU and NVML is available, each GPU's utilisation, memory and temperature (nvidia-ml-py).
+"""The device panel: CPU and memory of the runner process (psutil) and, when the run uses
+GPUs and NVML is available, each GPU's utilisation, memory and temperature (core/gpus.py).
 
 Sampling happens once a second in a thread worker that posts `DeviceSampled`; it runs only
 while the run is live, so a finished run's panel is static."""
@@ -15,48 +15,22 @@ from textual import work
 from textual.widgets import Static
 from textual.worker import get_current_worker
 
-from tuitrain.ui.messages import DeviceSampled, GpuSample, Sample
+from tuitrain.core import gpus as gpu_status
+from tuitrain.ui.messages import DeviceSampled, Sample
 
 INTERVAL = 1.0
 GB = 1024**3
 
 
-def gpu_indices(device: str) -> list[int]:
-    """GPUs a run's device string names: `cuda` -> [0], `cuda:2` -> [2], `cpu` -> []."""
+def gpu_indices(device: str, placed: list[dict[str, Any]] | None) -> list[int]:
+    """NVML's numbers for the GPUs a run uses: those it was placed on (summary.json's
+    `gpus`), else those its device names (`cuda` -> [0], `cuda:2` -> [2], `cpu` -> [])."""
+    if placed:
+        return [int(g["index"]) for g in placed]
     m = re.fullmatch(r"(?:cuda|gpu)(?::(\d+))?", device.strip().lower())
     if not m:
         return []
     return [int(m.group(1) or 0)]
-
-
-class Nvml:
-    """A thin, failure-proof wrapper over pynvml: `None` readings when there is no GPU."""
-
-    def __init__(self) -> None:
-        self.error = ""
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.nv: Any = pynvml
-        except Exception as exc:  # no library, no driver, no GPU: all mean "no GPU"
-            self.nv = None
-            self.error = "no GPU" if "NotFound" in type(exc).__name__ else f"no GPU ({exc})"
-
-    def read(self, index: int) -> GpuSample | None:
-        if self.nv is None:
-            return None
-        nv = self.nv
-        try:
-            h = nv.nvmlDeviceGetHandleByIndex(index)
-            name = nv.nvmlDeviceGetName(h)
-            util = nv.nvmlDeviceGetUtilizationRates(h).gpu
-            mem = nv.nvmlDeviceGetMemoryInfo(h)
-            temp = nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU)
-        except Exception:
-            return None
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        return GpuSample(index, name, float(util), float(mem.used), float(mem.total), float(temp))
 
 
 def sample_process(proc: Any) -> tuple[float, float, int]:
@@ -92,8 +66,10 @@ def sample_text(pid: int | None, device: str, sample: Sample | None, live: bool)
     text.append(f"{sample.rss / GB:.2f} GB")
     for g in sample.gpus:
         text.append(f"\nGPU{g.index} ", "bold")
-        mem = f"{g.mem_used / GB:.1f}/{g.mem_total / GB:.0f} GB"
-        text.append(f"{g.util:3.0f}%  {mem}  {g.temp:.0f}°C  ")
+        mem = f"{g.memory_used / GB:.1f}/{g.memory_total / GB:.0f} GB"
+        util = "  ?%" if g.utilization is None else f"{g.utilization:3d}%"
+        temp = "" if g.temperature is None else f"  {g.temperature}°C"
+        text.append(f"{util}  {mem}{temp}  ")
         text.append(g.name, "dim")
     if not sample.gpus:
         text.append(f"\n{sample.gpu_note or 'no GPU'}", "dim")
@@ -117,14 +93,15 @@ class DevicePanel(Static):
     def _render_text(self) -> None:
         self.update(sample_text(self.pid, self.device, self.sample, self.live))
 
-    def watch_runner(self, pid: int | None, device: str) -> None:
-        """Start (or restart) sampling the runner `pid` on `device`."""
+    def watch_runner(self, pid: int | None, device: str, gpus: list[int]) -> None:
+        """Start (or restart) sampling the runner `pid` on `device`, using the GPUs `gpus`
+        (NVML's numbers)."""
         self.pid, self.device, self.live = pid, device, pid is not None
         self.sample = None
         self.border_title = f"device · runner pid {pid}" if pid is not None else "device"
         self._render_text()
         if pid is not None:
-            self._sample(pid, device)
+            self._sample(pid, gpus)
 
     def stop(self, device: str | None = None) -> None:
         """The run ended: stop sampling, show the static text."""
@@ -136,13 +113,12 @@ class DevicePanel(Static):
         self._render_text()
 
     @work(thread=True, exclusive=True, group="device")
-    def _sample(self, pid: int, device: str) -> None:
+    def _sample(self, pid: int, gpus: list[int]) -> None:
         import psutil
 
         worker = get_current_worker()
-        gpus = gpu_indices(device)
-        nvml = Nvml() if gpus else None
-        note = "no GPU in use" if not gpus else (nvml.error if nvml and nvml.error else "")
+        reader = gpu_status.reader() if gpus else None
+        note = "no GPU in use" if not gpus else "no GPU stats (no NVIDIA driver or nvidia-ml-py)"
         try:
             proc = psutil.Process(pid)
             proc.cpu_percent(None)
@@ -160,8 +136,7 @@ class DevicePanel(Static):
             except psutil.Error:
                 self.post_message(DeviceSampled(Sample(alive=False)))
                 return
-            readings = [nvml.read(i) for i in gpus] if nvml else []
-            found = tuple(g for g in readings if g is not None)
+            found = tuple(g for g in reader.gpus() if g.index in gpus) if reader else ()
             self.post_message(DeviceSampled(Sample(True, cpu, rss, threads, found,
                                                    note if not found else "")))
 

@@ -138,8 +138,8 @@ class SettingsTable(Widget, can_focus=True):
         self.settings.set_devices(framework, result)
         self.refresh()
 
-    def choose_device(self, device: str) -> None:
-        self.settings.choose_device(device)
+    def choose_device(self, device: str, devices: str | None = None) -> None:
+        self.settings.choose_device(device, devices)
         self.refresh()
 
     def move_to(self, name: str) -> None:

@@ -43,7 +43,8 @@ def _parts(state: RunState, now: float | None) -> dict[str, tuple[Rendering, ...
     facts: dict[str, tuple[str, ...]] = {}
     if s is not None:
         facts = {"preset": (s.preset,), "framework": (s.framework,),
-                 "device": (f"{s.device}: {s.device_name}", s.device),
+                 "device": ((f"{s.parallel} · {s.device_name}", s.parallel) if s.parallel
+                            else (f"{s.device}: {s.device_name}", s.device)),
                  "precision": (PRECISION.get(s.precision, s.precision),),
                  "params": (f"{s.params:,} params",)}
         if s.resumed:
