@@ -6,7 +6,7 @@
 as the dashboard does, for figures 4 and 5: a thread tails the run's metrics.jsonl every
 0.1 s (the dashboard's poll interval) and posts what it read; a 10 Hz timer repaints a
 full-screen Static with the latest batch events, only when something new came; `?` shows a
-modal screen of text (closed by escape) and `m` a notification `smoothing 0.9/off/0.6`, the
+modal screen of text (closed by escape or `?`) and `m` a notification `smoothing 0.9/off/0.6`, the
 two keys the latency figure presses in both apps."""
 
 import sys
@@ -34,7 +34,7 @@ class Lines(Message):
 
 
 class HelpText(ModalScreen[None]):
-    BINDINGS = [Binding("escape", "dismiss", "Close")]  # noqa: RUF012
+    BINDINGS = [Binding("escape,question_mark", "dismiss", "Close")]  # noqa: RUF012
 
     def compose(self) -> ComposeResult:
         text = "\n".join(

@@ -1,6 +1,7 @@
 """Figure 1 (PyTorch): tuitrain's engine + Trainer against a hand-written loop.
 
-Run in its own process (`python -m benchmarks.engine_torch PRESET`). Both loops train the same
+Run in its own process (`python -m benchmarks.engine_torch PRESET...`, the presets one after
+the other: a process's start costs more than its measurements in --quick). Both loops train the same
 network (tuitrain's `build_model` for the preset, so "same model" is exact), on the same
 device-resident tensors, with the same batch order and the same per-step cosine learning rate.
 
@@ -37,7 +38,8 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.common import emit, median
-from tuitrain.backends.torch_backend import TorchEngine, build_model, build_optimizer
+from tuitrain.backends.torch_backend import TorchEngine, build_optimizer
+from tuitrain.backends.torch_layers import build_model
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.data import load_splits
 from tuitrain.core.presets import load_spec
@@ -208,21 +210,28 @@ def weights(preset: str, epochs: int) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("preset")
+    p.add_argument("presets", nargs="+", help="measured one after the other in this process")
     p.add_argument("--mode", choices=("timing", "weights"), default="timing")
     p.add_argument("--reps", type=int, default=9)
-    p.add_argument("--block", type=int, default=3, help="epochs per repetition")
+    p.add_argument("--blocks", default="3", help="epochs per repetition, one per preset")
     p.add_argument("--epochs", type=int, default=2, help="epochs of the weights check")
-    p.add_argument("--no-weights", action="store_true", help="timing only")
+    p.add_argument("--weights", default="", help="presets whose weights are checked here")
     a = p.parse_args()
     if a.mode == "weights":
-        emit(weights(a.preset, a.epochs))
+        emit({name: weights(name, a.epochs) for name in a.presets})
         return
-    # The weights check first (it seeds and switches on deterministic algorithms itself),
-    # then the timing in the same interpreter with deterministic algorithms off again.
-    check = None if a.no_weights else weights(a.preset, a.epochs)
-    torch.use_deterministic_algorithms(False)
-    emit({**timing(a.preset, a.reps, a.block), "weights": check})
+    blocks = [int(b) for b in a.blocks.split(",")]
+    if len(blocks) != len(a.presets):
+        p.error("--blocks needs one number per preset")
+    checked = set(filter(None, a.weights.split(",")))
+    out = {}
+    for preset, block in zip(a.presets, blocks, strict=True):
+        # The weights check first (it seeds and switches on deterministic algorithms
+        # itself), then the timing in the same interpreter with them off again.
+        check = weights(preset, a.epochs) if preset in checked else None
+        torch.use_deterministic_algorithms(False)
+        out[preset] = {**timing(preset, a.reps, block), "weights": check}
+    emit({"presets": out})
 
 
 if __name__ == "__main__":

@@ -55,46 +55,52 @@ def torch_figures(quick: bool) -> list[Figure]:
     pairs pooled across two processes gave intervals that did not hold from one suite run
     to the next. With nine, the median's interval is their 2nd to 8th value."""
     threads = thread_budget()
+    groups = [PRESETS] if quick else [PRESETS, *((p,) for p in TORCH_FULL_ONLY)]
     out = []
-    for preset in PRESETS if quick else (*PRESETS, *TORCH_FULL_ONLY):
-        bitwise = preset in BITWISE
-        processes, reps = (
-            QUICK_REPETITIONS if quick else (11, 16) if preset in PRESETS
+    for group in groups:
+        processes, reps = (QUICK_REPETITIONS if quick else (11, 16)) if group == PRESETS \
             else FULL_ONLY_REPETITIONS
-        )
-        block = str(TORCH_BLOCK[preset])
+        checked = [p for p in group if p in BITWISE]
         runs = [
             run_child(
                 "engine_torch",
-                preset,
+                *group,
                 "--reps",
                 str(reps),
-                "--block",
-                block,
-                *([] if bitwise and i == 0 else ["--no-weights"]),
+                "--blocks",
+                ",".join(str(TORCH_BLOCK[p]) for p in group),
+                "--weights",
+                ",".join(checked) if i == 0 else "",
                 threads=threads,
-            )
+            )["presets"]
             for i in range(processes)
         ]
-        hand = median([x for r in runs for x in r["hand"]])
-        ours = median([x for r in runs for x in r["tuitrain"]])
-        steps = runs[0]["steps_per_block"]
-        out.append(
-            judged(
-                f"1 {preset}",
-                "torch engine / hand loop (throughput)",
-                [median(r["ratios"]) for r in runs],
-                TORCH_RATIO,
-                "x",
-                f"hand {1e3 * hand / steps:.3f} ms/step, tuitrain {1e3 * ours / steps:.3f} ms/step "
-                f"(medians, {threads} thread(s); {processes} processes, each the median of "
-                f"{reps} alternating pairs of {steps} steps)",
-                planted="engine",
-            )
+        for preset in group:
+            out += _torch_preset(preset, [r[preset] for r in runs], processes, reps, threads)
+    return out
+
+
+def _torch_preset(preset: str, runs: list[dict], processes: int, reps: int,
+                  threads: int) -> list[Figure]:
+    """Figure 1 (and 1w, bitwise presets) of one preset from its processes' results."""
+    hand = median([x for r in runs for x in r["hand"]])
+    ours = median([x for r in runs for x in r["tuitrain"]])
+    steps = runs[0]["steps_per_block"]
+    out = [
+        judged(
+            f"1 {preset}",
+            "torch engine / hand loop (throughput)",
+            [median(r["ratios"]) for r in runs],
+            TORCH_RATIO,
+            "x",
+            f"hand {1e3 * hand / steps:.3f} ms/step, tuitrain {1e3 * ours / steps:.3f} ms/step "
+            f"(medians, {threads} thread(s); {processes} processes, each the median of "
+            f"{reps} alternating pairs of {steps} steps)",
+            planted="engine",
         )
-        if not bitwise:
-            continue
-        w = runs[0]["weights"]
+    ]
+    w = runs[0]["weights"]
+    if preset in BITWISE:
         out.append(
             exact(
                 f"1w {preset}",

@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import checkpoints, compare, engines, pipelines, stats, ui
+from benchmarks import checkpoints, compare, engines, parallel, pipelines, stats, ui
 from benchmarks.common import ROOT, Figure, machine
 from tuitrain.core.slowdown import VARIABLE as SLOWDOWN_VARIABLE
 
@@ -106,6 +106,7 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("ckpt", "checkpoint cost, every framework", checkpoints.checkpoint_figures, False),
     ("pipe", "input pipeline, torch and TensorFlow", pipelines.pipeline_figures, False),
     ("mem", "streaming memory, torch", pipelines.memory_figures, False),
+    ("ddp", "data parallel, torch on 2 processes", parallel.ddp_figures, False),
 ]
 
 
@@ -357,6 +358,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         pipelines.ABOUT,
         "",
         pipelines.MEMORY,
+        "",
+        parallel.ABOUT,
         "",
         "## Machine",
         "",

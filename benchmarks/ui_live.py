@@ -180,9 +180,10 @@ BLOCK = ("?", "m", "?", "m")
 
 
 def press(name: str, p: PtyProgram, key: str, mark: bytes) -> float:
-    """Seconds from writing `key` to the pty until `mark` arrives from it. After `?`, escape
-    closes the help screen, and the next key waits for the frame that shows it closed: a key
-    right behind an escape would be read as alt+key."""
+    """Seconds from writing `key` to the pty until `mark` arrives from it. After `?`, `?`
+    again closes the help screen (in both apps), and the next key waits for the frame that
+    shows it closed. Not escape: an app that reads the escape and the next key in one read
+    (a busy moment under training load) takes them for alt+key, and the key is lost."""
     start = p.size()
     t = time.perf_counter()
     p.send(key.encode())
@@ -192,7 +193,7 @@ def press(name: str, p: PtyProgram, key: str, mark: bytes) -> float:
     if key == "?":
         time.sleep(0.1)
         start = p.size()
-        p.send(b"\x1b")
+        p.send(b"?")
         if p.wait_for(FRAME_END, 5.0, start=start) is None:
             raise RuntimeError(f"{name}: the help screen did not close within 5 s")
     time.sleep(0.1 + random.random() * 0.1)  # land on every phase of the 10 Hz redraws

@@ -1,0 +1,80 @@
+"""The `ddp` figure's measurements (`python -m benchmarks.ddp_pair --pairs N`): time per step
+of mlp-digits trained by 2 CPU processes over gloo, through `tuitrain train --devices 2` and
+through a plain torchrun DDP loop (benchmarks/ddp_plain.py), in alternating pairs; and one
+process through `tuitrain train` for the scaling. The same preset, global batch and epochs
+on every side; each side's epochs are timed inside it (validation between epochs included,
+as both do it), the first epoch left out (warm-up), start-up never counted."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import ROOT, emit, median
+from tuitrain.core.events import EpochEnd
+from tuitrain.core.rundir import RunDir
+
+PRESET = "mlp-digits"
+EPOCHS = 12  # epochs of about 0.15 s on 2 processes: enough to steady the median
+
+
+def tuitrain_step(devices: int, runs: Path) -> float:
+    """Seconds per step of `tuitrain train --devices N` (the median over epochs 2..E)."""
+    cmd = [sys.executable, "-m", "tuitrain", "train", "-p", PRESET, "-f", "torch",
+           "--epochs", str(EPOCHS), "--devices", str(devices), "--runs-dir", str(runs),
+           "--detach"]  # headless, as the plain loop runs: no progress printed alongside
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
+    (folder,) = [p for p in runs.iterdir() if (p / "config.toml").is_file()]
+    run = RunDir(folder)
+    deadline = time.monotonic() + 600
+    while run.is_alive() or run.status() == "running":
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{run.path} did not end")
+        time.sleep(0.5)
+    steps = run.summary()["steps_per_epoch"]
+    epochs = [e.seconds for e in run.events() if isinstance(e, EpochEnd)][1:]
+    return median(epochs) / steps
+
+
+def plain_step(devices: int) -> float:
+    """Seconds per step of the plain torchrun DDP loop (the median over epochs 2..E)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           f"--nproc-per-node={devices}", "-m", "benchmarks.ddp_plain", PRESET,
+           "--epochs", str(EPOCHS)]
+    for attempt in (1, 2):  # a launch can fail at its rendezvous on a loaded machine
+        out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+        if out.returncode == 0:
+            break
+        if attempt == 2:
+            raise RuntimeError(f"the plain DDP loop failed twice:\n{out.stderr[-2000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    return median(r["seconds"][1:]) / r["steps"]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--pairs", type=int, default=5)
+    a = p.parse_args()
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    ours, plain = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(a.pairs):
+            sides = ("ours", "plain") if i % 2 == 0 else ("plain", "ours")
+            for side in sides:
+                if side == "ours":
+                    ours.append(tuitrain_step(2, Path(tmp) / f"runs-{i}"))
+                else:
+                    plain.append(plain_step(2))
+        one = tuitrain_step(1, Path(tmp) / "one")
+    emit({"ours": ours, "plain": plain, "one": one,
+          "ratios": [t / b for t, b in zip(ours, plain, strict=True)]})
+
+
+if __name__ == "__main__":
+    main()
