@@ -30,8 +30,8 @@ PRESETS = ("mlp-digits", "cnn-digits")
 TORCH_FULL_ONLY = ("resnet-digits", "transformer-adder")
 FULL_ONLY_REPETITIONS = (9, 6)  # processes, alternating pairs in each
 # --quick: 11 processes of 5 pairs. With 9 of 6, the median's interval (2nd to 8th process)
-# reached 0.878 on mlp-digits, inconclusive against >= 0.90; 11 make it the 3rd to the 9th
-# ([0.961, 0.975] and [0.939, 0.973] in two runs) for about 10 s more.
+# reached 0.878 on mlp-digits, inconclusive against >= 0.90; 11 make it the 3rd to the 9th.
+# Each process measures both presets (its start costs more than its measurements): 75 s.
 QUICK_REPETITIONS = (11, 5)
 BITWISE = (*PRESETS, "resnet-digits")  # presets whose final weights are compared bitwise
 # Epochs per repetition: 0.05-0.1 s (the full-only presets: one, see above).
