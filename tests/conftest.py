@@ -100,10 +100,16 @@ def popen_cli(
     sigint: Literal["default", "ignored"] = "default",
 ) -> subprocess.Popen[str]:
     """Start `python -m tuitrain ARGS --runs-dir RUNS` without waiting. The child's SIGINT
-    disposition is set here, not inherited: pytest started from a non-interactive shell in
-    the background inherits SIGINT ignored, as every background job does."""
+    and SIGHUP dispositions are set here, not inherited: pytest started from a
+    non-interactive shell in the background inherits SIGINT ignored, as every background
+    job does, and under nohup SIGHUP too; a CLI in a terminal has SIGHUP's default."""
     cmd = [sys.executable, "-m", "tuitrain", *args, "--runs-dir", str(runs_dir)]
     handler = signal.SIG_DFL if sigint == "default" else signal.SIG_IGN
+
+    def dispositions() -> None:
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
     return subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
@@ -111,7 +117,7 @@ def popen_cli(
         text=True,
         env=env or cli_env(),
         cwd=REPO,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, handler),
+        preexec_fn=dispositions,
     )
 
 

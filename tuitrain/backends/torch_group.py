@@ -9,6 +9,7 @@ queue and work the same on every device."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import torch.distributed as dist
 # A rank that dies closes its sockets and gloo fails the others at once; this bounds the
 # wait where it cannot tell (a hung rank, a lost network), so no rank waits forever.
 COLLECTIVE_TIMEOUT = datetime.timedelta(minutes=10)
+LEAVE_TIMEOUT = datetime.timedelta(seconds=30)  # for the others to reach the end, at exit
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,13 @@ class TorchGroup:
         return f"DDP x{self.world_size} {self.backend}"
 
     def close(self) -> None:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        """Leave the group together: a rank that tore its connections down while another
+        still used them made that one abort (SIGABRT) at exit, after a completed run."""
+        if not dist.is_initialized():
+            return
+        with contextlib.suppress(RuntimeError):  # a rank gone already: nothing to wait for
+            dist.monitored_barrier(group=self.control, timeout=LEAVE_TIMEOUT)
+        dist.destroy_process_group()
 
 
 def join(cuda: bool) -> TorchGroup:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
@@ -41,9 +42,17 @@ def launch(run: RunDir, world_size: int, resume: bool, control_offset: int,
         "--module", "tuitrain.runner", str(run.path), "--worker",
         "--control-offset", str(control_offset), *(["--resume"] if resume else []),
     ]
+    started = time.time()
     try:
         torchrun(parse_args(argv))
     except ChildFailedError as exc:
+        summary = run.summary()
+        if summary.get("status") in ("completed", "stopped") and summary.get("ended", 0) >= started:
+            # Rank 0 recorded the end, which every rank reached (each step is a collective
+            # of all of them): a worker that failed after it lost nothing.
+            ranks = ", ".join(f"rank {r} ({_how(f)})" for r, f in sorted(exc.failures.items()))
+            Recorder(run, run.read_spec()).log("warning", f"after the run ended: {ranks}")
+            return 0
         _record_failure(run, exc.failures, checkpoint_suffix)
         return 1
     except SignalException:
@@ -62,8 +71,7 @@ def _record_failure(run: RunDir, failures: dict[int, ProcessFailure], suffix: st
     rank = min(killed) if killed else min(
         failures, key=lambda r: (failures[r].exitcode < 0, failures[r].timestamp, r))
     failure = failures[rank]
-    how = (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
-           else f"failed: {_first_line(failure.message)}")
+    how = _how(failure)
     latest = CheckpointStore(run.checkpoints, suffix).latest()
     kept = (f"the last checkpoint, {latest.name}, is intact: `tuitrain resume {run.id}` "
             "continues, on any number of devices (--devices N)" if latest
@@ -77,6 +85,12 @@ def _record_failure(run: RunDir, failures: dict[int, ProcessFailure], suffix: st
         run.write_summary(summary)
     else:
         recorder.ended("failed", recorder.summary.get("global_step", 0), message)
+
+
+def _how(failure: ProcessFailure) -> str:
+    """'was killed by SIGKILL', or 'failed: RuntimeError: ...'."""
+    return (f"was killed by {failure.signal_name()}" if failure.exitcode < 0
+            else f"failed: {_first_line(failure.message)}")
 
 
 def _first_line(text: object) -> str:
