@@ -198,7 +198,9 @@ def test_devices_are_checked_before_a_run_folder_exists(tmp_path: Path) -> None:
 
 def test_summary_and_listing_record_the_strategy(tmp_path: Path) -> None:
     runs = tmp_path / "runs"
-    trained(runs, "--devices", "2", "--epochs", "1")
+    out = run_cli("train", "-p", preset(tmp_path), "--devices", "2", "--epochs", "1",
+                  runs_dir=runs, timeout=300)
+    assert "with torch on DDP x2 gloo (CPU" in out.stdout, out.stdout + out.stderr
     (row,) = json.loads(run_cli("runs", "--json", runs_dir=runs).stdout)
     assert (row["device"], row["world_size"], row["global_batch"]) == ("DDP x2 gloo", 2, 32)
 

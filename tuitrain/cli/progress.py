@@ -109,7 +109,7 @@ class Progress:
             self.last_step, self.epoch_samples, self.epoch_train_seconds = event.start_step, 0, 0.0
             verb = "resuming" if event.resumed else "training"
             self._print(
-                f"{verb} {event.preset} with {event.framework} on {event.device} "
+                f"{verb} {event.preset} with {event.framework} on {event.parallel or event.device} "
                 f"({event.device_name}), "
                 f"{event.params:,} params, {event.epochs} epochs x {event.steps_per_epoch} steps"
             )
