@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, cli_env, requires_torch, run_cli, run_folders
 
-from tuitrain.core import gpu_claims, placement
+from tuitrain.core import gpu_claims, gpus, placement
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import LogMessage
 from tuitrain.core.gpus import GIB, FakeReader, Gpu, GpuProcess
@@ -139,7 +139,7 @@ def test_no_visible_gpu_is_said_plainly() -> None:
 CLAIMER = """
 import sys, time
 from pathlib import Path
-from tuitrain.core import gpu_claims
+from tuitrain.core import gpu_claims, gpus
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import LogMessage
 from tuitrain.core.placement import parse_devices
@@ -147,7 +147,8 @@ go, release = Path(sys.argv[2]), Path(sys.argv[3])
 while not go.exists():  # every claimer starts at the same moment
     time.sleep(0.001)
 try:
-    claims = gpu_claims.claim(parse_devices(sys.argv[1]), sys.argv[4], None, "--devices 0,")
+    claims = gpu_claims.claim(parse_devices(sys.argv[1]), sys.argv[4], gpus.read(), None,
+                              "--devices 0,")
 except UserError as e:
     print("refused", e, flush=True)
     sys.exit(0)
@@ -268,7 +269,7 @@ def test_out_of_memory_says_what_was_free_and_who_held_the_rest(
     env = fake_server(tmp_path, [gpu(0), gpu(1)])
     monkeypatch.setenv("TUITRAIN_FAKE_NVML", env["TUITRAIN_FAKE_NVML"])
     monkeypatch.setenv("TUITRAIN_GPU_CLAIMS", env["TUITRAIN_GPU_CLAIMS"])
-    claims = gpu_claims.claim(parse_devices("1,"), "run-x", None, "--devices 0,")
+    claims = gpu_claims.claim(parse_devices("1,"), "run-x", gpus.read(), None, "--devices 0,")
     with claims:
         fake_server(tmp_path, [gpu(0), Gpu(1, "GPU-0001-fake", "NVIDIA H100 80GB HBM3",
                                            80 * GIB, int(79.5 * GIB), 100, (me, bob))])

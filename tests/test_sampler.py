@@ -81,6 +81,19 @@ def test_ranks_share_every_global_batch_equally_and_disjointly(n: int, bs: int, 
             assert together == whole[: len(whole) - len(whole) % world]
 
 
+@pytest.mark.parametrize(("n", "bs", "world", "rank", "shares"),
+                         [(100, 16, 4, 0, 4), (41, 6, 3, 1, 2), (1000, 64, 8, 4, 2)])
+def test_a_process_with_several_replicas_takes_their_shares_in_order(
+        n: int, bs: int, world: int, rank: int, shares: int) -> None:
+    """TensorFlow's MirroredStrategy: one process, one share per replica, each replica's
+    share that of the DDP rank of the same number."""
+    ranks = [Sampler(4, n, bs, rank=r, world_size=world) for r in range(world)]
+    mine = Sampler(4, n, bs, rank=rank, world_size=world, shares=shares)
+    assert mine.steps_per_epoch == ranks[0].steps_per_epoch
+    for step, row in enumerate(steps(mine, 1)):
+        assert row == [i for r in ranks[rank:rank + shares] for i in steps(r, 1)[step]]
+
+
 def test_ranks_cover_the_epoch_when_it_splits_evenly() -> None:
     ranks = [Sampler(2, 90, 12, rank=r, world_size=3) for r in range(3)]  # last batch: 6
     seen = [i for r in ranks for row in steps(r, 0) for i in row]
@@ -98,6 +111,8 @@ def test_bad_sharding_is_a_one_line_error() -> None:
         Sampler(0, 100, 10, world_size=4)
     with pytest.raises(UserError, match="rank 4 is out of range; valid: 0 to 3"):
         Sampler(0, 100, 8, rank=4, world_size=4)
+    with pytest.raises(UserError, match="rank 3 is out of range; valid: 0 to 2"):
+        Sampler(0, 100, 8, rank=3, world_size=4, shares=2)
 
 
 def test_the_position_resumes_on_the_unseen_batches() -> None:

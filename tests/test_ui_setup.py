@@ -398,8 +398,9 @@ async def test_each_gpu_says_how_busy_it_is_and_who_uses_it(
 
 @aio
 async def test_devices_offers_data_parallel_training_for_torch(tmp_path: Path) -> None:
-    """One GPU detected: PyTorch offers 2 processes over gloo, TensorFlow only one device;
-    the choice goes into the spec and the ready line."""
+    """One GPU detected: PyTorch offers 2 processes over gloo, TensorFlow 2 logical CPUs
+    (MirroredStrategy), Keras on JAX only one device; the choice goes into the spec and the
+    ready line."""
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
@@ -414,6 +415,10 @@ async def test_devices_offers_data_parallel_training_for_torch(tmp_path: Path) -
         message = str(screen.query_one("#setup-message").content)
         assert "auto, 2 devices (DDP)" in message
         settings.choose("framework", "tensorflow")
+        assert settings["devices"].options[1] == ("2 logical CPUs (Mirrored)", "2")
+        assert "auto, 2 devices (Mirrored)" in screen.ready_text(screen.current_spec())
+        settings.choose("framework", "keras")
+        settings.choose("keras_backend", "jax")
         assert [v for _, v in settings["devices"].options] == ["1", "2"]  # as asked, listed
         assert settings["devices"].options[1][0] == "2 (as asked)"
 

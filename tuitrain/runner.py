@@ -6,8 +6,12 @@ including a framework crash, ends in `summary.json` with a status and the error 
 
 A run on several devices (`run.devices`): the runner places and claims them, then becomes
 the launcher of one worker process per device (torch: torchrun's elastic agent,
-backends/torch_launch.py); each worker is `python -m tuitrain.runner RUN_DIR --worker`, one
-rank of the run (core/group.py), and rank 0 writes the run folder."""
+backends/torch_launch.py); each worker is `python -m tuitrain.runner RUN_DIR --worker DEVICE`,
+one rank of the run (core/group.py), and rank 0 writes the run folder. On several machines
+(core/nodes.py) node 0's runner does this and hosts the rendezvous; on every other machine
+`tuitrain train` itself places and becomes the agent (`join_run`), and its workers, given no
+run folder, learn it from rank 0. TensorFlow (and Keras on it) trains on several devices in
+this one process: MirroredStrategy over the placed GPUs, or over logical CPUs."""
 
 from __future__ import annotations
 
@@ -26,7 +30,8 @@ from typing import TYPE_CHECKING
 from tuitrain.core import launch
 from tuitrain.core.control import Inbox
 from tuitrain.core.errors import UserError
-from tuitrain.core.rundir import RunDir
+from tuitrain.core.nodes import Nodes, parse_nodes
+from tuitrain.core.rundir import CONFIG, RunDir
 
 if TYPE_CHECKING:
     from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
@@ -46,7 +51,7 @@ def _oom_message(exc: BaseException, batch_size: int, claims: Claims | None) -> 
             f"e.g. --batch-size {max(1, batch_size // 2)}")
 
 
-def _placed(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
+def _placed(owner: str, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
     """The devices the run trains on, and how many processes train it. On NVIDIA GPUs: the
     GPUs `run.devices` asks for, claimed for the run (core/gpu_claims.py) and the only ones
     its framework sees (CUDA_VISIBLE_DEVICES, numbered by PCI bus as NVML does): a count
@@ -59,7 +64,8 @@ def _placed(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
     wanted = placement.parse_devices(spec.run.devices)
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         return spec, None, 1
-    if device == "cpu" or not gpus.read():  # the framework decides, as without NVML
+    found = gpus.read() if device != "cpu" else []
+    if not found:  # the framework decides, as without NVML
         if wanted.kind != "count":
             raise UserError(f"--devices {spec.run.devices} names GPUs, and NVML shows none on "
                             "this machine; on the CPU --devices is a number of processes")
@@ -67,7 +73,7 @@ def _placed(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
     number = device.partition(":")[2]
     request = (placement.DevicesRequest("numbers", numbers=(int(number),),
                                         given=f"--device {device}") if number else wanted)
-    claims = gpu_claims.claim(request, run.id, os.environ.get("CUDA_VISIBLE_DEVICES"),
+    claims = gpu_claims.claim(request, owner, found, os.environ.get("CUDA_VISIBLE_DEVICES"),
                               anyway="--devices 0,1" if wanted.count > 1 else "--devices 0,")
     os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
     os.environ["CUDA_VISIBLE_DEVICES"] = claims.cuda_visible()
@@ -77,45 +83,85 @@ def _placed(run: RunDir, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
     return (spec.with_run(device="cuda") if number else spec), claims, len(claims.chosen)
 
 
-def _joined(spec: RunSpec) -> tuple[RunSpec, Group]:
-    """A worker of a run on several devices: its rank in the run's process group (torch,
-    as the elastic agent's environment says) and its own device (cuda:LOCAL_RANK among the
-    GPUs the runner claimed, else the CPU)."""
-    import torch
-
-    from tuitrain.backends import torch_group
-
-    cuda = spec.run.device != "cpu" and torch.cuda.is_available()
-    group = torch_group.join(cuda)
-    atexit.register(group.close)
-    return spec.with_run(device=f"cuda:{group.local_rank}" if cuda else "cpu"), group
-
-
 def run(run_dir: Path, resume: bool, control_offset: int | None = None,
-        lock_fd: int | None = None, worker: bool = False) -> int:
+        lock_fd: int | None = None, nodes: Nodes | None = None) -> int:
     """Train the run in `run_dir`; returns the process exit code. Control commands are read
     from byte `control_offset` of the control file (default: those sent from now on);
-    `lock_fd` is the run's lock, taken by the launcher. A `worker` is one rank of a run on
-    several devices: its launcher holds the lock."""
-    # Importing a framework takes seconds; a stop asked for meanwhile (SIGTERM, or the control
-    # file) must not be lost, so both are watched from the start.
+    `lock_fd` is the run's lock, taken by the launcher; `nodes`: node 0 of a run on several
+    machines."""
+    early_stop = _watch_stops()
+    run = RunDir.open(run_dir)
+    # The run's lock, handed over by the launcher (or taken here when started by hand): the
+    # process holding it is the run's one live runner for as long as it lives.
+    lock = run.lock().adopt(lock_fd) if lock_fd is not None else launch.claim(run)
+    with lock:  # released once the final status is written, before the interpreter winds down
+        return _train(run, resume, control_offset, early_stop, nodes=nodes)
+
+
+def _watch_stops() -> list[int]:
+    """Importing a framework takes seconds; a stop asked for meanwhile (SIGTERM, or the
+    control file) must not be lost, so both are watched from the start."""
     early_stop: list[int] = []
     for sig in launch.STOP_SIGNALS:
         signal.signal(sig, lambda signum, frame: early_stop.append(signum))
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, launch.STOP_SIGNALS)  # the launcher blocked them
-    run = RunDir.open(run_dir)
-    if worker:
-        return _train(run, resume, control_offset, early_stop, worker=True)
-    # The run's lock, handed over by the launcher (or taken here when started by hand): the
-    # process holding it is the run's one live runner for as long as it lives.
-    lock = run.lock().adopt(lock_fd) if lock_fd is not None else launch.claim(run)
-    with lock:  # released once the final status is written, before the interpreter winds down
-        return _train(run, resume, control_offset, early_stop)
+    return early_stop
+
+
+def work(run_dir: Path | None, resume: bool, control_offset: int | None, device: str) -> int:
+    """One rank of a run on several devices (torch), started by its machine's elastic agent:
+    join the run's process group (NCCL on CUDA, else gloo), learn the run from rank 0 (a
+    worker on another machine is given no run folder), and train on its own device
+    (cuda:LOCAL_RANK among the GPUs its machine claimed, else the CPU)."""
+    early_stop = _watch_stops()
+    import torch
+
+    from tuitrain.backends import torch_group
+
+    cuda = device != "cpu" and torch.cuda.is_available()
+    group = torch_group.join(cuda)
+    atexit.register(group.close)
+    run, resume = shared_run(group, run_dir, resume)
+    spec_device = f"cuda:{group.local_rank}" if cuda else "cpu"
+    return _train(run, resume, control_offset, early_stop, (group, spec_device))
+
+
+def shared_run(group: Group, run_dir: Path | None, resume: bool) -> tuple[RunDir, bool]:
+    """The run folder and whether it resumes, as rank 0 was told, on every rank; when any
+    rank cannot see the folder, all raise the same error together (no rank is left waiting)."""
+    import numpy as np
+
+    path, resume = group.broadcast((str(Path(run_dir).resolve()), resume)
+                                   if group.rank == 0 else None)
+    seen = Path(path, CONFIG).is_file()
+    unseen = int(group.all_sum(np.array([0.0 if seen else 1.0]))[0])
+    if unseen:
+        raise UserError(f"{unseen} of the run's processes cannot see its run folder {path}: "
+                        "on several machines it must be on a file system they all share "
+                        "(the same --runs-dir path on every machine)")
+    return RunDir.open(path), resume
+
+
+def join_run(spec: RunSpec, nodes: Nodes) -> int:
+    """A machine other than node 0 of a run on several machines: place and claim this
+    machine's devices as a runner would (its GPU claims last as long as this process), then
+    become its elastic agent until the run ends; the exit code."""
+    from tuitrain.backends import torch_launch
+
+    owner = f"node {nodes.rank} of the run at {nodes.master}"
+    placed, claims, world = _placed(owner, spec)
+    try:
+        return torch_launch.join(nodes, world, placed.run.device)
+    finally:
+        if claims is not None:
+            claims.release()
 
 
 def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: list[int],
-           worker: bool = False) -> int:
+           worker: tuple[Group, str] | None = None, nodes: Nodes | None = None) -> int:
+    """Train `run` in this process, or launch its workers. `worker`: this process is one
+    rank of a run on several devices, with its group and device."""
     if not worker:
         run.pidfile.write_text(str(os.getpid()))
     inbox = Inbox(run.control)
@@ -135,13 +181,19 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     trainer: Trainer | None = None
     claims: Claims | None = None
     group: Group = SOLO
+    replicas = 1  # devices this process trains on (TensorFlow's MirroredStrategy)
     try:
         if worker:
-            spec, group = _joined(spec)
+            group, device = worker
+            spec = spec.with_run(device=device)
         else:
-            spec, claims, world = _placed(run, spec)  # before a framework looks at the GPUs
-            if world > 1:
-                return _launch(run, spec, world, resume, inbox.offset)
+            spec, claims, replicas = _placed(run.id, spec)  # before a framework sees the GPUs
+            if spec.run.framework == "torch" and (replicas > 1 or nodes is not None):
+                from tuitrain.backends import torch_backend, torch_launch
+
+                return torch_launch.launch(run, replicas, resume, inbox.offset,
+                                           torch_backend.BACKEND.checkpoint_suffix,
+                                           spec.run.device, nodes)
         backend = backends.load(spec.run.framework)
         # A new run saves its data's statistics and split once; a resumed one reads them back
         # (a run from before they were saved computes them again, as it always did).
@@ -162,7 +214,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             raise UserError(f"{run.path}: no complete checkpoint to resume from")
         retried = False
         while True:
-            trainer = Trainer(spec, run, splits.sizes[0], store, latest, group)
+            trainer = Trainer(spec, run, splits.sizes[0], store, latest, group, replicas)
             placed = os.environ.get(PLACED_ENV)
             if placed and not retried:
                 trainer.recorder.placed(**json.loads(placed))
@@ -181,7 +233,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             if oom is None:
                 trainer.finish(status)
                 return 0
-            retry = (None if retried or not spec.train.auto_batch or group.world_size > 1
+            retry = (None if retried or not spec.train.auto_batch or trainer.sampler.world_size > 1
                      else _halved(spec, saved))
             if retry is None:
                 if saved is not None:
@@ -268,14 +320,6 @@ def _halved(spec: RunSpec, saved: Checkpoint | None) -> tuple[RunSpec, Checkpoin
     return new, replace(saved, step_in_epoch=samples // half)
 
 
-def _launch(run: RunDir, spec: RunSpec, world: int, resume: bool, control_offset: int) -> int:
-    """Train on `world` processes of this machine (validate.check_devices admits torch)."""
-    from tuitrain.backends import torch_backend, torch_launch
-
-    return torch_launch.launch(run, world, resume, control_offset,
-                               torch_backend.BACKEND.checkpoint_suffix)
-
-
 def _free_device_memory() -> None:
     gc.collect()
     torch = sys.modules.get("torch")
@@ -285,19 +329,26 @@ def _free_device_memory() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tuitrain.runner")
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dir", type=Path, nargs="?",
+                        help="the run folder (a worker on a machine other than node 0: none)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--control-offset", type=int, default=None)
     parser.add_argument("--lock-fd", type=int, default=None)
-    parser.add_argument("--worker", action="store_true",
+    parser.add_argument("--worker", metavar="DEVICE",
                         help="one rank of a run on several devices, started by its launcher")
+    parser.add_argument("--nodes", type=int)
+    parser.add_argument("--node-rank", type=int)
+    parser.add_argument("--master")
     args = parser.parse_args(argv)
     if args.worker:  # a failure goes to the elastic agent (its error file), which records it
         from torch.distributed.elastic.multiprocessing.errors import record
 
-        return record(run)(args.run_dir, args.resume, args.control_offset, worker=True)
+        return record(work)(args.run_dir, args.resume, args.control_offset, args.worker)
+    if args.run_dir is None:
+        parser.error("the run folder is needed (only a worker goes without)")
     try:
-        return run(args.run_dir, args.resume, args.control_offset, args.lock_fd)
+        nodes = parse_nodes(args.nodes, args.node_rank, args.master)
+        return run(args.run_dir, args.resume, args.control_offset, args.lock_fd, nodes)
     except UserError as exc:  # not a run folder, or another runner holds it: nothing written
         print(f"runner: {exc}", file=sys.stderr)
         return 2

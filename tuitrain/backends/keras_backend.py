@@ -105,7 +105,12 @@ class TrainStepEngine:
             if self._block is None:  # in memory, the data goes to the device once, as tensors
                 from tuitrain.backends import tf_steps
 
-                self._build_metrics()
+                # Variables made in the strategy the model was built in (on several
+                # replicas: mirrored), before the block is traced.
+                with self.model.distribute_strategy.scope():
+                    self._build_metrics()
+                    if not self.model.optimizer.built:
+                        self.model.optimizer.build(self.model.trainable_variables)
                 source, staged = self.source, getattr(self.source, "staged", tf_steps.ROWS)
                 if isinstance(source, InMemorySource):
                     source = tf_steps.in_memory(*(keras.ops.convert_to_tensor(a)
@@ -113,7 +118,7 @@ class TrainStepEngine:
                 self._block = tf_steps.StepBlock(self._train_one, source,
                                                  self.model.optimizer.learning_rate,
                                                  len(self.names), self.spec.train.log_every,
-                                                 staged)
+                                                 staged, self.model.distribute_strategy)
             self._block(batches, lrs, slot)
             return
         # torch and jax: `train_on_batch` is the public per-batch step on every backend (on

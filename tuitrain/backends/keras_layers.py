@@ -7,6 +7,7 @@ Keras runs on it. Import this module after `KERAS_BACKEND` is set: Keras reads i
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
@@ -611,23 +612,35 @@ def tf_devices(framework: str) -> list[DeviceInfo]:
     return [*found, cpu_device(framework)]
 
 
-def configure_tensorflow(device: DeviceInfo) -> str:
+def configure_tensorflow(device: DeviceInfo, replicas: int = 1) -> tuple[str, list[str]]:
     """Before TensorFlow touches a GPU: memory growth on every GPU (never reserve all memory;
     TF_FORCE_GPU_ALLOW_GROWTH, set before the import, covers a runtime already started) and
-    only the chosen device visible (`cpu` hides the GPUs). Returns where to place the work."""
+    only the chosen devices visible (`cpu` hides the GPUs): the device, or `replicas` GPUs
+    from it on (the runner made the GPUs it claimed the only ones CUDA shows), or on the CPU
+    `replicas` logical CPUs. Returns where to place the work, and the replicas' devices."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     index = device_index(device)
+    on_cpu = device.kind == "cpu"
+    if not on_cpu and index + replicas > len(gpus):
+        raise UserError(f"{replicas} replicas from {device.id} on: TensorFlow sees "
+                        f"{len(gpus)} GPU(s)")
     try:
         for gpu in gpus:
             tf.config.experimental.set_memory_growth(gpu, True)
         if gpus:
-            tf.config.set_visible_devices([] if device.kind == "cpu" else [gpus[index]], "GPU")
-            index = 0  # the chosen GPU is now the only one TensorFlow sees
+            tf.config.set_visible_devices([] if on_cpu else gpus[index:index + replicas], "GPU")
+            index = 0  # the chosen GPUs are now the only ones TensorFlow sees
+        if on_cpu and replicas > 1:
+            tf.config.set_logical_device_configuration(
+                tf.config.list_physical_devices("CPU")[0],
+                [tf.config.LogicalDeviceConfiguration()] * replicas)
     except RuntimeError:  # the runtime already started in this process: place explicitly
-        pass
-    return "cpu" if device.kind == "cpu" else f"gpu:{index}"
+        if replicas > 1:
+            raise
+    kind = "cpu" if on_cpu else "gpu"
+    return ("cpu" if on_cpu else f"gpu:{index}"), [f"/{kind}:{index + i}" for i in range(replicas)]
 
 
 def device_index(device: DeviceInfo) -> int:
@@ -692,35 +705,47 @@ class KerasFamilyBackend(Backend):
     def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:
         return trainable_params(build_model(spec, info))
 
-    def prepare(self, spec: RunSpec) -> tuple[DeviceInfo, str]:
+    def prepare(self, spec: RunSpec, replicas: int = 1) -> tuple[DeviceInfo, str, list[str]]:
         """Resolve the device and set it up before first use, seed every RNG and set the
-        precision; returns the device and the Keras device name to run under."""
+        precision; returns the device, the Keras device name to run under, and the devices
+        of `replicas` replicas (TensorFlow)."""
         device = self.resolve_device(spec.run.device)
         if keras.backend.backend() == "tensorflow":
-            place = configure_tensorflow(device)
+            place, devices = configure_tensorflow(device, replicas)
         else:
             place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
+            devices = [place]
         with native_logs_silenced():  # on its tensorflow backend Keras seeds TensorFlow too
             keras.utils.set_random_seed(spec.run.seed)
         set_precision(spec.run.precision)
-        return device, place
+        return device, place, devices
 
     def train(self, trainer: Trainer, splits: Splits,
               resume: Path | None) -> Literal["completed", "stopped"]:
+        """Train on the run's device, or on `trainer.replicas` devices with TensorFlow's
+        MirroredStrategy (model and optimizer built in its scope: their variables mirrored)."""
         spec = trainer.spec
-        device, place = self.prepare(spec)
+        device, place, devices = self.prepare(spec, trainer.replicas)
         if spec.run.precision == "16" and device.kind == "cpu":
             trainer.recorder.log("warning", "float16 on CPU is slow; consider --precision bf16")
-        with keras.device(place):
-            engine = self.engine(spec, splits)
-            if resume is not None:
-                engine.load(resume)
-            elif spec.train.init_from:
-                source = spec.train.init_from
-                match = self.init_weights(engine.model, Path(source))
-                trainer.recorder.log("info", match.describe(source))
+        building: Any = contextlib.nullcontext()
+        placed: Any = keras.device(place)
+        if trainer.replicas > 1:  # built in the strategy's scope, trained through it
+            from tuitrain.backends import tf_steps
+
+            building, placed = tf_steps.mirrored(devices).scope(), contextlib.nullcontext()
+        with placed:
+            with building:
+                engine = self.engine(spec, splits)
+                if resume is not None:
+                    engine.load(resume)
+                elif spec.train.init_from:
+                    source = spec.train.init_from
+                    match = self.init_weights(engine.model, Path(source))
+                    trainer.recorder.log("info", match.describe(source))
+            parallel = f"Mirrored x{trainer.replicas}" if trainer.replicas > 1 else ""
             trainer.begin(engine, device.id, device.name, engine.params, self.versions(),
-                          non_trainable_params(engine.model))
+                          non_trainable_params(engine.model), parallel)
             return trainer.fit()
 
     @abstractmethod

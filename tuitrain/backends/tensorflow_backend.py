@@ -52,6 +52,8 @@ class TensorFlowEngine:
         self.opt = kl.build_optimizer(spec)
         self.opt.build(self.model.trainable_variables)  # slots exist before any restore
         self.names = ["loss", *spec.train.metrics]
+        self.strategy = tf.distribute.get_strategy()  # the one it is built in
+        self.replicas = self.strategy.num_replicas_in_sync
         self.splits = splits
         self.source: BatchSource[Any, tf.Tensor]
         if splits.streams is None:
@@ -67,7 +69,7 @@ class TensorFlowEngine:
             staged = self.source.staged
         self.block = tf_steps.StepBlock(self._train_step, self.source,
                                         self.opt.learning_rate, len(self.names),
-                                        spec.train.log_every, staged)
+                                        spec.train.log_every, staged, self.strategy)
         self._forward = tf.function(self._predict, reduce_retracing=True)
         self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
 
@@ -84,7 +86,9 @@ class TensorFlowEngine:
             scaled = self.opt.scale_loss(loss)  # loss scaling for float16; identity otherwise
         grads = tape.gradient(scaled, variables)
         self.opt.apply(grads, variables)  # unscales, clips by global norm when set, steps
-        values = [loss]
+        # On several replicas a Keras loss is the replica's share of the global mean (its
+        # mean / replicas), as the summed gradients need; the value reported is its mean.
+        values = [loss * self.replicas if self.replicas > 1 else loss]
         for metric in self.metrics:
             metric.reset_state()
             metric.update_state(yb, out)

@@ -1,6 +1,7 @@
 """PyTorch's processes of a data-parallel run: `torch.distributed` set up from the environment
-the elastic agent gives each worker (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT: what
-`torchrun` sets), and the driver's collectives (core/group.py) over a gloo group.
+the elastic agent gives each worker (RANK, WORLD_SIZE, LOCAL_RANK, GROUP_WORLD_SIZE (the
+machines), MASTER_ADDR/PORT: what `torchrun` sets), and the driver's collectives
+(core/group.py) over a gloo group.
 
 Gradients travel on the default group (NCCL on CUDA, gloo on the CPU) inside
 DistributedDataParallel; the driver's few small collectives (a decision after every block,
@@ -34,6 +35,7 @@ class TorchGroup:
     local_rank: int
     backend: str  # of the default group: "nccl" or "gloo"
     control: Any  # the gloo group the driver's collectives use
+    nodes: int = 1  # machines
 
     def all_sum(self, values: np.ndarray) -> np.ndarray:
         tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
@@ -46,8 +48,9 @@ class TorchGroup:
         return box[0]
 
     def describe(self) -> str:
-        """'DDP x2 gloo', as the dashboard's status line shows it."""
-        return f"DDP x{self.world_size} {self.backend}"
+        """'DDP x2 gloo' (or 'DDP x8 nccl, 2 nodes'), as the status line shows it."""
+        on = f", {self.nodes} nodes" if self.nodes > 1 else ""
+        return f"DDP x{self.world_size} {self.backend}{on}"
 
     def close(self) -> None:
         """Leave the group together: a rank that tore its connections down while another
@@ -69,4 +72,5 @@ def join(cuda: bool) -> TorchGroup:
     dist.init_process_group(backend=backend, timeout=COLLECTIVE_TIMEOUT)
     control = dist.group.WORLD if backend == "gloo" else dist.new_group(
         backend="gloo", timeout=COLLECTIVE_TIMEOUT)
-    return TorchGroup(dist.get_rank(), dist.get_world_size(), local_rank, backend, control)
+    return TorchGroup(dist.get_rank(), dist.get_world_size(), local_rank, backend, control,
+                      int(os.environ.get("GROUP_WORLD_SIZE", "1")))

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 
 from tuitrain import __version__
-from tuitrain.cli.options import add_runs_dir, add_spec_options, add_trust, trust
+from tuitrain.cli.options import add_node_options, add_runs_dir, add_spec_options, add_trust, trust
 from tuitrain.core.errors import UserError
 
 
@@ -49,6 +49,7 @@ def build_parser() -> Parser:
     t.add_argument("--detach", action="store_true",
                    help="start the run in the background and return at once")
     add_spec_options(t)
+    add_node_options(t)
     add_runs_dir(t)
     t.set_defaults(func=_handler("train", "cmd_train"))
 
@@ -60,6 +61,7 @@ def build_parser() -> Parser:
     r.add_argument("--detach", action="store_true",
                    help="resume in the background and return at once")
     add_trust(r)
+    add_node_options(r)
     add_runs_dir(r)
     r.set_defaults(func=_handler("train", "cmd_resume"))
 

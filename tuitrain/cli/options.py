@@ -10,6 +10,7 @@ from tuitrain.core import model_file
 from tuitrain.core.catalog import FRAMEWORKS, KERAS_BACKENDS, PRECISIONS
 from tuitrain.core.errors import UserError
 from tuitrain.core.locations import default_runs_dir
+from tuitrain.core.nodes import Nodes, parse_nodes
 from tuitrain.core.presets import OPTION_KEYS, Overrides, parse_value
 
 
@@ -80,6 +81,20 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         metavar="KEY=VALUE",
         help="any preset key, e.g. --set optimizer.momentum=0.9 --set data.target=price",
     )
+
+
+def add_node_options(parser: argparse.ArgumentParser) -> None:
+    """`--nodes`, `--node-rank`, `--master`: a run on several machines (PyTorch)."""
+    g = parser.add_argument_group("several machines (PyTorch; the same command on each)")
+    g.add_argument("--nodes", type=int, metavar="N", help="machines that train the run together")
+    g.add_argument("--node-rank", type=int, metavar="R",
+                   help="this machine's number: 0 hosts the run, 1..N-1 join it")
+    g.add_argument("--master", metavar="HOST:PORT",
+                   help="node 0's address, as the other machines reach it (port default 29500)")
+
+
+def nodes(args: argparse.Namespace) -> Nodes | None:
+    return parse_nodes(args.nodes, args.node_rank, args.master)
 
 
 def add_trust(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:

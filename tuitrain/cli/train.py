@@ -12,16 +12,19 @@ import time
 from collections.abc import Iterator
 
 from tuitrain import backends
-from tuitrain.cli.options import overrides, runs_dir
+from tuitrain.cli.options import nodes, overrides, runs_dir
 from tuitrain.cli.progress import Progress
 from tuitrain.core import finetune, launch
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
 from tuitrain.core.liveness import Lock
+from tuitrain.core.nodes import Nodes
 from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import EventTail, RunDir, find_run
 from tuitrain.core.runs_index import compare_table, resume_spec
+from tuitrain.core.spec import RunSpec
+from tuitrain.core.validate import check_devices, check_nodes
 
 EXIT = {"completed": 0, "stopped": 130, "failed": 1, "crashed": 1}
 
@@ -47,14 +50,14 @@ def stop_signals() -> Iterator[list[int]]:
 
 
 def follow(run: RunDir, received: list[int], resume: bool = False,
-           claimed: Lock | None = None) -> tuple[str, int]:
+           claimed: Lock | None = None, nodes: Nodes | None = None) -> tuple[str, int]:
     """Start the runner and show its progress until it ends; returns the final status and the
     exit code. `received`: the stop signals collected by `stop_signals()`.
 
     A first stop signal asks for a graceful stop (finish the step, checkpoint) and the CLI
     exits 128 + the signal's number once the run has stopped; a second kills the runner. One
     that came before the runner started stops it as soon as it starts."""
-    proc = launch.start_runner(run, resume=resume, claimed=claimed)
+    proc = launch.start_runner(run, resume=resume, claimed=claimed, nodes=nodes)
     progress = Progress(sys.stdout)
     tail = EventTail(run.metrics)
     if resume:
@@ -89,9 +92,10 @@ def _exit_code(status: str, received: list[int]) -> int:
     return 128 + received[0] if received else EXIT.get(status, 1)
 
 
-def detach(run: RunDir, resume: bool = False, claimed: Lock | None = None) -> int:
+def detach(run: RunDir, resume: bool = False, claimed: Lock | None = None,
+           nodes: Nodes | None = None) -> int:
     """Start the runner and return at once: the run outlives this command on purpose."""
-    launch.start_runner(run, resume=resume, claimed=claimed)
+    launch.start_runner(run, resume=resume, claimed=claimed, nodes=nodes)
     print(f"training in the background: {run.path}\n"
           f"  watch:  tuitrain watch {run.id}\n"
           f"  stop:   tuitrain stop {run.id}")
@@ -107,11 +111,27 @@ def _train(args: argparse.Namespace, received: list[int]) -> int:
     if not args.preset:
         raise UserError("train needs --preset NAME or a .toml path; see `tuitrain presets`")
     spec = finetune.resolve_init(load_spec(args.preset, overrides(args)), runs_dir(args))
+    machines = nodes(args)
+    if machines is not None:
+        check_nodes(spec, machines)
+        if not machines.leads:
+            return _join(backends.preflight(spec), machines, args.detach)
     run = RunDir.create(runs_dir(args), backends.preflight(spec))
     if args.detach:
-        return detach(run)
+        return detach(run, nodes=machines)
     print(f"run folder: {run.path}")
-    return follow(run, received)[1]
+    return follow(run, received, nodes=machines)[1]
+
+
+def _join(spec: RunSpec, machines: Nodes, detached: bool) -> int:
+    """Node 1.. of a run on several machines: this command trains this machine's share, in
+    the foreground, until the run ends (node 0 holds the run folder and shows progress)."""
+    if detached:
+        raise UserError(f"--detach starts node 0's runner; on node {machines.rank} run this "
+                        "command under tmux or nohup instead (it trains until the run ends)")
+    from tuitrain import runner
+
+    return runner.join_run(spec, machines)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -121,6 +141,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _resume(args: argparse.Namespace, received: list[int]) -> int:
     run = find_run(args.run, runs_dir(args))
+    machines = nodes(args)
+    if machines is not None and not machines.leads:  # node 0 holds the run and updates it
+        spec = run.read_spec().with_run(**({"devices": args.devices} if args.devices else {}))
+        check_devices(spec)
+        check_nodes(spec, machines)
+        return _join(backends.preflight(spec, resume=True), machines, args.detach)
     # The run is claimed first: two resumes started together cannot both pass the checks.
     claimed = launch.claim(run)
     try:
@@ -128,14 +154,17 @@ def _resume(args: argparse.Namespace, received: list[int]) -> int:
         if CheckpointStore(run.checkpoints, "").latest() is None:
             raise UserError(f"{run.id}: no complete checkpoint to resume from; "
                             "start it again with `tuitrain train`")
-        backends.preflight(resume_spec(run, args.epochs, args.devices), resume=True)
+        spec = resume_spec(run, args.epochs, args.devices)
+        if machines is not None:
+            check_nodes(spec, machines)
+        backends.preflight(spec, resume=True)
     except BaseException:
         claimed.release()
         raise
     if args.detach:
-        return detach(run, resume=True, claimed=claimed)
+        return detach(run, resume=True, claimed=claimed, nodes=machines)
     print(f"resuming {run.path}")
-    return follow(run, received, resume=True, claimed=claimed)[1]
+    return follow(run, received, resume=True, claimed=claimed, nodes=machines)[1]
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

@@ -19,6 +19,19 @@ FRAMEWORK_TITLES: dict[str, str] = {
     "keras": "Keras",
 }
 KERAS_BACKENDS: tuple[str, ...] = ("tensorflow", "torch", "jax")
+
+
+def parallel_strategy(framework: str, keras_backend: str = "tensorflow") -> str:
+    """What trains a run on several devices: 'DDP' (PyTorch), 'Mirrored' (TensorFlow's
+    MirroredStrategy: TensorFlow, Keras on it); '' where one device trains (Keras on torch or
+    jax)."""
+    if framework == "torch":
+        return "DDP"
+    if framework == "tensorflow" or keras_backend == "tensorflow":
+        return "Mirrored"
+    return ""
+
+
 PRECISIONS: tuple[str, ...] = ("32", "bf16", "16")
 
 # Layer types and their keys, from the layer registry (core/layers.py).

@@ -53,12 +53,8 @@ def gpu_use() -> list[placement.Candidate]:
     """Each GPU this process may use (CUDA's numbers), as NVML sees it now: its memory,
     utilisation and processes, and whether another tuitrain run has claimed it. [] without
     NVIDIA GPUs; a CUDA_VISIBLE_DEVICES that names GPUs the machine lacks shows them all."""
-    found = gpus.read()
-    try:
-        shown = placement.visible(found, os.environ.get("CUDA_VISIBLE_DEVICES"))
-    except UserError:
-        shown = found
-    return placement.candidates(shown, gpu_claims.holders(shown))
+    return gpu_claims.candidates(gpus.read(), os.environ.get("CUDA_VISIBLE_DEVICES"),
+                                 lenient=True)
 
 
 def use_line(candidate: placement.Candidate) -> str:

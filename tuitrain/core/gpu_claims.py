@@ -123,15 +123,27 @@ def _user() -> str:
         return str(os.getuid())
 
 
-def claim(request: placement.DevicesRequest, owner: str, cuda_visible: str | None,
-          anyway: str) -> Claims:
-    """Choose GPUs for `request` among those visible and claim them for `owner` (a run id):
-    the best free ones, each locked before it counts as chosen; a GPU taken by another
-    process meanwhile is skipped. A one-line UserError where too few can be had (`anyway`:
-    how to name a busy GPU instead, as `placement.plan` says it)."""
-    shown = placement.visible(gpus.read(), cuda_visible)
-    found = placement.candidates(shown, holders(shown))
-    chosen_plan = placement.plan(request, found, anyway)
+def candidates(found: Sequence[Gpu], cuda_visible: str | None,
+               lenient: bool = False) -> list[placement.Candidate]:
+    """The GPUs of `found` (NVML's) that CUDA_VISIBLE_DEVICES lets this process use, in
+    CUDA's numbering, each with its users and tuitrain claim. `lenient`: a
+    CUDA_VISIBLE_DEVICES naming GPUs the machine lacks shows them all (else its error)."""
+    try:
+        shown = placement.visible(found, cuda_visible)
+    except UserError:
+        if not lenient:
+            raise
+        shown = list(found)
+    return placement.candidates(shown, holders(shown))
+
+
+def claim(request: placement.DevicesRequest, owner: str, found: Sequence[Gpu],
+          cuda_visible: str | None, anyway: str) -> Claims:
+    """Choose GPUs for `request` among those of `found` visible here and claim them for
+    `owner` (a run id): the best free ones, each locked before it counts as chosen; a GPU
+    taken by another process meanwhile is skipped. A one-line UserError where too few can
+    be had (`anyway`: how to name a busy GPU instead, as `placement.plan` says it)."""
+    chosen_plan = placement.plan(request, candidates(found, cuda_visible), anyway)
     claims = Claims((), chosen_plan.warnings)
     chosen: list[placement.Candidate] = []
     for candidate in chosen_plan.order:
@@ -148,7 +160,7 @@ def claim(request: placement.DevicesRequest, owner: str, cuda_visible: str | Non
         chosen.append(candidate)
     if len(chosen) < (chosen_plan.need or 1):
         claims.release()
-        now = placement.candidates(shown, holders(shown))  # who took them meanwhile
+        now = candidates(found, cuda_visible)  # who took them meanwhile
         raise UserError(placement.shortfall(request, now, len(chosen), anyway))
     claims.chosen = tuple(chosen)
     return claims

@@ -3,10 +3,11 @@ process's rank, how many there are, and the two collectives the driver needs. No
 a backend that trains on several processes supplies one (torch: `torch.distributed` over a
 gloo group, backends/torch_group.py); a run on one process uses SOLO.
 
-What the driver does with it (core/trainer.py): rank 0 alone reads commands and signals and
-decides (stop, pause, the block size); every rank applies the same decision at the same
-step, so no rank ever waits in a collective that another has left. Logged values are summed
-over the ranks (`all_sum`) before anyone writes them; only rank 0 writes the run folder."""
+What the driver does with it (core/trainer.py): rank 0 alone reads commands and decides
+(stop, pause, the block size), with a stop signal any rank got; every rank applies the same
+decision at the same step, so no rank ever waits in a collective that another has left.
+Logged values are summed over the ranks (`all_sum`) before anyone writes them; only rank 0
+writes the run folder."""
 
 from __future__ import annotations
 
@@ -57,9 +58,24 @@ SOLO = Solo()
 
 @dataclass(frozen=True)
 class Decision:
-    """What rank 0 decided after a block, applied by every rank before the next one."""
+    """What rank 0 decided after a block, applied by every rank before the next one. It
+    travels as four numbers in one `all_sum`, where every other rank adds only a stop asked
+    there (a signal to one machine's processes stops the whole run, at the same step)."""
 
     stop: bool = False
     paused: bool = False  # sent repeatedly while paused: the others wait for the next one
     block_cap: int = 1  # steps in the next block
     checkpoint: bool = False  # every rank saves now (rank 0 writes)
+
+    def row(self) -> np.ndarray:
+        return np.array([self.stop, self.paused, self.block_cap, self.checkpoint], np.float64)
+
+    @staticmethod
+    def asked(stop: bool) -> np.ndarray:
+        """The row of a rank other than 0: its stop request and nothing else."""
+        return np.array([stop, 0, 0, 0], np.float64)
+
+    @classmethod
+    def summed(cls, row: np.ndarray) -> Decision:
+        stop, paused, block_cap, checkpoint = (float(v) for v in row)
+        return cls(stop > 0, paused > 0, int(block_cap), checkpoint > 0)

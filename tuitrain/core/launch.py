@@ -22,6 +22,7 @@ from tuitrain.core.errors import UserError
 from tuitrain.core.liveness import Lock, LockBusy
 
 if TYPE_CHECKING:
+    from tuitrain.core.nodes import Nodes
     from tuitrain.core.rundir import RunDir
 
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
@@ -47,22 +48,23 @@ def thread_budget() -> dict[str, str]:
             "TF_NUM_INTEROP_THREADS": "1"}
 
 
-def start_runner(run: RunDir, resume: bool = False,
-                 claimed: Lock | None = None) -> subprocess.Popen[bytes]:
-    """Launch `python -m tuitrain.runner` for `run`; its output goes to `runner.log`.
+def start_runner(run: RunDir, resume: bool = False, claimed: Lock | None = None,
+                 nodes: Nodes | None = None) -> subprocess.Popen[bytes]:
+    """Launch `python -m tuitrain.runner` for `run` (node 0 of `nodes`, on several machines);
+    its output goes to `runner.log`.
 
     The run's lock, `claimed` by the caller (after its own checks) or claimed here, passes to
     the runner as an inherited descriptor; this process's copy is closed before returning."""
     lock = claimed if claimed is not None else claim(run)
     with lock:
-        return _spawn(run, resume, lock.fd)
+        return _spawn(run, resume, lock.fd, nodes.argv() if nodes is not None else [])
 
 
-def _spawn(run: RunDir, resume: bool, lock_fd: int) -> subprocess.Popen[bytes]:
+def _spawn(run: RunDir, resume: bool, lock_fd: int, extra: list[str]) -> subprocess.Popen[bytes]:
     # Commands written from now on are for this runner, even those sent while it starts up.
     offset = run.control.stat().st_size if run.control.exists() else 0
     cmd = [sys.executable, "-m", "tuitrain.runner", str(run.path), "--control-offset", str(offset),
-           "--lock-fd", str(lock_fd)]
+           "--lock-fd", str(lock_fd), *extra]
     if resume:
         cmd.append("--resume")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")

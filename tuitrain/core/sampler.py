@@ -5,9 +5,11 @@ position (epoch, step) in that order as the checkpoint's driver state saves it.
 Every framework trains on the same order, and a run resumed mid-epoch continues on exactly
 the batches it had not seen. Steps count global batches of `batch_size` samples; each rank
 trains on an equal, disjoint share of every global batch (contiguous: rank r takes the r-th
-of `world_size` slices), so world_size 1 is the plain order. Where an epoch's short last
-batch does not split evenly, its last (size mod world_size) samples are left out of that
-epoch, and a short batch too small to give every rank a sample is not run."""
+of `world_size` slices), so world_size 1 is the plain order. A process that trains several
+shares itself (one per in-process replica: TensorFlow's MirroredStrategy) takes `shares`
+consecutive ones, concatenated. Where an epoch's short last batch does not split evenly,
+its last (size mod world_size) samples are left out of that epoch, and a short batch too
+small to give every rank a sample is not run."""
 
 from __future__ import annotations
 
@@ -32,20 +34,22 @@ class Sampler:
         drop_last: bool = False,
         rank: int = 0,
         world_size: int = 1,
+        shares: int = 1,
     ) -> None:
         if batch_size < 1 or batch_size % world_size:
             raise UserError(
                 f"batch size {batch_size} cannot be shared by {world_size} "
                 "processes; use a positive multiple of the number of processes"
             )
-        if not 0 <= rank < world_size:
-            raise UserError(f"rank {rank} is out of range; valid: 0 to {world_size - 1}")
+        if not 0 <= rank <= world_size - shares:
+            raise UserError(f"rank {rank} is out of range; valid: 0 to {world_size - shares}")
         self.seed = seed
         self.num_samples = num_samples
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.rank = rank
         self.world_size = world_size
+        self.shares = shares
         #: steps whose global batch is full, then (unless dropped) the short last one
         self.full_steps = num_samples // batch_size
         short = 0 if drop_last else (num_samples % batch_size) // world_size
@@ -65,8 +69,8 @@ class Sampler:
 
     def rows(self, epoch: int, start: int, count: int) -> np.ndarray:
         """This rank's sample indices for steps start .. start+count-1 of the epoch, one row
-        per step: (count, batch_size / world_size) for full steps. The epoch's short last
-        step comes alone (count 1), its row shorter."""
+        per step: (count, shares x batch_size / world_size) for full steps. The epoch's short
+        last step comes alone (count 1), its row shorter."""
         if count < 1 or start < 0 or start + count > self.steps_per_epoch:
             raise ValueError(
                 f"steps {start}..{start + count - 1} are outside the epoch's "
@@ -77,8 +81,8 @@ class Sampler:
         bs, world = self.batch_size, self.world_size
         batches = self.order(epoch)[start * bs : (start + count) * bs]
         share = len(batches) // (count * world)
-        shares = batches[: count * world * share].reshape(count, world, share)
-        return shares[:, self.rank]
+        split = batches[: count * world * share].reshape(count, world, share)
+        return split[:, self.rank : self.rank + self.shares].reshape(count, -1)
 
     def steps(self, epoch: int, start: int) -> Iterator[np.ndarray]:
         """This rank's index row of each step of the epoch from `start` on, one at a time:

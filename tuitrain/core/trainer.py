@@ -121,15 +121,21 @@ class Trainer:
     """Drives one run (fresh or resumed) and writes everything into its run folder."""
 
     def __init__(self, spec: RunSpec, run: RunDir, n_train: int, store: CheckpointStore,
-                 resume: Checkpoint | None = None, group: Group = SOLO) -> None:
+                 resume: Checkpoint | None = None, group: Group = SOLO,
+                 replicas: int = 1) -> None:
+        """`group`: the processes training the run together; `replicas`: the devices this
+        process trains on itself (TensorFlow's MirroredStrategy), each on its own share of
+        the global batch as a process of its own would."""
         self.spec = spec
         self.run = run
         self.store = store
         self.group = group
+        self.replicas = replicas
         self.leader = group.rank == 0  # decides, and writes the run folder
         self.recorder = Recorder(run, spec, writes=self.leader)
         self.sampler = Sampler(spec.run.seed, n_train, spec.train.batch_size,
-                               rank=group.rank, world_size=group.world_size)
+                               rank=group.rank * replicas,
+                               world_size=group.world_size * replicas, shares=replicas)
         self.steps_per_epoch = self.sampler.steps_per_epoch
         self.schedule = LrSchedule.build(spec.schedule, spec.optimizer, spec.train.epochs,
                                          max(1, self.steps_per_epoch))
@@ -178,13 +184,8 @@ class Trainer:
 
         A stop signal also arms a watchdog: if the step in progress (a hung framework call)
         keeps the runner from stopping within `train.stop_timeout` seconds, it records why
-        and exits anyway; the checkpoints already written stay. On ranks other than 0 the
-        stop signals are ignored: they stop when rank 0 decides it."""
-        if not self.leader:
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                signal.signal(sig, signal.SIG_IGN)
-            return
-
+        and exits anyway; the checkpoints already written stay. On several processes a rank
+        that gets one asks in the next decision (`_decide`), and all stop at the same step."""
         def request_stop(signum: int, frame: object) -> None:
             self.stop_asked = True
             if self._watchdog is None:
@@ -209,7 +210,8 @@ class Trainer:
             steps_per_epoch=self.steps_per_epoch,
             batch_size=self.spec.train.batch_size, start_epoch=self.pos.epoch,
             start_step=self.pos.global_step, resumed=self.resumed, pid=os.getpid(),
-            versions=versions, parallel=parallel, world_size=self.group.world_size,
+            versions=versions, parallel=parallel,
+            world_size=self.group.world_size * self.replicas,
         ))
         # Time training from here: building the model and loading a checkpoint are not epochs.
         self._t_interval = self._t_epoch = time.perf_counter()
@@ -301,31 +303,36 @@ class Trainer:
     def _agree(self) -> bool:
         """Several processes: rank 0 polls the commands (at most five times a second) and
         decides; every rank gets its decision and applies it, so all stop, pause and size
-        their next block alike, at the same step. While paused, rank 0 repeats the decision
-        every 0.1 s and the others wait for the next one. Returns False when training should
-        stop."""
+        their next block alike, at the same step. A stop asked on any rank (a signal to one
+        machine's processes) stops them all. While paused, rank 0 repeats the decision
+        every 0.1 s and the others wait for the next one. Returns False when training
+        should stop."""
         if self.leader:
             now = time.monotonic()
             if now >= self._next_poll or self.stop_asked:
                 self._next_poll = now + 0.2
                 self._handle_commands()
-            self._decide(Decision(stop=self.stop_requested, block_cap=self._block_cap))
+            decision = self._decide(Decision(stop=self.stop_requested, block_cap=self._block_cap))
         else:
-            while True:
-                decision = self._decide(None)
-                if not decision.paused:
-                    break
-            self.stop_requested, self._block_cap = decision.stop, decision.block_cap
+            while (decision := self._decide(None)).paused:  # rank 0 ends a pause, even
+                pass  # one a stop here ends: its next decision is the one that stops
+            self._block_cap = decision.block_cap
+        self.stop_requested = decision.stop
         return not self.stop_requested
 
     def _decide(self, decision: Decision | None) -> Decision:
-        """Rank 0's decision (`decision` there, None elsewhere), sent to every rank, with
-        the checkpoint a command asked for since the last one: all ranks reach the save
-        together (it logs the steps so far, a collective), rank 0 writes it."""
+        """Rank 0's decision (`decision` there, None elsewhere), with a stop asked on any
+        rank and the checkpoint a command asked for since the last one, on every rank, in
+        one small all-reduce. All ranks reach the save together (it logs the steps so far,
+        a collective), rank 0 writes it."""
         if decision is not None:
-            decision = replace(decision, checkpoint=self.checkpoint_asked)
+            row = replace(decision, checkpoint=self.checkpoint_asked).row()
             self.checkpoint_asked = False
-        decision = self.group.broadcast(decision)
+        else:
+            row = Decision.asked(self.stop_asked)
+        decision = Decision.summed(self.group.all_sum(row))
+        if decision.stop:
+            self.stop_asked = True
         if decision.checkpoint:
             self.save_checkpoint(best=False)
         return decision

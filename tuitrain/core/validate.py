@@ -8,6 +8,7 @@ from tuitrain.core.datasets import BUILTIN, DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.finetune import frozen_indexes
 from tuitrain.core.measures import LOSSES, METRICS
+from tuitrain.core.nodes import Nodes
 from tuitrain.core.placement import DevicesRequest, parse_devices
 from tuitrain.core.shapes import Summary, check_output, output_needed, summarize
 from tuitrain.core.spec import RunSpec
@@ -69,26 +70,47 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
 
 
 def check_devices(spec: RunSpec) -> None:
-    """Several devices (data parallel) are trained by PyTorch's DistributedDataParallel, and
-    `train.batch_size` is the global batch, split evenly among them."""
+    """Several devices (data parallel) are trained by PyTorch's DistributedDataParallel or
+    TensorFlow's MirroredStrategy (TensorFlow, and Keras on it), and `train.batch_size` is
+    the global batch, split evenly among them."""
     request = parse_devices(spec.run.devices)
     if request == DevicesRequest("count"):
         return
-    if spec.run.framework != "torch":
+    if spec.run.framework == "keras" and spec.run.keras_backend != "tensorflow":
         raise UserError(
-            f"--devices {spec.run.devices}: training on several devices runs on PyTorch "
-            f"(DistributedDataParallel); {spec.run.framework} trains on one device here: use "
-            "--framework torch, or --devices 1"
+            f"--devices {spec.run.devices}: Keras on {spec.run.keras_backend} trains on one "
+            "device here; several train with --keras-backend tensorflow (MirroredStrategy), "
+            "--framework tensorflow, or --framework torch (DDP)"
         )
     if spec.run.device == "mps":
         raise UserError(f"--devices {spec.run.devices}: Apple's MPS is one device; several "
                         "train on CUDA GPUs or as processes on the CPU (--device cpu)")
     if request.kind != "count" and spec.run.device == "cpu":
         raise UserError(f"--devices {spec.run.devices} names GPUs, and --device is cpu; on "
-                        "the CPU --devices is a number of processes")
+                        "the CPU --devices is a number of processes (TensorFlow: of logical "
+                        "CPUs)")
     bs = spec.train.batch_size
     if request.kind == "count" and bs % request.count:
         raise UserError(
             f"--devices {request.count}: the batch size {bs} is the global batch, split evenly "
             f"among the devices; use a multiple of {request.count} (--batch-size)"
+        )
+
+
+def check_nodes(spec: RunSpec, nodes: Nodes) -> None:
+    """Several machines train with PyTorch (torchrun's rendezvous), each with its
+    `--devices`, and share the global batch evenly."""
+    if spec.run.framework != "torch":
+        raise UserError(
+            f"--nodes {nodes.count}: training on several machines runs on PyTorch "
+            f"(DistributedDataParallel); {spec.run.framework} trains on one machine here: use "
+            "--framework torch"
+        )
+    request = parse_devices(spec.run.devices)
+    share = nodes.count * (request.count if request.kind == "count" else 1)
+    bs = spec.train.batch_size
+    if bs % share:
+        raise UserError(
+            f"--nodes {nodes.count}: the batch size {bs} is the global batch, split evenly among "
+            f"every machine's devices; use a multiple of {share} (--batch-size)"
         )

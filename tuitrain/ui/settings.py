@@ -23,6 +23,7 @@ from tuitrain.core.catalog import (
     PRECISIONS,
     SCHEDULES,
     Task,
+    parallel_strategy,
 )
 from tuitrain.core.datasets import BUILTIN, OWN_DATA, catalogue_info
 from tuitrain.core.measures import losses_for, metrics_for
@@ -203,6 +204,8 @@ class Settings:
         elif name == "framework":
             self["keras_backend"].shown = value == "keras"
             self._refill_devices()
+        elif name == "keras_backend":
+            self._refill_devices()
         elif name == "device":
             self.wanted_device = value
             self._refill_devices()
@@ -326,18 +329,23 @@ class Settings:
         return self.framework in self.device_results
 
     def devices_options(self) -> list[tuple[str, str]]:
-        """'1', then for PyTorch on a device that allows it the data-parallel choices: 2 to
-        the number of GPUs detection found and `all`, or 2 processes on the CPU; and what was
-        asked for (a CLI pre-fill) when it is not among them."""
+        """'1', then where the framework trains on several devices (PyTorch: DDP; TensorFlow
+        and Keras on it: MirroredStrategy) and the device allows it the data-parallel
+        choices: 2 to the number of GPUs detection found and `all`, or 2 on the CPU; and what
+        was asked for (a CLI pre-fill) when it is not among them."""
         options = [("1", "1")]
         result = self.device_results.get(self.framework) or {}
         gpus = sum(1 for d in result.get("devices", []) if d.get("kind") == "cuda")
-        if self.framework == "torch" and self.device != "mps" and ":" not in self.device:
+        strategy = parallel_strategy(self.framework, self.keras_backend)
+        if strategy and self.device != "mps" and ":" not in self.device:
+            torch = strategy == "DDP"
             if gpus > 1 and self.device != "cpu":
-                options += [(f"{n} GPUs (DDP, nccl)", str(n)) for n in range(2, gpus + 1)]
-                options.append(("all free GPUs (DDP, nccl)", "all"))
+                how = "DDP, nccl" if torch else strategy
+                options += [(f"{n} GPUs ({how})", str(n)) for n in range(2, gpus + 1)]
+                options.append((f"all free GPUs ({how})", "all"))
             else:
-                options.append(("2 processes (DDP, gloo)", "2"))
+                options.append(("2 processes (DDP, gloo)" if torch
+                                else f"2 logical CPUs ({strategy})", "2"))
         if self.wanted_devices not in {value for _, value in options}:
             options.append((f"{self.wanted_devices} (as asked)", self.wanted_devices))
         return options

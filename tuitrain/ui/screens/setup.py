@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Label, Static
 
 from tuitrain import backends
-from tuitrain.core.catalog import FRAMEWORK_TITLES
+from tuitrain.core.catalog import FRAMEWORK_TITLES, parallel_strategy
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import PresetFile, list_presets, load_spec
@@ -290,7 +290,8 @@ class SetupScreen(Screen[None]):
         if spec.run.framework == "keras":
             title += f" ({spec.run.keras_backend})"
         where = spec.run.device if spec.run.devices == "1" else (
-            f"{spec.run.device}, {spec.run.devices} devices (DDP)")
+            f"{spec.run.device}, {spec.run.devices} devices "
+            f"({parallel_strategy(spec.run.framework, spec.run.keras_backend)})")
         return (f"ready: {spec.name} with {title} on {where}, "
                 f"{spec.train.epochs} epochs — Enter starts")
 
