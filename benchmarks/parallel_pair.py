@@ -1,9 +1,12 @@
-"""The `ddp` figure's measurements (`python -m benchmarks.ddp_pair --pairs N`): time per step
-of mlp-digits trained by 2 CPU processes over gloo, through `tuitrain train --devices 2` and
-through a plain torchrun DDP loop (benchmarks/ddp_plain.py), in alternating pairs; and one
-process through `tuitrain train` for the scaling. The same preset, global batch and epochs
-on every side; each side's epochs are timed inside it (validation between epochs included,
-as both do it), the first epoch left out (warm-up), start-up never counted."""
+"""The data-parallel figures' measurements (`python -m benchmarks.parallel_pair --pairs N
+[--framework F]`): time per step of mlp-digits trained on 2 CPU devices through `tuitrain
+train --devices 2` and through the framework's plain loop, in alternating pairs; and one
+device through `tuitrain train` for the scaling. torch: 2 processes over gloo against a plain
+torchrun DDP loop (benchmarks/ddp_plain.py); tensorflow: MirroredStrategy on 2 logical CPUs
+against the TensorFlow tutorial's loop (benchmarks/mirrored_plain.py). The same preset,
+global batch and epochs on every side; each side's epochs are timed inside it (validation
+between epochs included, as both do it), the first epoch left out (warm-up), start-up never
+counted."""
 
 from __future__ import annotations
 
@@ -24,9 +27,9 @@ PRESET = "mlp-digits"
 EPOCHS = 12  # epochs of about 0.15 s on 2 processes: enough to steady the median
 
 
-def tuitrain_step(devices: int, runs: Path) -> float:
+def tuitrain_step(framework: str, devices: int, runs: Path) -> float:
     """Seconds per step of `tuitrain train --devices N` (the median over epochs 2..E)."""
-    cmd = [sys.executable, "-m", "tuitrain", "train", "-p", PRESET, "-f", "torch",
+    cmd = [sys.executable, "-m", "tuitrain", "train", "-p", PRESET, "-f", framework,
            "--epochs", str(EPOCHS), "--devices", str(devices), "--runs-dir", str(runs),
            "--detach"]  # headless, as the plain loop runs: no progress printed alongside
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
@@ -42,17 +45,19 @@ def tuitrain_step(devices: int, runs: Path) -> float:
     return median(epochs) / steps
 
 
-def plain_step(devices: int) -> float:
-    """Seconds per step of the plain torchrun DDP loop (the median over epochs 2..E)."""
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={devices}", "-m", "benchmarks.ddp_plain", PRESET,
-           "--epochs", str(EPOCHS)]
+def plain_step(framework: str, devices: int) -> float:
+    """Seconds per step of the framework's plain loop (the median over epochs 2..E)."""
+    cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc-per-node={devices}", "-m", "benchmarks.ddp_plain", PRESET,
+            "--epochs", str(EPOCHS)] if framework == "torch" else
+           [sys.executable, "-m", "benchmarks.mirrored_plain", PRESET, "--epochs", str(EPOCHS),
+            "--devices", str(devices)])
     for attempt in (1, 2):  # a launch can fail at its rendezvous on a loaded machine
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
         if out.returncode == 0:
             break
         if attempt == 2:
-            raise RuntimeError(f"the plain DDP loop failed twice:\n{out.stderr[-2000:]}")
+            raise RuntimeError(f"the plain loop failed twice:\n{out.stderr[-2000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return median(r["seconds"][1:]) / r["steps"]
 
@@ -60,6 +65,7 @@ def plain_step(devices: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pairs", type=int, default=5)
+    p.add_argument("--framework", choices=("torch", "tensorflow"), default="torch")
     a = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ours, plain = [], []
@@ -68,10 +74,10 @@ def main() -> None:
             sides = ("ours", "plain") if i % 2 == 0 else ("plain", "ours")
             for side in sides:
                 if side == "ours":
-                    ours.append(tuitrain_step(2, Path(tmp) / f"runs-{i}"))
+                    ours.append(tuitrain_step(a.framework, 2, Path(tmp) / f"runs-{i}"))
                 else:
-                    plain.append(plain_step(2))
-        one = tuitrain_step(1, Path(tmp) / "one")
+                    plain.append(plain_step(a.framework, 2))
+        one = tuitrain_step(a.framework, 1, Path(tmp) / "one")
     emit({"ours": ours, "plain": plain, "one": one,
           "ratios": [t / b for t, b in zip(ours, plain, strict=True)]})
 
