@@ -52,12 +52,12 @@ def _oom_message(exc: BaseException, batch_size: int, claims: Claims | None) -> 
 
 
 def _placed(owner: str, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
-    """The devices the run trains on, and how many processes train it. On NVIDIA GPUs: the
-    GPUs `run.devices` asks for, claimed for the run (core/gpu_claims.py) and the only ones
-    its framework sees (CUDA_VISIBLE_DEVICES, numbered by PCI bus as NVML does): a count
-    takes the free GPUs with the most free memory, `cuda:N` or GPU numbers take those. On the
-    CPU (`cpu`, or no NVIDIA driver) a count is a number of processes; elsewhere (`mps`)
-    one device."""
+    """The devices the run trains on, claimed by `owner`, and how many (torch: processes;
+    TensorFlow: replicas). On NVIDIA GPUs: the GPUs `run.devices` asks for, claimed
+    (core/gpu_claims.py) and the only ones its framework sees (CUDA_VISIBLE_DEVICES, numbered
+    by PCI bus as NVML does): a count takes the free GPUs with the most free memory, `cuda:N`
+    or GPU numbers take those. On the CPU (`cpu`, or no NVIDIA driver) a count is a number
+    of processes or logical CPUs; elsewhere (`mps`) one device."""
     from tuitrain.core import gpu_claims, gpus, placement
 
     device = spec.run.device
