@@ -45,6 +45,7 @@ def main() -> None:
     with strategy.scope():
         model = kl.build_model(spec, splits.info)
         opt = kl.build_optimizer(spec)
+        opt.build(model.trainable_variables)  # its slots made here, not inside the step
         loss_fn = kl.build_loss(spec)  # a Keras loss: divided by the replicas inside one
 
     def train_step(x: tf.Tensor, y: tf.Tensor) -> tf.Tensor:
