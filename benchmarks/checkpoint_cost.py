@@ -87,7 +87,7 @@ def framework(name: str, spec: Any, splits: Any) -> Iterator[tuple[Any, str, Cal
         return
     import keras
 
-    device, place = backend.prepare(spec)
+    device, place, _ = backend.prepare(spec)
     with keras.device(place):
         yield backend, device.id, lambda: backend.engine(spec, splits)
 
