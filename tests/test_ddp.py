@@ -184,10 +184,10 @@ def test_devices_are_checked_before_a_run_folder_exists(tmp_path: Path) -> None:
     odd = run_cli("train", "-p", preset(tmp_path), "--devices", "3", runs_dir=runs)
     assert_one_line_error(odd, "--devices 3: the batch size 32 is the global batch",
                           "multiple of 3")
-    keras = run_cli("train", "-p", preset(tmp_path), "-f", "keras", "--keras-backend", "jax",
+    keras = run_cli("train", "-p", preset(tmp_path), "-f", "keras", "--keras-backend", "torch",
                     "--devices", "2", runs_dir=runs)
-    assert_one_line_error(keras, "--devices 2: Keras on jax trains on one device here",
-                          "--keras-backend tensorflow (MirroredStrategy)")
+    assert_one_line_error(keras, "--devices 2: Keras on torch trains on one device here",
+                          "--keras-backend tensorflow (MirroredStrategy) or jax (DataParallel)")
     gpus = run_cli("train", "-p", preset(tmp_path), "--devices", "0,1", "--device", "cpu",
                    runs_dir=runs)
     assert_one_line_error(gpus, "--devices 0,1 names GPUs", "on the CPU")

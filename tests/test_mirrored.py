@@ -1,11 +1,13 @@
-"""Data-parallel training with TensorFlow, and Keras on it, on a CPU-only machine, as
-`tuitrain train --devices 2` runs it: one process, `tf.distribute.MirroredStrategy` over two
-logical CPUs. Each replica trains its share of every global batch (that of the DDP rank of
-its number); together they train the model one device trains on the same global batches;
-the run folder records the strategy, and the checkpoint resumes on one device."""
+"""Data-parallel training in one process on a CPU-only machine, as `tuitrain train --devices
+2` runs it: TensorFlow, and Keras on it, with `tf.distribute.MirroredStrategy` over two
+logical CPUs; Keras on jax with its DataParallel distribution over two forced host devices.
+Each replica trains its share of every global batch (that of the DDP rank of its number);
+together they train the model one device trains on the same global batches; the run folder
+records the strategy, and the checkpoint resumes on one device."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -41,7 +43,21 @@ assert a.keys() == b.keys() and a, (sorted(a), sorted(b))
 print(max(float(np.abs(np.asarray(a[k], np.float64) - b[k]).max()) for k in a))
 """
 
-TF_FRAMEWORKS = [framework_param("tensorflow"), framework_param("keras")]
+JAX = pytest.mark.skipif(importlib.util.find_spec("jax") is None, reason="jax is not installed")
+
+
+def case(framework: str, options: tuple[str, ...], strategy: str, *marks: pytest.MarkDecorator,
+         name: str = "") -> pytest.param:  # type: ignore[valid-type]
+    """A framework with its options and the strategy its run records, as a test parameter."""
+    return pytest.param(framework, options, strategy, id=name or framework,
+                        marks=[*framework_param(framework).marks, *marks])
+
+
+IN_PROCESS = [
+    case("tensorflow", (), "Mirrored x2"),
+    case("keras", (), "Mirrored x2"),
+    case("keras", ("--keras-backend", "jax"), "DataParallel x2", JAX, name="keras-jax"),
+]
 
 
 def latest(run: RunDir) -> str:
@@ -51,14 +67,16 @@ def latest(run: RunDir) -> str:
     return str(found.path)
 
 
-@pytest.mark.parametrize("framework", TF_FRAMEWORKS)
-def test_two_replicas_train_the_model_one_device_trains(tmp_path, framework: str) -> None:
-    two = trained(tmp_path / "two", "-f", framework, "--devices", "2")
-    one = trained(tmp_path / "one", "-f", framework)
+@pytest.mark.parametrize(("framework", "options", "strategy"), IN_PROCESS)
+def test_two_replicas_train_the_model_one_device_trains(
+    tmp_path, framework: str, options: tuple[str, ...], strategy: str
+) -> None:
+    two = trained(tmp_path / "two", "-f", framework, *options, "--devices", "2")
+    one = trained(tmp_path / "one", "-f", framework, *options)
     summary = two.summary()
     assert summary["status"] == "completed", summary["error"]
     assert (summary["world_size"], summary["parallel"], summary["global_batch"]) == (
-        2, "Mirrored x2", 32)
+        2, strategy, 32)
     assert summary["global_step"] == one.summary()["global_step"]
     diff = subprocess.run([sys.executable, "-c", WEIGHTS_DIFF, latest(two), latest(one)],
                           capture_output=True, text=True, timeout=300, check=False)
@@ -68,7 +86,7 @@ def test_two_replicas_train_the_model_one_device_trains(tmp_path, framework: str
         assert summary["metrics"][key] == pytest.approx(one.summary()["metrics"][key],
                                                         abs=2e-3), key
     (row,) = json.loads(run_cli("runs", "--json", runs_dir=two.path.parent).stdout)
-    assert (row["device"], row["world_size"]) == ("Mirrored x2", 2)
+    assert (row["device"], row["world_size"]) == (strategy, 2)
     out = run_cli("resume", two.id, "--devices", "1", "--epochs", "4",
                   runs_dir=two.path.parent, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr

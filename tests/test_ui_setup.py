@@ -399,8 +399,8 @@ async def test_each_gpu_says_how_busy_it_is_and_who_uses_it(
 @aio
 async def test_devices_offers_data_parallel_training_for_torch(tmp_path: Path) -> None:
     """One GPU detected: PyTorch offers 2 processes over gloo, TensorFlow 2 logical CPUs
-    (MirroredStrategy), Keras on JAX only one device; the choice goes into the spec and the
-    ready line."""
+    (MirroredStrategy), Keras on JAX 2 host devices (DataParallel), Keras on torch only one
+    device; the choice goes into the spec and the ready line."""
     app = TuitrainApp(tmp_path / "runs")
     async with app.run_test(size=SIZE) as pilot:
         screen = setup_of(app)
@@ -419,6 +419,8 @@ async def test_devices_offers_data_parallel_training_for_torch(tmp_path: Path) -
         assert "auto, 2 devices (Mirrored)" in screen.ready_text(screen.current_spec())
         settings.choose("framework", "keras")
         settings.choose("keras_backend", "jax")
+        assert settings["devices"].options[1] == ("2 logical CPUs (DataParallel)", "2")
+        settings.choose("keras_backend", "torch")
         assert [v for _, v in settings["devices"].options] == ["1", "2"]  # as asked, listed
         assert settings["devices"].options[1][0] == "2 (as asked)"
 

@@ -11,7 +11,8 @@ one rank of the run (core/group.py), and rank 0 writes the run folder. On severa
 (core/nodes.py) node 0's runner does this and hosts the rendezvous; on every other machine
 `tuitrain train` itself places and becomes the agent (`join_run`), and its workers, given no
 run folder, learn it from rank 0. TensorFlow (and Keras on it) trains on several devices in
-this one process: MirroredStrategy over the placed GPUs, or over logical CPUs."""
+this one process: MirroredStrategy over the placed GPUs, or over logical CPUs; so does Keras
+on jax, with its DataParallel distribution over the GPUs or forced host devices."""
 
 from __future__ import annotations
 
@@ -181,7 +182,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     trainer: Trainer | None = None
     claims: Claims | None = None
     group: Group = SOLO
-    replicas = 1  # devices this process trains on (TensorFlow's MirroredStrategy)
+    replicas = 1  # devices this process trains on (MirroredStrategy, jax's DataParallel)
     try:
         if worker:
             group, device = worker

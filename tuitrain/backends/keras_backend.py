@@ -143,7 +143,9 @@ class TrainStepEngine:
 
     def evaluate(self, split: Split) -> dict[str, float]:
         splits = self.splits
-        if splits.streams is not None:
+        # Keras' `evaluate` under a distribution (jax's DataParallel) shards every batch,
+        # and a split's last one rarely divides among the devices; its outputs do not need to.
+        if splits.streams is not None or keras.distribution.distribution() is not None:
             outputs, y = self.predict(split)
             return kl.score(self.spec, outputs, y) if len(y) else {}
         x, y = getattr(splits, f"x_{split}"), getattr(splits, f"y_{split}")

@@ -26,6 +26,7 @@ import numpy as np
 from tuitrain.backends import user_model
 from tuitrain.backends.base import Backend, DeviceInfo, Evaluation, Signature
 from tuitrain.core import finetune, model_file
+from tuitrain.core.catalog import parallel_strategy
 from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
@@ -643,6 +644,30 @@ def configure_tensorflow(device: DeviceInfo, replicas: int = 1) -> tuple[str, li
     return ("cpu" if on_cpu else f"gpu:{index}"), [f"/{kind}:{index + i}" for i in range(replicas)]
 
 
+def force_host_devices(count: int) -> None:
+    """Make the CPU `count` devices for jax (XLA's host platform), before jax starts; GPUs
+    are not affected."""
+    flag = "--xla_force_host_platform_device_count"
+    kept = [f for f in os.environ.get("XLA_FLAGS", "").split() if not f.startswith(flag)]
+    os.environ["XLA_FLAGS"] = " ".join([*kept, f"{flag}={count}"])
+
+
+def distribute_jax(device: DeviceInfo, replicas: int) -> list[str]:
+    """Set Keras' DataParallel distribution over `replicas` jax devices from `device` on (the
+    runner made the GPUs it claimed the only ones CUDA shows; on the CPU, the host devices
+    `force_host_devices` made): variables replicated, each batch split evenly along its
+    first axis. Returns the devices' names."""
+    import jax
+
+    found = jax.devices("cpu" if device.kind == "cpu" else "gpu")
+    chosen = found[device_index(device):device_index(device) + replicas]
+    if len(chosen) < replicas:
+        raise UserError(f"{replicas} replicas from {device.id} on: jax sees {len(found)} "
+                        f"{'CPU' if device.kind == 'cpu' else 'GPU'} device(s)")
+    keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
+    return [str(d) for d in chosen]
+
+
 def device_index(device: DeviceInfo) -> int:
     """N of "cuda:N" (0 for "cpu" and "mps")."""
     return int(device.id.partition(":")[2] or 0)
@@ -708,13 +733,19 @@ class KerasFamilyBackend(Backend):
     def prepare(self, spec: RunSpec, replicas: int = 1) -> tuple[DeviceInfo, str, list[str]]:
         """Resolve the device and set it up before first use, seed every RNG and set the
         precision; returns the device, the Keras device name to run under, and the devices
-        of `replicas` replicas (TensorFlow)."""
+        of `replicas` replicas (TensorFlow's MirroredStrategy; on jax, Keras' DataParallel
+        distribution is set here, before any model is built)."""
+        backend = keras.backend.backend()
+        if backend == "jax" and replicas > 1:
+            force_host_devices(replicas)  # before jax starts: CPU replicas, when on the CPU
         device = self.resolve_device(spec.run.device)
-        if keras.backend.backend() == "tensorflow":
+        if backend == "tensorflow":
             place, devices = configure_tensorflow(device, replicas)
         else:
             place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
             devices = [place]
+            if backend == "jax" and replicas > 1:
+                devices = distribute_jax(device, replicas)
         with native_logs_silenced():  # on its tensorflow backend Keras seeds TensorFlow too
             keras.utils.set_random_seed(spec.run.seed)
         set_precision(spec.run.precision)
@@ -722,18 +753,21 @@ class KerasFamilyBackend(Backend):
 
     def train(self, trainer: Trainer, splits: Splits,
               resume: Path | None) -> Literal["completed", "stopped"]:
-        """Train on the run's device, or on `trainer.replicas` devices with TensorFlow's
-        MirroredStrategy (model and optimizer built in its scope: their variables mirrored)."""
+        """Train on the run's device, or on `trainer.replicas` devices: with TensorFlow's
+        MirroredStrategy (model and optimizer built in its scope: their variables mirrored),
+        or on jax with Keras' DataParallel distribution (set by `prepare`)."""
         spec = trainer.spec
         device, place, devices = self.prepare(spec, trainer.replicas)
         if spec.run.precision == "16" and device.kind == "cpu":
             trainer.recorder.log("warning", "float16 on CPU is slow; consider --precision bf16")
         building: Any = contextlib.nullcontext()
         placed: Any = keras.device(place)
-        if trainer.replicas > 1:  # built in the strategy's scope, trained through it
-            from tuitrain.backends import tf_steps
+        if trainer.replicas > 1:  # the strategy or the distribution places the work
+            placed = contextlib.nullcontext()
+            if keras.backend.backend() == "tensorflow":  # built in its scope, trained through it
+                from tuitrain.backends import tf_steps
 
-            building, placed = tf_steps.mirrored(devices).scope(), contextlib.nullcontext()
+                building = tf_steps.mirrored(devices).scope()
         with placed:
             with building:
                 engine = self.engine(spec, splits)
@@ -743,7 +777,8 @@ class KerasFamilyBackend(Backend):
                     source = spec.train.init_from
                     match = self.init_weights(engine.model, Path(source))
                     trainer.recorder.log("info", match.describe(source))
-            parallel = f"Mirrored x{trainer.replicas}" if trainer.replicas > 1 else ""
+            strategy = parallel_strategy(self.framework, keras.backend.backend())
+            parallel = f"{strategy} x{trainer.replicas}" if trainer.replicas > 1 else ""
             trainer.begin(engine, device.id, device.name, engine.params, self.versions(),
                           non_trainable_params(engine.model), parallel)
             return trainer.fit()

@@ -23,13 +23,13 @@ KERAS_BACKENDS: tuple[str, ...] = ("tensorflow", "torch", "jax")
 
 def parallel_strategy(framework: str, keras_backend: str = "tensorflow") -> str:
     """What trains a run on several devices: 'DDP' (PyTorch), 'Mirrored' (TensorFlow's
-    MirroredStrategy: TensorFlow, Keras on it); '' where one device trains (Keras on torch or
-    jax)."""
+    MirroredStrategy: TensorFlow, Keras on it), 'DataParallel' (Keras' distribution on jax);
+    '' where one device trains (Keras on torch)."""
     if framework == "torch":
         return "DDP"
     if framework == "tensorflow" or keras_backend == "tensorflow":
         return "Mirrored"
-    return ""
+    return "DataParallel" if keras_backend == "jax" else ""
 
 
 PRECISIONS: tuple[str, ...] = ("32", "bf16", "16")

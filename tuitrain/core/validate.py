@@ -70,16 +70,17 @@ def check(spec: RunSpec) -> tuple[DatasetInfo, Summary | None]:
 
 
 def check_devices(spec: RunSpec) -> None:
-    """Several devices (data parallel) are trained by PyTorch's DistributedDataParallel or
-    TensorFlow's MirroredStrategy (TensorFlow, and Keras on it), and `train.batch_size` is
-    the global batch, split evenly among them."""
+    """Several devices (data parallel) are trained by PyTorch's DistributedDataParallel,
+    TensorFlow's MirroredStrategy (TensorFlow, and Keras on it) or Keras' DataParallel
+    distribution (Keras on jax), and `train.batch_size` is the global batch, split evenly
+    among them."""
     request = parse_devices(spec.run.devices)
     if request == DevicesRequest("count"):
         return
-    if spec.run.framework == "keras" and spec.run.keras_backend != "tensorflow":
+    if spec.run.framework == "keras" and spec.run.keras_backend == "torch":
         raise UserError(
-            f"--devices {spec.run.devices}: Keras on {spec.run.keras_backend} trains on one "
-            "device here; several train with --keras-backend tensorflow (MirroredStrategy), "
+            f"--devices {spec.run.devices}: Keras on torch trains on one device here; several "
+            "train with --keras-backend tensorflow (MirroredStrategy) or jax (DataParallel), "
             "--framework tensorflow, or --framework torch (DDP)"
         )
     if spec.run.device == "mps":

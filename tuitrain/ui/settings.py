@@ -330,9 +330,9 @@ class Settings:
 
     def devices_options(self) -> list[tuple[str, str]]:
         """'1', then where the framework trains on several devices (PyTorch: DDP; TensorFlow
-        and Keras on it: MirroredStrategy) and the device allows it the data-parallel
-        choices: 2 to the number of GPUs detection found and `all`, or 2 on the CPU; and what
-        was asked for (a CLI pre-fill) when it is not among them."""
+        and Keras on it: MirroredStrategy; Keras on jax: DataParallel) and the device allows
+        it the data-parallel choices: 2 to the number of GPUs detection found and `all`, or 2
+        on the CPU; and what was asked for (a CLI pre-fill) when it is not among them."""
         options = [("1", "1")]
         result = self.device_results.get(self.framework) or {}
         gpus = sum(1 for d in result.get("devices", []) if d.get("kind") == "cuda")
