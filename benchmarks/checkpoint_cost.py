@@ -87,9 +87,9 @@ def framework(name: str, spec: Any, splits: Any) -> Iterator[tuple[Any, str, Cal
         return
     import keras
 
-    device, place, _ = backend.prepare(spec)
-    with keras.device(place):
-        yield backend, device.id, lambda: backend.engine(spec, splits)
+    placement = backend.prepare(spec)
+    with keras.device(placement.place):
+        yield backend, placement.device.id, lambda: backend.engine(spec, splits)
 
 
 def measure(name: str, pairs: int) -> dict:

@@ -125,7 +125,7 @@ def work(run_dir: Path | None, resume: bool, control_offset: int | None, device:
     atexit.register(group.close)
     run, resume = shared_run(group, run_dir, resume)
     spec_device = f"cuda:{group.local_rank}" if cuda else "cpu"
-    return _train(run, resume, control_offset, early_stop, (group, spec_device))
+    return _train(run, resume, control_offset, early_stop, (group, spec_device, 1))
 
 
 def shared_run(group: Group, run_dir: Path | None, resume: bool) -> tuple[RunDir, bool]:
@@ -147,22 +147,36 @@ def shared_run(group: Group, run_dir: Path | None, resume: bool) -> tuple[RunDir
 def join_run(spec: RunSpec, nodes: Nodes) -> int:
     """A machine other than node 0 of a run on several machines: place and claim this
     machine's devices as a runner would (its GPU claims last as long as this process), then
-    become its elastic agent until the run ends; the exit code."""
-    from tuitrain.backends import torch_launch
-
+    (torch) become its elastic agent, or (TensorFlow) train this machine's worker in this
+    process, until the run ends; the exit code."""
     owner = f"node {nodes.rank} of the run at {nodes.master}"
+    early_stop = _watch_stops() if spec.run.framework != "torch" else []
     placed, claims, world = _placed(owner, spec)
     try:
-        return torch_launch.join(nodes, world, placed.run.device)
+        if spec.run.framework == "torch":
+            from tuitrain.backends import torch_launch
+
+            return torch_launch.join(nodes, world, placed.run.device)
+        from tuitrain.core.tcp_group import TcpGroup
+
+        print(f"node {nodes.rank} of {nodes.count}: a TensorFlow worker on {world} device(s) "
+              f"joining the run at {nodes.master}; node 0 shows its progress (`tuitrain watch "
+              "RUN` there)", flush=True)
+        group = TcpGroup.join(nodes)
+        try:
+            run, resume = shared_run(group, None, False)
+            return _train(run, resume, None, early_stop, (group, placed.run.device, world))
+        finally:
+            group.close()
     finally:
         if claims is not None:
             claims.release()
 
 
 def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: list[int],
-           worker: tuple[Group, str] | None = None, nodes: Nodes | None = None) -> int:
+           worker: tuple[Group, str, int] | None = None, nodes: Nodes | None = None) -> int:
     """Train `run` in this process, or launch its workers. `worker`: this process is one
-    rank of a run on several devices, with its group and device."""
+    rank of a run on several devices or machines, with its group, device and replicas."""
     if not worker:
         run.pidfile.write_text(str(os.getpid()))
     inbox = Inbox(run.control)
@@ -182,10 +196,10 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
     trainer: Trainer | None = None
     claims: Claims | None = None
     group: Group = SOLO
-    replicas = 1  # devices this process trains on (MirroredStrategy, jax's DataParallel)
+    replicas = 1  # devices this process trains on (TensorFlow's strategies, jax's DataParallel)
     try:
         if worker:
-            group, device = worker
+            group, device, replicas = worker
             spec = spec.with_run(device=device)
         else:
             spec, claims, replicas = _placed(run.id, spec)  # before a framework sees the GPUs
@@ -195,6 +209,12 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
                 return torch_launch.launch(run, replicas, resume, inbox.offset,
                                            torch_backend.BACKEND.checkpoint_suffix,
                                            spec.run.device, nodes)
+            if nodes is not None:  # TensorFlow: this process is node 0's worker, rank 0
+                from tuitrain.core.tcp_group import TcpGroup
+
+                group = TcpGroup.join(nodes)
+                atexit.register(group.close)
+                shared_run(group, run.path, resume)
         backend = backends.load(spec.run.framework)
         # A new run saves its data's statistics and split once; a resumed one reads them back
         # (a run from before they were saved computes them again, as it always did).

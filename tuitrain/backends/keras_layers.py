@@ -18,6 +18,7 @@ import zipfile
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -31,11 +32,13 @@ from tuitrain.core.data import Splits
 from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.generation import Forward
+from tuitrain.core.group import SOLO, Group
 from tuitrain.core.layers import LAYERNORM_EPS, shortcut_stride, transformer_layers, with_tokens
 from tuitrain.core.measures import lookup
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.shapes import LayerRow, summarize
 from tuitrain.core.spec import LayerSpec, OptimizerSpec, RunSpec
+from tuitrain.core.tcp_group import TcpGroup
 from tuitrain.core.trainer import Engine, Split, Trainer
 from tuitrain.core.validate import needed_output, output_units
 
@@ -652,11 +655,11 @@ def force_host_devices(count: int) -> None:
     os.environ["XLA_FLAGS"] = " ".join([*kept, f"{flag}={count}"])
 
 
-def distribute_jax(device: DeviceInfo, replicas: int) -> list[str]:
+def distribute_jax(device: DeviceInfo, replicas: int) -> None:
     """Set Keras' DataParallel distribution over `replicas` jax devices from `device` on (the
     runner made the GPUs it claimed the only ones CUDA shows; on the CPU, the host devices
     `force_host_devices` made): variables replicated, each batch split evenly along its
-    first axis. Returns the devices' names."""
+    first axis."""
     import jax
 
     found = jax.devices("cpu" if device.kind == "cpu" else "gpu")
@@ -665,7 +668,6 @@ def distribute_jax(device: DeviceInfo, replicas: int) -> list[str]:
         raise UserError(f"{replicas} replicas from {device.id} on: jax sees {len(found)} "
                         f"{'CPU' if device.kind == 'cpu' else 'GPU'} device(s)")
     keras.distribution.set_distribution(keras.distribution.DataParallel(devices=chosen))
-    return [str(d) for d in chosen]
 
 
 def device_index(device: DeviceInfo) -> int:
@@ -678,6 +680,15 @@ def load_error(path: Path, exc: BaseException) -> UserError:
     """A refused or unreadable checkpoint, in one line."""
     first = (str(exc).strip().splitlines() or [""])[0][:300]
     return UserError(f"{path}: cannot load checkpoint safely ({type(exc).__name__}: {first})")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a run trains, as `prepare` set it up."""
+
+    device: DeviceInfo
+    place: str  # the Keras device name to run under (one device)
+    strategy: Any = None  # TensorFlow's strategy on several devices: build in its scope
 
 
 class KerasEngine(Engine, Protocol):
@@ -730,44 +741,51 @@ class KerasFamilyBackend(Backend):
     def count_params(self, spec: RunSpec, info: DatasetInfo) -> int:
         return trainable_params(build_model(spec, info))
 
-    def prepare(self, spec: RunSpec, replicas: int = 1) -> tuple[DeviceInfo, str, list[str]]:
+    def prepare(self, spec: RunSpec, replicas: int = 1, group: Group = SOLO) -> Placement:
         """Resolve the device and set it up before first use, seed every RNG and set the
-        precision; returns the device, the Keras device name to run under, and the devices
-        of `replicas` replicas (TensorFlow's MirroredStrategy; on jax, Keras' DataParallel
-        distribution is set here, before any model is built)."""
+        precision; on several devices or machines, start what trains on them before any
+        model is built (TensorFlow: MirroredStrategy over `replicas` devices, or among the
+        `group`'s machines MultiWorkerMirroredStrategy; jax: Keras' DataParallel)."""
         backend = keras.backend.backend()
         if backend == "jax" and replicas > 1:
             force_host_devices(replicas)  # before jax starts: CPU replicas, when on the CPU
         device = self.resolve_device(spec.run.device)
+        strategy = None
         if backend == "tensorflow":
+            from tuitrain.backends import tf_steps
+
             place, devices = configure_tensorflow(device, replicas)
+            if group.world_size > 1:
+                if not isinstance(group, TcpGroup):
+                    raise TypeError(f"TensorFlow's workers meet through a TcpGroup, not {group}")
+                strategy = tf_steps.multi_worker(group, replicas)
+            elif replicas > 1:
+                strategy = tf_steps.mirrored(devices)
         else:
             place = "cpu" if device.kind == "cpu" else f"gpu:{device_index(device)}"
-            devices = [place]
             if backend == "jax" and replicas > 1:
-                devices = distribute_jax(device, replicas)
+                distribute_jax(device, replicas)
         with native_logs_silenced():  # on its tensorflow backend Keras seeds TensorFlow too
             keras.utils.set_random_seed(spec.run.seed)
         set_precision(spec.run.precision)
-        return device, place, devices
+        return Placement(device, place, strategy)
 
     def train(self, trainer: Trainer, splits: Splits,
               resume: Path | None) -> Literal["completed", "stopped"]:
-        """Train on the run's device, or on `trainer.replicas` devices: with TensorFlow's
-        MirroredStrategy (model and optimizer built in its scope: their variables mirrored),
-        or on jax with Keras' DataParallel distribution (set by `prepare`)."""
+        """Train on the run's device, or on several: TensorFlow's strategy (model and
+        optimizer built in its scope: their variables mirrored), or jax's DataParallel
+        distribution (set by `prepare`)."""
         spec = trainer.spec
-        device, place, devices = self.prepare(spec, trainer.replicas)
+        placement = self.prepare(spec, trainer.replicas, trainer.group)
+        device = placement.device
         if spec.run.precision == "16" and device.kind == "cpu":
             trainer.recorder.log("warning", "float16 on CPU is slow; consider --precision bf16")
         building: Any = contextlib.nullcontext()
-        placed: Any = keras.device(place)
-        if trainer.replicas > 1:  # the strategy or the distribution places the work
-            placed = contextlib.nullcontext()
-            if keras.backend.backend() == "tensorflow":  # built in its scope, trained through it
-                from tuitrain.backends import tf_steps
-
-                building = tf_steps.mirrored(devices).scope()
+        placed: Any = keras.device(placement.place)
+        if trainer.replicas > 1 or trainer.group.world_size > 1:
+            placed = contextlib.nullcontext()  # the strategy or the distribution places it
+            if placement.strategy is not None:  # built in its scope, trained through it
+                building = placement.strategy.scope()
         with placed:
             with building:
                 engine = self.engine(spec, splits)
@@ -777,11 +795,24 @@ class KerasFamilyBackend(Backend):
                     source = spec.train.init_from
                     match = self.init_weights(engine.model, Path(source))
                     trainer.recorder.log("info", match.describe(source))
-            strategy = parallel_strategy(self.framework, keras.backend.backend())
-            parallel = f"{strategy} x{trainer.replicas}" if trainer.replicas > 1 else ""
+            replicas = trainer.group.world_size * trainer.replicas
+            if trainer.group.world_size > 1:
+                parallel = f"MultiWorkerMirrored x{replicas}, {trainer.group.describe()}"
+            elif replicas > 1:
+                strategy = parallel_strategy(self.framework, keras.backend.backend())
+                parallel = f"{strategy} x{replicas}"
+            else:
+                parallel = ""
             trainer.begin(engine, device.id, device.name, engine.params, self.versions(),
                           non_trainable_params(engine.model), parallel)
-            return trainer.fit()
+            if trainer.group.world_size == 1:
+                return trainer.fit()
+            from tuitrain.backends import tf_steps
+
+            try:
+                return trainer.fit()
+            except Exception as exc:  # a worker gone: its machine named, in one line
+                raise tf_steps.worker_lost(exc) from None
 
     @abstractmethod
     def init_weights(self, model: keras.Model, checkpoint: Path) -> finetune.WeightMatch:
@@ -815,7 +846,7 @@ class KerasFamilyBackend(Backend):
             raise UserError(
                 "savedmodel export needs the tensorflow Keras backend; use --format keras"
             )
-        place = self.prepare(spec)[1]
+        place = self.prepare(spec).place
         with keras.device(place):
             engine = self.engine(spec, splits)
             engine.load(checkpoint, with_optimizer=False)
@@ -829,7 +860,7 @@ class KerasFamilyBackend(Backend):
         return Signature(tuple(x.shape[1:]), x.dtype, tuple(y.shape[1:]), y.dtype)
 
     def evaluate(self, spec: RunSpec, splits: Splits, checkpoint: Path, split: Split) -> Evaluation:
-        place = self.prepare(spec)[1]
+        place = self.prepare(spec).place
         with keras.device(place):
             engine = self.engine(spec, splits)
             engine.load(checkpoint, with_optimizer=False)
@@ -840,7 +871,7 @@ class KerasFamilyBackend(Backend):
         return Evaluation(metrics, outputs, targets)
 
     def forward(self, spec: RunSpec, splits: Splits, checkpoint: Path) -> Forward:
-        place = self.prepare(spec)[1]
+        place = self.prepare(spec).place
         with keras.device(place):
             engine = self.engine(spec, splits)
             engine.load(checkpoint, with_optimizer=False)

@@ -19,7 +19,12 @@ over the replicas, the global batch's."""
 
 from __future__ import annotations
 
+import json
 import operator
+import os
+import re
+import signal
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,6 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from tuitrain.core.batches import BatchSource, InMemorySource
+from tuitrain.core.errors import UserError
+from tuitrain.core.tcp_group import PeerLost, TcpGroup
 
 StepFn = Callable[[tf.Tensor, tf.Tensor], Sequence[tf.Tensor]]
 MEAN = tf.distribute.ReduceOp.MEAN
@@ -43,6 +50,45 @@ def mirrored(devices: Sequence[str]) -> tf.distribute.Strategy:
     if len(devices) < 2:
         return tf.distribute.get_strategy()
     return tf.distribute.MirroredStrategy(list(devices))
+
+
+def multi_worker(group: TcpGroup, replicas: int) -> tf.distribute.Strategy:
+    """TensorFlow's MultiWorkerMirroredStrategy among the run's machines, one worker each
+    (its GPUs, or its CPU): every worker's server address (this machine's as the others
+    reach it, a free port) gathered through the `group`, written to TF_CONFIG as a cluster
+    manager would, before the strategy reads it. Gradients are all-reduced by TensorFlow's
+    collectives among all replicas of all workers."""
+    with socket.socket() as probe:  # a free port for this worker's server
+        probe.bind(("", 0))
+        port = probe.getsockname()[1]
+    workers = group.all_gather(f"{group.address}:{port}")
+    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": workers},
+                                          "task": {"type": "worker", "index": group.rank}})
+    # Its coordination service takes SIGTERM and SIGINT over (at the C level, unseen by
+    # `signal.getsignal`): the run's own stop handlers are put back.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    for signum, handler in handlers.items():
+        signal.signal(signum, handler)
+    local = len(strategy.extended.worker_devices)
+    if local != replicas:
+        raise UserError(f"--devices {replicas}: TensorFlow's MultiWorkerMirroredStrategy trains "
+                        f"on {local} device(s) of this machine (every GPU it sees, or the CPU "
+                        "as one); on the CPU use --devices 1")
+    return strategy
+
+
+def worker_lost(exc: BaseException) -> BaseException:
+    """A collective that failed because another machine's worker is gone (its connection
+    reset: the process died), as one line naming that machine; anything else as it is."""
+    if not isinstance(exc, tf.errors.UnavailableError | tf.errors.CancelledError):
+        return exc
+    text = str(exc)
+    task = re.search(r"/job:worker/replica:\d+/task:(\d+)", text)
+    why = re.search(r'grpc_message:"([^"]+)"', text)
+    who = f"node {task.group(1)}" if task else "another machine's worker"
+    return PeerLost(f"{who} left the run: TensorFlow's all-reduce failed "
+                    f"({why.group(1) if why else type(exc).__name__})")
 
 
 def in_memory(x: tf.Tensor, y: tf.Tensor) -> InMemorySource[tf.Tensor, tf.Tensor]:
@@ -64,6 +110,12 @@ class StepBlock:
         self.source = source
         self.learning_rate = learning_rate
         self.strategy = strategy or tf.distribute.get_strategy()
+        # This process's replicas (all of them, but on several machines its own) and the
+        # number in sync of its first: each takes its share of this process's batch.
+        synced = self.strategy.num_replicas_in_sync
+        self.local = len(self.strategy.extended.worker_devices) if synced > 1 else 1
+        resolver = self.strategy.cluster_resolver if synced > 1 else None
+        self.first = (resolver.task_id or 0) * self.local if resolver is not None else 0
         self.slots = tf.Variable(tf.zeros((n_values, n_slots)), trainable=False,
                                  name="step_values")
         # One trace for every block: any number of steps, full or short batches.
@@ -83,10 +135,11 @@ class StepBlock:
             self.slots[:, slot + i].assign(tf.stack([tf.cast(v, tf.float32) for v in values]))
 
     def _replica_step(self, xb: Any, yb: Any) -> list[tf.Tensor]:
-        """One replica's step on its share of the global batch (x and y, any structure)."""
+        """One replica's step on its share of this process's batch (x and y, any
+        structure: the global batch, or on several machines this one's shares of it)."""
         context = tf.distribute.get_replica_context()
-        n = tf.shape(tf.nest.flatten(yb)[0])[0] // context.num_replicas_in_sync
-        start = context.replica_id_in_sync_group * n
+        n = tf.shape(tf.nest.flatten(yb)[0])[0] // self.local
+        start = (context.replica_id_in_sync_group - self.first) * n
         mine = tf.nest.map_structure(lambda t: t[start:start + n], (xb, yb))
         return [tf.cast(v, tf.float32) for v in self.step(*mine)]
 

@@ -99,13 +99,14 @@ def check_devices(spec: RunSpec) -> None:
 
 
 def check_nodes(spec: RunSpec, nodes: Nodes) -> None:
-    """Several machines train with PyTorch (torchrun's rendezvous), each with its
-    `--devices`, and share the global batch evenly."""
-    if spec.run.framework != "torch":
+    """Several machines train with PyTorch (torchrun's rendezvous) or TensorFlow
+    (MultiWorkerMirroredStrategy), each with its `--devices`, and share the global batch
+    evenly."""
+    if spec.run.framework == "keras":
         raise UserError(
             f"--nodes {nodes.count}: training on several machines runs on PyTorch "
-            f"(DistributedDataParallel); {spec.run.framework} trains on one machine here: use "
-            "--framework torch"
+            "(DistributedDataParallel) or TensorFlow (MultiWorkerMirroredStrategy); Keras "
+            "trains on one machine here: use --framework torch or --framework tensorflow"
         )
     request = parse_devices(spec.run.devices)
     share = nodes.count * (request.count if request.kind == "count" else 1)
