@@ -84,7 +84,7 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
 
 
 def add_node_options(parser: argparse.ArgumentParser) -> None:
-    """`--nodes`, `--node-rank`, `--master`: a run on several machines (PyTorch)."""
+    """`--nodes`, `--node-rank`, `--master`: a run on several machines (PyTorch, TensorFlow)."""
     g = parser.add_argument_group("several machines (PyTorch; the same command on each)")
     g.add_argument("--nodes", type=int, metavar="N", help="machines that train the run together")
     g.add_argument("--node-rank", type=int, metavar="R",
