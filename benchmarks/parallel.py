@@ -2,7 +2,9 @@
 through `tuitrain train --devices 2` against the framework's plain loop doing the same
 (benchmarks/parallel_pair.py): PyTorch's DDP on 2 gloo processes against a plain torchrun DDP
 loop (benchmarks/ddp_plain.py), TensorFlow's MirroredStrategy on 2 logical CPUs against the
-TensorFlow tutorial's loop (benchmarks/mirrored_plain.py); and 1 device for the scaling. Not
+TensorFlow tutorial's loop (benchmarks/mirrored_plain.py), Keras' DataParallel on JAX against
+Keras' `fit` under the same distribution (benchmarks/jax_plain.py); and 1 device for the
+scaling. Not
 in --quick: each pair starts several framework processes (about a minute on 2 cores)."""
 
 from __future__ import annotations
@@ -22,13 +24,18 @@ ABOUT = (
     'validating and saving a checkpoint between epochs). TensorFlow: MirroredStrategy on 2 '
     'logical CPUs against the TensorFlow tutorial\'s loop (benchmarks/mirrored_plain.py: a '
     'distributed tf.data dataset of global batches, one tf.function step per batch running '
-    '`strategy.run`, validation and a checkpoint between epochs). Each side\'s epochs are '
+    '`strategy.run`, validation and a checkpoint between epochs). Keras on JAX: Keras\' '
+    'DataParallel distribution on 2 forced host devices against Keras\' own `fit` under the '
+    'same distribution (benchmarks/jax_plain.py: one `fit` epoch at a time, validation and '
+    '`model.save` between epochs). Each side\'s epochs are '
     "timed inside it, the first left out. Judged per pair: tuitrain's seconds per step / the "
     'plain loop\'s (<= 1.3x). On 2 cores two devices cannot be faster than one on a model '
     'this small: the 1-device figure is printed for the scaling, not judged. Not in --quick.'
 )
 STRATEGIES = {"torch": ("DDP x2", "plain torchrun DDP x2", "processes"),
-              "tensorflow": ("Mirrored x2", "plain MirroredStrategy loop x2", "logical CPUs")}
+              "tensorflow": ("Mirrored x2", "plain MirroredStrategy loop x2", "logical CPUs"),
+              "keras-jax": ("DataParallel x2", "Keras fit under DataParallel x2",
+                            "host devices")}
 
 
 def ddp_figures(quick: bool) -> list[Figure]:

@@ -3,7 +3,9 @@
 train --devices 2` and through the framework's plain loop, in alternating pairs; and one
 device through `tuitrain train` for the scaling. torch: 2 processes over gloo against a plain
 torchrun DDP loop (benchmarks/ddp_plain.py); tensorflow: MirroredStrategy on 2 logical CPUs
-against the TensorFlow tutorial's loop (benchmarks/mirrored_plain.py). The same preset,
+against the TensorFlow tutorial's loop (benchmarks/mirrored_plain.py); keras-jax: Keras'
+DataParallel on 2 forced host devices against Keras' own `fit` under the same distribution
+(benchmarks/jax_plain.py). The same preset,
 global batch and epochs on every side; each side's epochs are timed inside it (validation
 between epochs included, as both do it), the first epoch left out (warm-up), start-up never
 counted."""
@@ -25,11 +27,14 @@ from tuitrain.core.rundir import RunDir
 
 PRESET = "mlp-digits"
 EPOCHS = 12  # epochs of about 0.15 s on 2 processes: enough to steady the median
+# What `tuitrain train` is told for each framework measured, and its plain loop's command.
+OPTIONS = {"torch": ("-f", "torch"), "tensorflow": ("-f", "tensorflow"),
+           "keras-jax": ("-f", "keras", "--keras-backend", "jax")}
 
 
 def tuitrain_step(framework: str, devices: int, runs: Path) -> float:
     """Seconds per step of `tuitrain train --devices N` (the median over epochs 2..E)."""
-    cmd = [sys.executable, "-m", "tuitrain", "train", "-p", PRESET, "-f", framework,
+    cmd = [sys.executable, "-m", "tuitrain", "train", "-p", PRESET, *OPTIONS[framework],
            "--epochs", str(EPOCHS), "--devices", str(devices), "--runs-dir", str(runs),
            "--detach"]  # headless, as the plain loop runs: no progress printed alongside
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, timeout=600)
@@ -47,11 +52,14 @@ def tuitrain_step(framework: str, devices: int, runs: Path) -> float:
 
 def plain_step(framework: str, devices: int) -> float:
     """Seconds per step of the framework's plain loop (the median over epochs 2..E)."""
-    cmd = ([sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc-per-node={devices}", "-m", "benchmarks.ddp_plain", PRESET,
-            "--epochs", str(EPOCHS)] if framework == "torch" else
-           [sys.executable, "-m", "benchmarks.mirrored_plain", PRESET, "--epochs", str(EPOCHS),
-            "--devices", str(devices)])
+    if framework == "torch":
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+               f"--nproc-per-node={devices}", "-m", "benchmarks.ddp_plain", PRESET,
+               "--epochs", str(EPOCHS)]
+    else:
+        plain = "mirrored_plain" if framework == "tensorflow" else "jax_plain"
+        cmd = [sys.executable, "-m", f"benchmarks.{plain}", PRESET, "--epochs", str(EPOCHS),
+               "--devices", str(devices)]
     for attempt in (1, 2):  # a launch can fail at its rendezvous on a loaded machine
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
         if out.returncode == 0:
@@ -65,7 +73,7 @@ def plain_step(framework: str, devices: int) -> float:
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--pairs", type=int, default=5)
-    p.add_argument("--framework", choices=("torch", "tensorflow"), default="torch")
+    p.add_argument("--framework", choices=tuple(OPTIONS), default="torch")
     a = p.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     ours, plain = [], []
