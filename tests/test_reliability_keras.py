@@ -5,6 +5,7 @@ loaded (a Lambda layer in a `.keras` archive and in a legacy `.h5`) are refused 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -130,19 +131,26 @@ def _latest(run: RunDir, suffix: str) -> Path:
     return ckpt.path
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("framework", ["tensorflow", "keras"])
+@pytest.mark.parametrize("options", [
+    pytest.param(("tensorflow",), id="tensorflow", marks=pytest.mark.slow),
+    pytest.param(("keras",), id="keras", marks=pytest.mark.slow),
+    # Keras on JAX: blocks of Keras' train_step on the state kept (backends/jax_steps.py)
+    pytest.param(("keras", "--keras-backend", "jax"), id="keras-jax", marks=pytest.mark.skipif(
+        importlib.util.find_spec("jax") is None, reason="jax is not installed")),
+])
 @pytest.mark.parametrize("dropout", [False, True])
-def test_resume_matches_uninterrupted(tmp_path: Path, framework: str, dropout: bool) -> None:
+def test_resume_matches_uninterrupted(tmp_path: Path, options: tuple[str, ...],
+                                      dropout: bool) -> None:
     """mlp-digits (shuffled; with or without its dropout 0.1), 2 epochs of 19 steps on 1,150
     samples, stopped at steps 7 (mid-epoch 1) and 25 (mid-epoch 2) and resumed each time. The
     checkpoints carry the dropout layers' SeedGenerator states, so the masks continue."""
+    framework = options[0]
     preset = REPO / "presets" / "mlp-digits.toml"
     if not dropout:
         preset = tmp_path / "digits-no-dropout.toml"
         text = (REPO / "presets" / "mlp-digits.toml").read_text()
         preset.write_text("".join(line for line in text.splitlines(True) if "dropout" not in line))
-    args = ("-p", str(preset), "-f", framework, "--epochs", "2", "--batch-size", "64",
+    args = ("-p", str(preset), "-f", *options, "--epochs", "2", "--batch-size", "64",
             "--set", "schedule.name=constant", "--set", "train.log_every=3")
     suffix = ".keras" if framework == "keras" else ".tfckpt"
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"

@@ -6,10 +6,11 @@ The Trainer decides the batch order (its Sampler's: a pure function of seed and 
 resumed run continues mid-epoch on exactly the unseen batches) and hands over blocks of
 steps, each batch from the in-memory batch source. On
 TensorFlow a block runs as one graph execution (`tf_steps`, what `steps_per_execution` does in
-`fit`); on torch and jax they run one by one through `train_on_batch`. `fit` itself is not
-used: for the Trainer's per-epoch order it needed one call per epoch, whose set-up cost more
-than the epoch's steps on small models, and its callbacks read the logs to the host after
-every step.
+`fit`); on jax a block runs Keras' `train_step` on the model's state kept from step to step,
+as `fit` does (`jax_steps`); on torch the steps run one by one through `train_on_batch`.
+`fit` itself is not used: for the Trainer's per-epoch order it needed one call per epoch,
+whose set-up cost more than the epoch's steps on small models, and its callbacks read the
+logs to the host after every step.
 
 Checkpoints are `.keras` files with the optimizer state and the dropout RNG state (an extra
 `.npz` entry), loaded with `safe_mode=True`, and written from a host copy of the model off the
@@ -121,9 +122,19 @@ class TrainStepEngine:
                                                  staged, self.model.distribute_strategy)
             self._block(batches, lrs, slot)
             return
-        # torch and jax: `train_on_batch` is the public per-batch step on every backend (on
-        # jax it also carries the model's state in and out); values come back as numbers.
         source = self.source
+        if keras.backend.backend() == "jax":  # Keras' train_step on state kept, as `fit` runs
+            if self._block is None:
+                from tuitrain.backends import jax_steps
+
+                self._build_metrics()
+                if not self.model.optimizer.built:
+                    self.model.optimizer.build(self.model.trainable_variables)
+                self._block = jax_steps.JaxBlock(self.model, self.names)
+            self._block.run((source.batch(rows) for rows in source.stage(batches)),
+                            lrs.tolist())
+            return
+        # torch: `train_on_batch` is the public per-batch step; values come back as numbers.
         for rows, lr in zip(source.stage(batches), lrs.tolist(), strict=True):
             kl.set_lr(self.model.optimizer, lr)
             self.model.reset_metrics()

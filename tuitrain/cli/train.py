@@ -24,7 +24,7 @@ from tuitrain.core.presets import load_spec
 from tuitrain.core.rundir import EventTail, RunDir, find_run
 from tuitrain.core.runs_index import compare_table, resume_spec
 from tuitrain.core.spec import RunSpec
-from tuitrain.core.validate import check_devices, check_nodes
+from tuitrain.core.validate import check_nodes
 
 EXIT = {"completed": 0, "stopped": 130, "failed": 1, "crashed": 1}
 
@@ -143,8 +143,7 @@ def _resume(args: argparse.Namespace, received: list[int]) -> int:
     run = find_run(args.run, runs_dir(args))
     machines = nodes(args)
     if machines is not None and not machines.leads:  # node 0 holds the run and updates it
-        spec = run.read_spec().with_run(**({"devices": args.devices} if args.devices else {}))
-        check_devices(spec)
+        spec = resume_spec(run, args.epochs, args.devices, write=False)
         check_nodes(spec, machines)
         return _join(backends.preflight(spec, resume=True), machines, args.detach)
     # The run is claimed first: two resumes started together cannot both pass the checks.

@@ -141,27 +141,29 @@ def epoch_seconds(run: RunDir) -> dict[int, float]:
             if isinstance(raw.get("seconds"), (int, float))}
 
 
-def resume_spec(run: RunDir, epochs: int | None = None, devices: str | None = None) -> RunSpec:
+def resume_spec(run: RunDir, epochs: int | None = None, devices: str | None = None,
+                write: bool = True) -> RunSpec:
     """The spec to resume `run` with, or a UserError saying why it cannot be resumed.
 
     `epochs` sets a new total (it must exceed the epochs done), `devices` how many devices
     train from here on (a run continues mid-epoch on any number: the global batch stays);
-    both are written to the folder: the caller holds the run's lock (`launch.claim`), so no
-    runner is reading it."""
+    both are written to the folder (`write`): the caller holds the run's lock
+    (`launch.claim`), so no runner is reading it. A machine joining node 0's resume writes
+    nothing: the folder is node 0's."""
     summary = run.summary()
     spec = run.read_spec()
     if devices is not None:
         spec = spec.with_run(devices=devices)
         check_devices(spec)  # or its one-line error, before anything is written
-        run.write_spec(spec)
     done = summary.get("epochs_completed", 0)
     if epochs is not None:
         if epochs <= done:
             raise UserError(f"--epochs must be more than the {done} epochs already completed")
         spec = replace(spec, train=replace(spec.train, epochs=epochs))
-        run.write_spec(spec)
     elif done >= spec.train.epochs and summary.get("status") == "completed":
         raise UserError(
             f"{run.id} already completed {done} epochs; pass --epochs N to train longer"
         )
+    if write and (devices is not None or epochs is not None):
+        run.write_spec(spec)
     return spec

@@ -90,12 +90,8 @@ def check_devices(spec: RunSpec) -> None:
         raise UserError(f"--devices {spec.run.devices} names GPUs, and --device is cpu; on "
                         "the CPU --devices is a number of processes (TensorFlow: of logical "
                         "CPUs)")
-    bs = spec.train.batch_size
-    if request.kind == "count" and bs % request.count:
-        raise UserError(
-            f"--devices {request.count}: the batch size {bs} is the global batch, split evenly "
-            f"among the devices; use a multiple of {request.count} (--batch-size)"
-        )
+    if request.kind == "count":
+        _split_evenly(spec, request.count, f"--devices {request.count}", "the devices")
 
 
 def check_nodes(spec: RunSpec, nodes: Nodes) -> None:
@@ -110,9 +106,12 @@ def check_nodes(spec: RunSpec, nodes: Nodes) -> None:
         )
     request = parse_devices(spec.run.devices)
     share = nodes.count * (request.count if request.kind == "count" else 1)
+    _split_evenly(spec, share, f"--nodes {nodes.count}", "every machine's devices")
+
+
+def _split_evenly(spec: RunSpec, share: int, option: str, among: str) -> None:
+    """`train.batch_size` is the global batch: it must split into `share` equal parts."""
     bs = spec.train.batch_size
     if bs % share:
-        raise UserError(
-            f"--nodes {nodes.count}: the batch size {bs} is the global batch, split evenly among "
-            f"every machine's devices; use a multiple of {share} (--batch-size)"
-        )
+        raise UserError(f"{option}: the batch size {bs} is the global batch, split evenly "
+                        f"among {among}; use a multiple of {share} (--batch-size)")

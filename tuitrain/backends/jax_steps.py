@@ -1,0 +1,75 @@
+"""The driver's block of train steps for Keras on its JAX backend, run as `fit` runs them.
+
+`train_on_batch` moves every variable's value into its jitted step and back on every call,
+then reads its logs to the host: on a small model that costs three times the step itself.
+`fit` instead takes the model's state once, runs its compiled `train_step` batch after
+batch on that state, and writes it back at the end. A block does the same between the
+driver's block boundaries: Keras' own `train_step` (the one `fit` and `train_on_batch` jit:
+the same loss, metrics, optimizer and RNG state, so the same values bit for bit), jitted
+once, with the state (trainable, non-trainable, optimizer and metric values) carried from
+step to step. Each step sets the learning rate in the optimizer's state and restarts the
+metrics (its logs are that batch's own values, as `train_on_batch` gives them); the logs stay
+on the device until the driver reads a log interval. Under Keras' DataParallel distribution
+each batch is laid out across the devices as `fit` lays it out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import keras
+import numpy as np
+
+State = tuple[list[Any], list[Any], list[Any], list[Any]]
+
+
+class JaxBlock:
+    """Runs blocks of Keras `train_step` calls on a compiled, built model (its first step
+    taken by `train_on_batch`, which builds what a step needs)."""
+
+    def __init__(self, model: keras.Model, names: list[str]) -> None:
+        self.model = model
+        self.names = names
+        optimizer = model.optimizer
+        self._lr_index = next(i for i, v in enumerate(optimizer.variables)
+                              if v is optimizer.learning_rate)
+        model.reset_metrics()
+        self._restarted = [np.asarray(v.value) for v in model.metrics_variables]
+        self._step = jax.jit(model.train_step, donate_argnums=0)
+        self._logs: list[dict[str, Any]] = []
+
+    def _variables(self) -> tuple[list[Any], ...]:
+        m = self.model
+        return (m.trainable_variables, m.non_trainable_variables, m.optimizer.variables,
+                m.metrics_variables)
+
+    def run(self, batches: Iterable[tuple[Any, Any]], lrs: list[float]) -> None:
+        """One step per (x, y) batch at its learning rate; the model's variables hold the
+        state after the last."""
+        parts = self._variables()
+        state: State = tuple([v.value for v in part] for part in parts)  # type: ignore[assignment]
+        distribution = keras.distribution.distribution()
+        for (x, y), lr in zip(batches, lrs, strict=True):
+            state[2][self._lr_index] = jnp.asarray(lr, state[2][self._lr_index].dtype)
+            state = (*state[:3], [jnp.asarray(v) for v in self._restarted])  # type: ignore[assignment]
+            data = (_laid_out(x, distribution), _laid_out(y, distribution), None)
+            logs, state = self._step(state, data)
+            self._logs.append(logs)
+        for part, values in zip(parts, state, strict=True):
+            for variable, value in zip(part, values, strict=True):
+                variable.assign(value)
+
+    def read(self, n: int) -> np.ndarray:
+        """The first n steps' values, one row per value (one host read)."""
+        steps, self._logs = self._logs[:n], self._logs[n:]
+        values = jax.device_get([[logs[name] for name in self.names] for logs in steps])
+        return np.array(values, dtype=np.float64).T.reshape(len(self.names), len(steps))
+
+
+def _laid_out(array: Any, distribution: Any) -> Any:
+    """A batch as the step takes it: split along its first axis under a distribution."""
+    if distribution is None:
+        return array
+    return jax.device_put(array, distribution.get_data_layout(array.shape).backend_layout)
