@@ -106,7 +106,8 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("ckpt", "checkpoint cost, every framework", checkpoints.checkpoint_figures, False),
     ("pipe", "input pipeline, torch and TensorFlow", pipelines.pipeline_figures, False),
     ("mem", "streaming memory, torch", pipelines.memory_figures, False),
-    ("ddp", "data parallel, torch and TensorFlow on 2 devices", parallel.ddp_figures, False),
+    ("ddp", "data parallel on 2 devices: torch, TensorFlow, Keras on JAX", parallel.ddp_figures,
+     False),
 ]
 
 

@@ -8,10 +8,10 @@ batch on that state, and writes it back at the end. A block does the same betwee
 driver's block boundaries: Keras' own `train_step` (the one `fit` and `train_on_batch` jit:
 the same loss, metrics, optimizer and RNG state, so the same values bit for bit), jitted
 once, with the state (trainable, non-trainable, optimizer and metric values) carried from
-step to step. Each step sets the learning rate in the optimizer's state and restarts the
-metrics (its logs are that batch's own values, as `train_on_batch` gives them); the logs stay
-on the device until the driver reads a log interval. Under Keras' DataParallel distribution
-each batch is laid out across the devices as `fit` lays it out."""
+step to step. Inside the compiled step the learning rate replaces the optimizer's and the
+metrics restart (its logs are that batch's own values, as `train_on_batch` gives them); the
+logs stay on the device until the driver reads a log interval. Under Keras' DataParallel
+distribution each batch is laid out across the devices as `fit` lays it out."""
 
 from __future__ import annotations
 
