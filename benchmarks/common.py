@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -126,6 +127,15 @@ def run_child(module: str, *args: str, threads: int | None = None, timeout: floa
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def plain_loop_args() -> argparse.Namespace:
+    """A plain loop's command line: `PRESET --epochs E --devices N`."""
+    p = argparse.ArgumentParser()
+    p.add_argument("preset")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--devices", type=int, default=2)
+    return p.parse_args()
 
 
 def emit(obj: dict) -> None:

@@ -12,19 +12,16 @@ the background). Prints the seconds of each epoch, validation included, as one J
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
 import time
 
+from benchmarks.common import plain_loop_args
+
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("preset")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--devices", type=int, default=2)
-    a = p.parse_args()
+    a = plain_loop_args()
     os.environ["KERAS_BACKEND"] = "jax"
     os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={a.devices}"
     import jax

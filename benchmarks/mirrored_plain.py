@@ -12,7 +12,6 @@ background). Prints the seconds of each epoch, validation included, as one JSON 
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import tempfile
@@ -24,16 +23,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import tensorflow as tf
 
+from benchmarks.common import plain_loop_args
 from tuitrain.core.data import load_splits
 from tuitrain.core.presets import load_spec
 
 
 def main() -> None:
-    p = argparse.ArgumentParser()
-    p.add_argument("preset")
-    p.add_argument("--epochs", type=int, default=5)
-    p.add_argument("--devices", type=int, default=2)
-    a = p.parse_args()
+    a = plain_loop_args()
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(
         cpu, [tf.config.LogicalDeviceConfiguration()] * a.devices)

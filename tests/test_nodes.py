@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import assert_one_line_error, popen_cli, requires_torch, run_cli, run_folders
@@ -63,6 +64,22 @@ def node_args(tmp_path, rank: int, port: int, *extra: str) -> tuple[str, ...]:
             "--master", f"127.0.0.1:{port}", *extra)
 
 
+def long_run(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str],
+                                                   subprocess.Popen[str], RunDir]:
+    """Node 1 and node 0 of a 400-epoch run (`extra`: its options), and its folder once
+    training has begun."""
+    runs = tmp_path / "runs"
+    port = free_port()
+    long = (*extra, "--epochs", "400")
+    joined = popen_cli(*node_args(tmp_path, 1, port, *long), runs_dir=runs)
+    hosted = popen_cli(*node_args(tmp_path, 0, port, *long), runs_dir=runs)
+    deadline = time.monotonic() + 120
+    while not (run_folders(runs) and RunDir(run_folders(runs)[0]).summary().get("parallel")):
+        assert time.monotonic() < deadline, "the run did not start"
+        time.sleep(0.2)
+    return joined, hosted, RunDir(run_folders(runs)[0])
+
+
 def test_node_options_are_checked_before_anything_starts(tmp_path) -> None:
     runs = tmp_path / "runs"
     keras = run_cli(*node_args(tmp_path, 0, 1, "-f", "keras"), runs_dir=runs)
@@ -106,16 +123,7 @@ def test_two_machines_train_what_two_processes_on_one_train(tmp_path) -> None:
 def test_a_stop_on_the_joining_machine_stops_the_whole_run(tmp_path) -> None:
     """SIGTERM to node 1's `tuitrain train` (its agent passes it to its worker): the worker
     asks in the next decision, and every rank stops at the same step, checkpointed."""
-    runs = tmp_path / "runs"
-    port = free_port()
-    long = ("--epochs", "400")
-    joined = popen_cli(*node_args(tmp_path, 1, port, *long), runs_dir=runs)
-    hosted = popen_cli(*node_args(tmp_path, 0, port, *long), runs_dir=runs)
-    deadline = time.monotonic() + 120
-    while not (run_folders(runs) and RunDir(run_folders(runs)[0]).summary().get("parallel")):
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.2)
-    run = RunDir(run_folders(runs)[0])
+    joined, hosted, run = long_run(tmp_path)
     joined.send_signal(signal.SIGTERM)
     joined.communicate(timeout=60)
     hosted.communicate(timeout=60)

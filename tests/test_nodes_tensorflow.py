@@ -17,22 +17,13 @@ import pytest
 from conftest import framework_param, popen_cli, run_cli, run_folders
 from test_ddp import trained
 from test_mirrored import WEIGHTS_DIFF, latest
-from test_nodes import free_port, node_args
+from test_nodes import free_port, long_run, node_args
 
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.rundir import RunDir
 
 pytestmark = framework_param("tensorflow").marks
 TF = ("-f", "tensorflow")
-
-
-def started(runs: Path, timeout: float = 120) -> RunDir:
-    """The run folder node 0 made, once its training has begun."""
-    deadline = time.monotonic() + timeout
-    while not (run_folders(runs) and RunDir(run_folders(runs)[0]).summary().get("parallel")):
-        assert time.monotonic() < deadline, "the run did not start"
-        time.sleep(0.2)
-    return RunDir(run_folders(runs)[0])
 
 
 def test_two_machines_train_what_one_process_trains(tmp_path: Path) -> None:
@@ -63,12 +54,7 @@ def test_two_machines_train_what_one_process_trains(tmp_path: Path) -> None:
 
 
 def test_a_stop_on_the_joining_machine_stops_both(tmp_path: Path) -> None:
-    runs = tmp_path / "runs"
-    port = free_port()
-    long = (*TF, "--epochs", "400")
-    joined = popen_cli(*node_args(tmp_path, 1, port, *long), runs_dir=runs)
-    hosted = popen_cli(*node_args(tmp_path, 0, port, *long), runs_dir=runs)
-    run = started(runs)
+    joined, hosted, run = long_run(tmp_path, *TF)
     joined.send_signal(signal.SIGTERM)
     joined.communicate(timeout=60)
     hosted.communicate(timeout=60)
@@ -79,12 +65,7 @@ def test_a_stop_on_the_joining_machine_stops_both(tmp_path: Path) -> None:
 
 
 def test_a_machine_killed_mid_run_ends_it_at_once_and_it_resumes_on_one(tmp_path) -> None:
-    runs = tmp_path / "runs"
-    port = free_port()
-    long = (*TF, "--epochs", "400")
-    joined = popen_cli(*node_args(tmp_path, 1, port, *long), runs_dir=runs)
-    hosted = popen_cli(*node_args(tmp_path, 0, port, *long), runs_dir=runs)
-    run = started(runs)
+    joined, hosted, run = long_run(tmp_path, *TF)
     deadline = time.monotonic() + 60
     while CheckpointStore(run.checkpoints, ".tfckpt").latest() is None:
         assert time.monotonic() < deadline, "no checkpoint was written"
@@ -100,7 +81,7 @@ def test_a_machine_killed_mid_run_ends_it_at_once_and_it_resumes_on_one(tmp_path
     assert summary["error"].startswith("PeerLost: node 1 left the run")  # its collective or ours
     assert "\n" not in summary["error"]
     epochs = str(summary["epochs_completed"] + 1)
-    out = run_cli("resume", run.id, "--epochs", epochs, runs_dir=runs, timeout=300)
+    out = run_cli("resume", run.id, "--epochs", epochs, runs_dir=run.path.parent, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     resumed = run.summary()
     assert (resumed["status"], resumed["world_size"], resumed["parallel"]) == ("completed", 1, "")
