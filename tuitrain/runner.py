@@ -159,9 +159,7 @@ def join_run(spec: RunSpec, nodes: Nodes) -> int:
             return torch_launch.join(nodes, world, placed.run.device)
         from tuitrain.core.tcp_group import TcpGroup
 
-        print(f"node {nodes.rank} of {nodes.count}: a TensorFlow worker on {world} device(s) "
-              f"joining the run at {nodes.master}; node 0 shows its progress (`tuitrain watch "
-              "RUN` there)", flush=True)
+        print(nodes.joining(f"a TensorFlow worker on {world} device(s)"), flush=True)
         group = TcpGroup.join(nodes)
         try:
             run, resume = shared_run(group, None, False)

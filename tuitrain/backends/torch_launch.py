@@ -121,8 +121,7 @@ def join(nodes: Nodes, nprocs: int, device: str) -> int:
     """This machine's share of a run that node 0 hosts: `nprocs` workers, which learn the
     run folder from rank 0. Rank 0 records how the run ends; here, the exit code and, when
     a worker here failed, which and how."""
-    print(f"node {nodes.rank} of {nodes.count}: {nprocs} process(es) joining the run at "
-          f"{nodes.master}; node 0 shows its progress (`tuitrain watch RUN` there)", flush=True)
+    print(nodes.joining(f"{nprocs} process(es)"), flush=True)
     try:
         with stops_passed_on() as received:
             torchrun(parse_args(_agent_argv(nprocs, nodes, device)))

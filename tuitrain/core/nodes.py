@@ -30,6 +30,11 @@ class Nodes:
         """Node 0: creates the run folder and runs rank 0, which writes it."""
         return self.rank == 0
 
+    def joining(self, who: str) -> str:
+        """What a machine other than node 0 prints as it joins: `who` trains here."""
+        return (f"node {self.rank} of {self.count}: {who} joining the run at {self.master}; "
+                "node 0 shows its progress (`tuitrain watch RUN` there)")
+
     def argv(self) -> list[str]:
         """The options that say so again, for the process this one starts."""
         return ["--nodes", str(self.count), "--node-rank", str(self.rank),
