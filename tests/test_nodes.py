@@ -87,6 +87,10 @@ def test_node_options_are_checked_before_anything_starts(tmp_path) -> None:
     odd = run_cli(*node_args(tmp_path, 1, 1, "--devices", "2", "--batch-size", "30"),
                   runs_dir=runs)
     assert_one_line_error(odd, "the batch size 30 is the global batch", "multiple of 4")
+    cpus = run_cli(*node_args(tmp_path, 1, 1, "-f", "tensorflow", "--device", "cpu",
+                              "--devices", "2"), runs_dir=runs)
+    assert_one_line_error(cpus, "--nodes 2 --devices 2: on the CPU each machine trains one "
+                          "TensorFlow worker", "use --devices 1")
     detached = run_cli(*node_args(tmp_path, 1, 1, "--detach"), runs_dir=runs)
     assert_one_line_error(detached, "--detach starts node 0's runner", "tmux or nohup")
     lone = run_cli("train", "-p", preset(tmp_path), "--node-rank", "1", runs_dir=runs)

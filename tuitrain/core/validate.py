@@ -105,6 +105,10 @@ def check_nodes(spec: RunSpec, nodes: Nodes) -> None:
             "trains on one machine here: use --framework torch or --framework tensorflow"
         )
     request = parse_devices(spec.run.devices)
+    if spec.run.framework == "tensorflow" and spec.run.device == "cpu" and request.count > 1:
+        raise UserError(f"--nodes {nodes.count} --devices {request.count}: on the CPU each "
+                        "machine trains one TensorFlow worker (MultiWorkerMirroredStrategy "
+                        "sees the CPU as one device); use --devices 1")
     share = nodes.count * (request.count if request.kind == "count" else 1)
     _split_evenly(spec, share, f"--nodes {nodes.count}", "every machine's devices")
 
