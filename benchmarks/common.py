@@ -144,8 +144,8 @@ def emit(obj: dict) -> None:
 
 
 def thread_budget() -> int:
-    """The math-library threads the runner uses on this machine (launch.thread_budget)."""
-    from tuitrain.core.launch import thread_budget as budget
+    """The math-library threads the runner uses on this machine (cores.thread_budget)."""
+    from tuitrain.core.cores import thread_budget as budget
 
     return int(budget()["OMP_NUM_THREADS"])
 

@@ -60,9 +60,11 @@ def _run_app(args: argparse.Namespace) -> int:
 def cmd_watch(args: argparse.Namespace) -> int:
     """`tuitrain watch RUN`: the dashboard of an existing run, live or finished; without a
     terminal, its progress as plain lines until it ends, with `train`'s exit codes."""
-    from tuitrain.core.rundir import find_run
+    from tuitrain.core.rundir import find_run, queued_note
 
     run = find_run(args.run, runs_dir(args))
+    if run.status_or("crashed") == "queued":
+        raise UserError(queued_note(run.id))
     if not sys.stdout.isatty():
         from tuitrain.cli.train import EXIT
         from tuitrain.cli.watch_lines import follow_lines

@@ -108,6 +108,8 @@ def build_parser() -> Parser:
     add_runs_dir(c)
     c.set_defaults(func=_handler("train", "cmd_compare"))
 
+    _queue_parsers(sub)
+
     ls = sub.add_parser("runs", help="list runs")
     ls.add_argument("--json", action="store_true")
     add_runs_dir(ls)
@@ -139,6 +141,29 @@ def build_parser() -> Parser:
     add_runs_dir(w)
     w.set_defaults(func=_handler("app", "cmd_watch"))
     return p
+
+
+def _queue_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
+    q = sub.add_parser("queue", help="the run queue: list it, or add, rm, wait (see -h)",
+                       description="Runs wait in the queue until their devices are free, at "
+                       "most --max-parallel at a time; a scheduler process starts them.")
+    q.add_argument("--all", action="store_true", help="list ended entries too")
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=_handler("queue", "cmd_list"))
+    qs = q.add_subparsers(dest="queue_command", parser_class=Parser, metavar="ACTION")
+    a = qs.add_parser("add", help="queue a run: the same options as `train`")
+    a.add_argument("--preset", "-p", help="preset name or .toml path")
+    a.add_argument("--max-parallel", type=int, metavar="K",
+                   help="runs the queue trains at once, from now on (default 1)")
+    add_spec_options(a)
+    add_runs_dir(a)
+    a.set_defaults(func=_handler("queue", "cmd_add"))
+    rm = qs.add_parser("rm", help="take queued entries off the queue (their folders go too)")
+    rm.add_argument("ids", nargs="+", metavar="ID", help="entry numbers, as `tuitrain queue` shows")
+    rm.set_defaults(func=_handler("queue", "cmd_rm"))
+    w = qs.add_parser("wait", help="block until nothing is queued or running (for scripts)")
+    w.add_argument("--timeout", type=float, metavar="S", help="give up after S seconds (exit 124)")
+    w.set_defaults(func=_handler("queue", "cmd_wait"))
 
 
 def main(argv: list[str] | None = None) -> int:

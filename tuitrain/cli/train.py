@@ -21,7 +21,7 @@ from tuitrain.core.events import RunEnded
 from tuitrain.core.liveness import Lock
 from tuitrain.core.nodes import Nodes
 from tuitrain.core.presets import load_spec
-from tuitrain.core.rundir import EventTail, RunDir, find_run
+from tuitrain.core.rundir import EventTail, RunDir, find_run, queued_note
 from tuitrain.core.runs_index import compare_table, resume_spec
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.validate import check_nodes
@@ -170,7 +170,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """`tuitrain stop RUN`: a graceful stop, then wait (up to `--wait` s) for the run to end."""
     run = find_run(args.run, runs_dir(args))
     if not run.is_alive():
-        raise UserError(f"{run.id} is not running (it is {run.status()})")
+        status = run.status()
+        raise UserError(queued_note(run.id) if status == "queued"
+                        else f"{run.id} is not running (it is {status})")
     launch.request_stop(run)
     print(f"stopping {run.id}: finishing the step and saving a checkpoint")
     deadline = time.monotonic() + args.wait

@@ -28,6 +28,7 @@ import numpy as np
 from tuitrain.core import image_folder, streaming, tables, text
 from tuitrain.core.augment import Augment
 from tuitrain.core.catalog import Task
+from tuitrain.core.cores import cores
 from tuitrain.core.datasets import (
     ADDITION_DIGITS,
     CIFAR_DIR,
@@ -616,8 +617,9 @@ def load_splits(
 
 
 def data_workers(data: DataSpec) -> int:
-    """Data-loading worker processes: `data.workers`, else one per core but one (the
-    training process keeps a core), at most 4."""
+    """Data-loading worker processes: `data.workers`, else one per core of the run's
+    (core/cores.py: all but one, or its share beside other runs), at most 4; none on a
+    one-core machine."""
     if data.workers is not None:
         return data.workers
-    return min(4, max(0, (os.cpu_count() or 1) - 1))
+    return min(4, cores()) if (os.cpu_count() or 1) > 1 else 0

@@ -11,8 +11,9 @@ from typing import Any, ClassVar, Literal
 # The run lifecycle. `running` and `paused` while a runner holds the run's lock; `completed`,
 # `stopped` (by the user or a signal) and `failed` (an error in training, with its text) are
 # written by the runner as it ends; `crashed` is never written: readers derive it when no
-# runner holds the lock and the folder does not say how the run ended.
-RunStatus = Literal["running", "paused", "completed", "stopped", "failed", "crashed"]
+# runner holds the lock and the folder does not say how the run ended. `queued`: written when
+# the run joins the queue (core/queue_db.py), until the scheduler starts its runner.
+RunStatus = Literal["queued", "running", "paused", "completed", "stopped", "failed", "crashed"]
 Status = Literal["running", "paused", "completed", "stopped", "failed"]  # what a runner writes
 FinalStatus = Literal["completed", "stopped", "failed"]
 FINAL_STATUSES: tuple[str, ...] = ("completed", "stopped", "failed")

@@ -18,6 +18,7 @@ import time
 from typing import TYPE_CHECKING
 
 from tuitrain.core import control
+from tuitrain.core.cores import CORES_ENV, thread_budget
 from tuitrain.core.errors import UserError
 from tuitrain.core.liveness import Lock, LockBusy
 
@@ -39,28 +40,22 @@ def claim(run: RunDir) -> Lock:
                         f"with `tuitrain watch {run.id}`, stop it with {how}") from None
 
 
-def thread_budget() -> dict[str, str]:
-    """Math-library threads for the runner: every core but one, which stays free for the
-    dashboard and the OS. On a small machine, framework thread pools that spin against a
-    busy core made a tiny model's step over 100x slower; set OMP_NUM_THREADS to override."""
-    threads = str(max(1, (os.cpu_count() or 2) - 1))
-    return {"OMP_NUM_THREADS": threads, "TF_NUM_INTRAOP_THREADS": threads,
-            "TF_NUM_INTEROP_THREADS": "1"}
-
-
 def start_runner(run: RunDir, resume: bool = False, claimed: Lock | None = None,
-                 nodes: Nodes | None = None) -> subprocess.Popen[bytes]:
+                 nodes: Nodes | None = None, cores: int | None = None
+                 ) -> subprocess.Popen[bytes]:
     """Launch `python -m tuitrain.runner` for `run` (node 0 of `nodes`, on several machines);
-    its output goes to `runner.log`.
+    its output goes to `runner.log`. `cores`: the run's share of the CPU (core/cores.py),
+    when it trains beside others.
 
     The run's lock, `claimed` by the caller (after its own checks) or claimed here, passes to
     the runner as an inherited descriptor; this process's copy is closed before returning."""
     lock = claimed if claimed is not None else claim(run)
     with lock:
-        return _spawn(run, resume, lock.fd, nodes.argv() if nodes is not None else [])
+        return _spawn(run, resume, lock.fd, nodes.argv() if nodes is not None else [], cores)
 
 
-def _spawn(run: RunDir, resume: bool, lock_fd: int, extra: list[str]) -> subprocess.Popen[bytes]:
+def _spawn(run: RunDir, resume: bool, lock_fd: int, extra: list[str],
+           cores: int | None) -> subprocess.Popen[bytes]:
     # Commands written from now on are for this runner, even those sent while it starts up.
     offset = run.control.stat().st_size if run.control.exists() else 0
     cmd = [sys.executable, "-m", "tuitrain.runner", str(run.path), "--control-offset", str(offset),
@@ -68,7 +63,9 @@ def _spawn(run: RunDir, resume: bool, lock_fd: int, extra: list[str]) -> subproc
     if resume:
         cmd.append("--resume")
     env = dict(os.environ, PYTHONUNBUFFERED="1", TF_CPP_MIN_LOG_LEVEL="2")
-    env.update({k: v for k, v in thread_budget().items() if k not in os.environ})
+    if cores is not None:
+        env[CORES_ENV] = str(cores)
+    env.update({k: v for k, v in thread_budget(cores).items() if k not in os.environ})
     # The runner is born with the stop signals blocked (a child inherits the mask) and unblocks
     # them once its handlers are in place: a stop sent in its first milliseconds waits for
     # them instead of killing it with no status written.

@@ -220,13 +220,13 @@ class RunDir:
     def status(self, summary: dict[str, Any] | None = None) -> RunStatus:
         """The run's status as every reader shows it. While a runner holds the lock the run is
         `paused` or `running` (a resumed run's folder may still say how it last ended); with
-        no runner, a final status stands and anything else means it died unannounced:
-        `crashed`. Folders written by older versions read the same way. `summary`: the one
-        just read, if the caller has it."""
+        no runner, a final status or `queued` stands and anything else means it died
+        unannounced: `crashed`. Folders written by older versions read the same way.
+        `summary`: the one just read, if the caller has it."""
         status = (self.summary() if summary is None else summary).get("status")
         if self.is_alive():
             return "paused" if status == "paused" else "running"
-        return status if status in FINAL_STATUSES else "crashed"
+        return status if status in (*FINAL_STATUSES, "queued") else "crashed"
 
     def status_or(self, default: RunStatus) -> RunStatus:
         """`status()`, or `default` when the summary is damaged."""
@@ -234,6 +234,12 @@ class RunDir:
             return self.status()
         except UserError:
             return default
+
+
+def queued_note(run_id: str) -> str:
+    """Why a queued run cannot be watched, resumed or stopped yet."""
+    return (f"{run_id} is queued and has not started: it starts when its devices are free "
+            "(`tuitrain queue` lists the queue, `tuitrain queue rm ID` takes it off)")
 
 
 @dataclass

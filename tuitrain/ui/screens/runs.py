@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import LIVE_STATUSES
 from tuitrain.core.locations import default_runs_dir
-from tuitrain.core.rundir import RunDir, list_runs
+from tuitrain.core.rundir import RunDir, list_runs, queued_note
 from tuitrain.core.runs_index import epoch_curves, run_row
 from tuitrain.ui import jobs
 from tuitrain.ui.screens.compare_dialog import CompareDialog, CompareRequest
@@ -316,9 +316,13 @@ class RunsScreen(Screen[None]):
         if run_id is None:
             self.notify(f"no run to {action}", severity="warning")
             return None
-        if self.rows.get(run_id, {}).get("status") == "damaged":
+        status = self.rows.get(run_id, {}).get("status")
+        if status == "damaged":
             self.notify(f"{run_id} is damaged and cannot be {action}ed: "
                         f"{self.rows[run_id].get('error', '')}", severity="error", timeout=8)
+            return None
+        if status == "queued":
+            self.notify(queued_note(run_id), severity="warning", timeout=6)
             return None
         return RunDir(self.runs_dir / run_id)
 

@@ -27,8 +27,8 @@ KEPT = ("mark", "status", "id")
 ID_SHORT = 20  # a cut run id keeps its time stamp: `20260101-000000-mlp-…`
 PADDING = 2  # a DataTable cell's padding, one each side
 STATUS_STYLES: dict[str, str] = {
-    "running": "bold green", "paused": "yellow", "completed": "cyan", "stopped": "yellow",
-    "failed": "bold red", "crashed": "magenta", "damaged": "bold red",
+    "queued": "blue", "running": "bold green", "paused": "yellow", "completed": "cyan",
+    "stopped": "yellow", "failed": "bold red", "crashed": "magenta", "damaged": "bold red",
 }
 MARK = "●"
 
