@@ -30,7 +30,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import checkpoints, compare, engines, parallel, pipelines, stats, ui
+from benchmarks import checkpoints, compare, engines, parallel, pipelines, queueing, stats, ui
 from benchmarks.common import ROOT, Figure, machine
 from tuitrain.core.slowdown import VARIABLE as SLOWDOWN_VARIABLE
 
@@ -108,6 +108,7 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("mem", "streaming memory, torch", pipelines.memory_figures, False),
     ("ddp", "data parallel on 2 devices: torch, TensorFlow, Keras on JAX", parallel.ddp_figures,
      False),
+    ("queue", "the run queue: concurrent adds, real runs", queueing.queue_figures, False),
 ]
 
 
@@ -361,6 +362,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         pipelines.MEMORY,
         "",
         parallel.ABOUT,
+        "",
+        queueing.ABOUT,
         "",
         "## Machine",
         "",

@@ -112,12 +112,14 @@ def fake_probe(framework: str, timeout: float = 60.0) -> dict[str, Any]:
 
 
 def quiet_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Only the shipped presets, an empty download cache, UTC times, and fake detection."""
+    """Only the shipped presets, an empty download cache and run queue, UTC times, and fake
+    detection."""
     from tuitrain.core import devices
 
     (tmp_path / "no-user-presets").mkdir(exist_ok=True)
     monkeypatch.setenv("TUITRAIN_PRESETS_DIR", str(tmp_path / "no-user-presets"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    monkeypatch.setenv("TUITRAIN_QUEUE_DIR", str(tmp_path / "queue"))  # never the user's queue
     monkeypatch.setenv("TZ", "UTC")
     time.tzset()
     monkeypatch.setattr(devices, "probe", fake_probe)

@@ -455,3 +455,45 @@ def test_a_run_without_summary_yet_is_described_from_its_config(
     assert (row["status"], row["preset"], row["framework"], row["epochs"]) == (
         "running", "mlp-digits", "keras", "0/7")
     assert compare_rows([run])[0][0] == "keras" and compare_rows([run])[0][-1] == "running"
+
+
+# --- the run queue ------------------------------------------------------------------------
+
+
+@aio
+async def test_queued_runs_show_in_the_queue_pane_and_leave_the_queue_when_deleted(
+        tmp_path: Path) -> None:
+    from tuitrain.core.queue_db import Queue
+
+    runs_dir = tmp_path / "runs"
+    running = write_run(runs_dir, "20260101-000000-mlp-moons-torch", status="running", done=1,
+                        alive=True)
+    waiting = write_run(runs_dir, "20260101-000100-cnn-digits-torch", preset="cnn-digits",
+                        status="queued", done=0)
+    queue = Queue(tmp_path / "queue")
+    first = queue.add(running.path, "auto", "1")
+    queue.start(first.id)
+    second = queue.add(waiting.path, "cuda", "2")
+    app = TuitrainApp(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 2)
+        pane = screen.query_one("#queue-pane", Static)
+        await until(pilot, lambda: pane.display)
+        text = str(pane.render())
+        assert "queue: 1 running, 1 waiting, 1 at a time · scheduler not running" in text
+        lines = text.splitlines()
+        assert lines[1].startswith(f"#{first.id}  running  {running.id}  auto")
+        assert lines[2].startswith(f"#{second.id}  queued   {waiting.id}  cuda x2")
+        assert status_of(screen, waiting.id).endswith("queued")
+        await cursor_to(pilot, screen, waiting.id)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        assert app.screen is screen  # a queued run has nothing to watch yet
+        await pilot.press("d")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen))
+        assert "leaves the run queue" in str(app.screen.query_one("#confirm-detail").render())
+        await pilot.press("y")
+        await until(pilot, lambda: screen.table.row_count == 1)
+        assert not waiting.path.exists()
+        assert queue.get(second.id) is None
+        await until(pilot, lambda: "0 waiting" in str(pane.render()))

@@ -18,7 +18,7 @@ from tuitrain.core import finetune, scheduler
 from tuitrain.core.atomic import remove_path
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import load_spec
-from tuitrain.core.queue_db import Entry, Queue, queue_dir
+from tuitrain.core.queue_db import QUEUE_HEADER, Entry, Queue, entry_row, queue_dir
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
@@ -56,14 +56,6 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def _duration(since: float | None, until: float | None = None) -> str:
-    if since is None:
-        return ""
-    seconds = int((until or time.time()) - since)
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else (
-        f"{seconds // 60}m{seconds % 60:02d}s")
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     queue = Queue()
     states = ("queued", "started", "ended") if args.all else ("queued", "started")
@@ -79,12 +71,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not entries:
         print("nothing queued" + ("" if args.all else "; `tuitrain queue --all` shows ended"))
         return 0
-    rows = [[f"#{e.id}", e.status if e.state == "ended" else
-             ("running" if e.state == "started" else "queued"), e.run.name,
-             e.device + (f" x{e.devices}" if e.devices != "1" else ""), e.sweep,
-             _duration(e.added if e.state == "queued" else e.started, e.ended)]
-            for e in entries]
-    print(table(["id", "state", "run", "devices", "sweep", "for"], rows))
+    now = time.time()
+    print(table(list(QUEUE_HEADER), [entry_row(e, now) for e in entries]))
     if not running and queue.pending():
         print("the scheduler is not running: `tuitrain queue wait` starts it again")
     return 0

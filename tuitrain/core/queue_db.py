@@ -231,6 +231,12 @@ class Queue:
             params.append(sweep)
         return [_entry(r) for r in self.db.execute(query + " ORDER BY id", params)]
 
+    def entry_for(self, run: Path) -> Entry | None:
+        """The entry of a run folder, None when it was never queued here."""
+        row = self.db.execute("SELECT * FROM entries WHERE run = ?", (str(run.resolve()),)
+                              ).fetchone()
+        return _entry(row) if row is not None else None
+
     def pending(self) -> int:
         """Entries queued or started (what `queue wait` waits for)."""
         return self.db.execute("SELECT COUNT(*) FROM entries WHERE state != 'ended'"
@@ -250,6 +256,28 @@ class Queue:
         with self._write():
             self.db.execute("INSERT INTO settings VALUES ('max_parallel', ?) ON CONFLICT(key) "
                             "DO UPDATE SET value = excluded.value", (str(value),))
+
+
+QUEUE_HEADER = ("id", "state", "run", "devices", "sweep", "for")
+
+
+def entry_row(entry: Entry, now: float) -> list[str]:
+    """The entry as `tuitrain queue` and the runs screen list it (QUEUE_HEADER): a running
+    or queued entry's time so far in that state, an ended one's time training."""
+    state = {"queued": "queued", "started": "running"}.get(entry.state, entry.status)
+    since = entry.added if entry.state == "queued" else entry.started
+    devices = entry.device + (f" x{entry.devices}" if entry.devices != "1" else "")
+    return [f"#{entry.id}", state, entry.run.name, devices, entry.sweep,
+            _duration(since, entry.ended or now)]
+
+
+def _duration(since: float | None, until: float) -> str:
+    if since is None:
+        return ""
+    seconds = max(0, int(until - since))
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s"
 
 
 def _entry(row: tuple[object, ...]) -> Entry:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -63,16 +64,67 @@ def series_label(row: dict[str, Any]) -> str:
     return f"{stamp} {row.get('preset', '')} {row.get('framework', '')}".strip()
 
 
+QUEUE_LINES = 5  # entries the queue pane lists; more are counted
+
+
+def queue_pane() -> str:
+    """The run queue's entries waiting and running (`tuitrain queue`), "" when there are
+    none or the user never queued a run. Read in the scan worker."""
+    from tuitrain.core import queue_db, scheduler
+
+    folder = queue_db.queue_dir()[0]
+    if not (folder / "queue.db").is_file():
+        return ""
+    try:
+        queue = queue_db.Queue(folder)
+    except UserError:
+        return ""
+    try:
+        entries = queue.entries(("started", "queued"))
+        if not entries:
+            return ""
+        waiting = sum(e.state == "queued" for e in entries)
+        head = (f"queue: {len(entries) - waiting} running, {waiting} waiting, "
+                f"{queue.max_parallel} at a time · scheduler "
+                + ("running" if scheduler.is_running(queue) else
+                   "not running: `tuitrain queue wait` starts it"))
+    finally:
+        queue.close()
+    now = time.time()
+    rows = [queue_db.entry_row(e, now) for e in sorted(entries, key=lambda e: e.state != "started")]
+    cells = [r[:4] + r[5:] for r in rows]  # id, state, run, devices, for
+    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip()
+             for cell in cells]
+    more = len(lines) - QUEUE_LINES
+    return "\n".join([head, *lines[:QUEUE_LINES]] + ([f"… {more} more"] if more > 0 else []))
+
+
+def unqueue(run: RunDir) -> None:
+    """Take a queued run off the run queue before its folder goes (UserError: it started)."""
+    from tuitrain.core.queue_db import Queue
+
+    queue = Queue()
+    try:
+        entry = queue.entry_for(run.path)
+        if entry is not None:
+            queue.remove(entry.id)
+    finally:
+        queue.close()
+
+
 # --- messages from the workers ------------------------------------------------------------
 
 
 class RunsScanned(Message):
     """A fresh listing of the runs folder."""
 
-    def __init__(self, rows: list[dict[str, Any]], summaries: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, rows: list[dict[str, Any]], summaries: dict[str, dict[str, Any]],
+                 queue: str = "") -> None:
         super().__init__()
         self.rows = rows
         self.summaries = summaries
+        self.queue = queue  # the run queue's pane, "" when nothing is queued or running
 
 
 class CurvesLoaded(Message):
@@ -150,6 +202,7 @@ class RunsScreen(Screen[None]):
             yield Static("", id="runs-heading", markup=False)
             yield RunsTable(id="runs-table")
             yield Static("", id="run-detail", markup=False)
+            yield Static("", id="queue-pane", markup=False)
             with Vertical(id="runs-overlay"):
                 with Horizontal(id="overlay-plots"):
                     yield OverlayPlot("validation loss", id="overlay-loss")
@@ -162,6 +215,7 @@ class RunsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.sub_title = "runs"
         self.query_one("#runs-overlay").display = False
+        self.query_one("#queue-pane").display = False
         self.query_one(RunsTable).focus()
         self.scan()
         self.refresh_timer = self.set_interval(self.refresh_seconds, self.scan)
@@ -195,7 +249,7 @@ class RunsScreen(Screen[None]):
             except UserError:
                 summaries[run.id] = {}
         if not get_current_worker().is_cancelled:
-            self.post_message(RunsScanned(rows, summaries))
+            self.post_message(RunsScanned(rows, summaries, queue_pane()))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         self.summaries = message.summaries
@@ -209,6 +263,9 @@ class RunsScreen(Screen[None]):
         if not count:
             heading += " — press n to set up a run"
         self.query_one("#runs-heading", Static).update(heading)
+        pane = self.query_one("#queue-pane", Static)
+        pane.update(message.queue)
+        pane.display = bool(message.queue)
         self.show_detail(self.table.current)
         if self.table.marked and any(self._is_live(i) for i in self.table.marked):
             self.load_curves(self.table.marked_in_order())
@@ -412,6 +469,8 @@ class RunsScreen(Screen[None]):
                         severity="error", timeout=6)
             return
         detail = f"Its folder {run.path.resolve()} — config, log, checkpoints — will be removed."
+        if self.rows.get(run_id, {}).get("status") == "queued":
+            detail += " It leaves the run queue."
         question = f"Delete run {run_id}?"
 
         def answer(yes: bool | None) -> None:
@@ -427,8 +486,10 @@ class RunsScreen(Screen[None]):
             self.post_message(Deleted(run.id, "it started running again; not deleted"))
             return
         try:
+            if run.status() == "queued":
+                unqueue(run)
             shutil.rmtree(run.path)
-        except OSError as exc:
+        except (OSError, UserError) as exc:
             self.post_message(Deleted(run.id, str(exc)))
             return
         self.post_message(Deleted(run.id))
