@@ -1,6 +1,7 @@
 """The scheduler process: `python -m tuitrain.scheduler --lock-fd N`, started detached by
-`tuitrain queue add` (core/scheduler.py `ensure_running`) with the queue's lock. It starts
-and watches the queued runs and ends once the queue is empty; SIGTERM ends it sooner,
+`tuitrain queue add` or `tuitrain sweep` (core/scheduler.py `ensure_running`) with the
+queue's lock. It starts and watches the queued runs, prunes sweeps' trials and keeps their
+disk budgets (core/sweep_upkeep.py), and ends once the queue is empty; SIGTERM ends it sooner,
 leaving the runs it started training (each in a session of its own)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from tuitrain.core.liveness import Lock
 from tuitrain.core.queue_db import Queue
 from tuitrain.core.scheduler import RunLauncher, Scheduler
+from tuitrain.core.sweep_upkeep import SweepUpkeep
 
 
 def _say(text: str) -> None:
@@ -29,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     lock = Lock(queue.lockfile).adopt(args.lock_fd)
     _say(f"scheduler started (queue {queue.folder})")
     with lock:
-        Scheduler(queue, RunLauncher(), say=_say).serve(lock)
+        Scheduler(queue, RunLauncher(), say=_say, upkeep=SweepUpkeep(_say)).serve(lock)
     return 0
 
 

@@ -109,6 +109,7 @@ def build_parser() -> Parser:
     c.set_defaults(func=_handler("train", "cmd_compare"))
 
     _queue_parsers(sub)
+    _sweep_parsers(sub)
 
     ls = sub.add_parser("runs", help="list runs")
     ls.add_argument("--json", action="store_true")
@@ -166,6 +167,47 @@ def _queue_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     w.set_defaults(func=_handler("queue", "cmd_wait"))
 
 
+def _sweep_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
+    sw = sub.add_parser(
+        "sweep", help="search settings: each trial a queued run (see -h); show, resume",
+        description="Grid or random search over any preset keys; each trial is a queued run "
+        "tagged with the sweep. `tuitrain sweep show ID`, `tuitrain sweep resume ID`.")
+    sw.add_argument("--preset", "-p", help="preset name or .toml path")
+    g = sw.add_argument_group("the search")
+    g.add_argument("--grid", metavar="'KEY=V1,V2 ...'",
+                   help="every combination, e.g. 'optimizer.lr=1e-3,3e-3 train.batch_size=32,64'")
+    g.add_argument("--random", type=int, metavar="N", help="N trials drawn from the --param's")
+    g.add_argument("--param", action="append", default=[], metavar="'KEY=DIST(ARGS)'",
+                   help="loguniform(LOW,HIGH), uniform(LOW,HIGH), int(LOW,HIGH) or "
+                   "choice(A,B,...), e.g. 'optimizer.lr=loguniform(1e-4,1e-2)'")
+    g.add_argument("--search-seed", type=int, default=0,
+                   help="seed of the random draws (default 0)")
+    g.add_argument("--prune", choices=("median",),
+                   help="stop trials early: median = from epoch 2, a trial whose best so far "
+                   "is worse than the median of the others' at that epoch (3 or more)")
+    g.add_argument("--keep-checkpoints", type=int, default=1, metavar="N",
+                   help="checkpoints each trial keeps: the last N and the best (default 1)")
+    g.add_argument("--disk-budget", metavar="SIZE",
+                   help="most the sweep's checkpoints may take, e.g. 50G: the oldest "
+                   "checkpoints that are not a trial's best go first")
+    g.add_argument("--max-parallel", type=int, metavar="K",
+                   help="runs the queue trains at once, from now on")
+    add_spec_options(sw)
+    add_runs_dir(sw)
+    sw.set_defaults(func=_handler("sweep", "cmd_sweep"))
+    ss = sw.add_subparsers(dest="sweep_command", parser_class=Parser, metavar="ACTION")
+    show = ss.add_parser("show", help="a sweep's trials, best first, with their settings")
+    show.add_argument("sweep", help="sweep id or a unique part of one")
+    show.add_argument("--json", action="store_true")
+    add_runs_dir(show)
+    show.set_defaults(func=_handler("sweep", "cmd_show"))
+    res = ss.add_parser("resume", help="queue the trials not yet finished (interrupted ones "
+                        "from their checkpoint)")
+    res.add_argument("sweep", help="sweep id or a unique part of one")
+    add_runs_dir(res)
+    res.set_defaults(func=_handler("sweep", "cmd_resume"))
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         try:
@@ -179,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed: a sweep keeps it
         trust(args)
         return int(args.func(args) or 0)
     except UserError as exc:

@@ -19,19 +19,24 @@ from tuitrain.core.atomic import remove_path
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import load_spec
 from tuitrain.core.queue_db import QUEUE_HEADER, Entry, Queue, entry_row, queue_dir
+from tuitrain.core.run_meta import RunMeta, write_meta
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
 
-def queue_run(queue: Queue, run_spec: RunSpec, runs: Path, sweep: str = "") -> Entry:
-    """Make the run's folder (status `queued`) and its queue entry; nothing is left behind
-    when either fails."""
+def queue_run(queue: Queue, run_spec: RunSpec, runs: Path, meta: RunMeta | None = None
+              ) -> Entry:
+    """Make the run's folder (status `queued`, with `meta`: a sweep's trial) and its queue
+    entry; nothing is left behind when either fails."""
     run = RunDir.create(runs, run_spec)
     try:
         run.write_summary({"status": "queued", "preset": run_spec.name,
                            "framework": run_spec.run.framework,
                            "epochs": run_spec.train.epochs, "queued": time.time()})
-        return queue.add(run.path, run_spec.run.device, run_spec.run.devices, sweep=sweep)
+        if meta is not None:
+            write_meta(run.path, meta)
+        return queue.add(run.path, run_spec.run.device, run_spec.run.devices,
+                         sweep=meta.sweep if meta is not None else "")
     except BaseException:
         remove_path(run.path)
         raise

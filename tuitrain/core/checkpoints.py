@@ -118,7 +118,8 @@ class CheckpointStore:
                 return ckpt
         return None
 
-    def _best_name(self) -> str | None:
+    def best_name(self) -> str | None:
+        """The best checkpoint's name, unverified (None when there is none)."""
         try:
             return str(json.loads((self.folder / BEST).read_text())["name"])
         except (OSError, ValueError, KeyError, TypeError):  # TypeError: not a JSON object
@@ -126,16 +127,19 @@ class CheckpointStore:
 
     def best(self) -> Checkpoint | None:
         """The best checkpoint, verified against its checksum (for eval, export, resume)."""
-        name = self._best_name()
+        name = self.best_name()
         return None if name is None else self._load(self._manifest(name), verify=True)
+
+    def remove(self, ckpt: Checkpoint) -> None:
+        """Delete one checkpoint: its manifest first, so it is never listed half-removed."""
+        self._manifest(ckpt.name).unlink(missing_ok=True)
+        remove_path(ckpt.path)
 
     def _prune(self) -> None:
         """Keep the last `keep` and the best. Nothing is re-read or re-hashed here: on a real
         model that would be gigabytes per save; checksums are verified where a checkpoint
         is used (resume, eval, export)."""
-        best = self._best_name()
+        best = self.best_name()
         for old in self.complete()[: -self.keep]:
-            if old.name == best:
-                continue
-            self._manifest(old.name).unlink(missing_ok=True)
-            remove_path(old.path)
+            if old.name != best:
+                self.remove(old)

@@ -96,11 +96,15 @@ class Scheduler:
     launcher: Launcher
     read_gpus: Callable[[], list[Gpu]] = gpus.read
     say: Callable[[str], None] = print
+    upkeep: Callable[[list[Entry]], None] | None = None  # sweeps' pruning and disk budgets
     planned: dict[int, tuple[str, ...]] = field(default_factory=dict)  # entry id -> GPU uuids
 
     def tick(self) -> bool:
-        """Record ended runs and start what fits; True when anything changed."""
+        """Record ended runs, look after the sweeps, start what fits; True when anything
+        changed."""
         ended = self.reap()
+        if self.upkeep is not None:
+            self.upkeep(self.queue.entries(("started",)))
         return self.start_fitting() or ended
 
     def reap(self) -> bool:
