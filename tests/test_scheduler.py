@@ -74,7 +74,7 @@ def test_in_order_at_most_max_parallel_at_a_time(tmp_path: Path) -> None:
 
 
 def test_runs_on_the_cpu_split_its_cores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 17)
+    monkeypatch.setattr(cores, "machine_cores", lambda: 17)
     queue, launcher, scheduler, _ = make(tmp_path, parallel=4)
     ids = [add(queue, n, tmp_path) for n in "ab"]
     scheduler.tick()
@@ -88,7 +88,7 @@ def test_runs_on_the_cpu_split_its_cores(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 def test_cores_follow_the_share(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("os.cpu_count", lambda: 9)
+    monkeypatch.setattr(cores, "machine_cores", lambda: 9)
     monkeypatch.delenv(cores.CORES_ENV, raising=False)
     assert cores.cores() == 8 and cores.share(3) == 2 and cores.share(20) == 1
     monkeypatch.setenv(cores.CORES_ENV, "2")

@@ -192,6 +192,12 @@ def _sweep_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
                    "checkpoints that are not a trial's best go first")
     g.add_argument("--max-parallel", type=int, metavar="K",
                    help="runs the queue trains at once, from now on")
+    g.add_argument("--on", choices=("local", "slurm"), default="local",
+                   help="local: this machine's run queue (default); slurm: a SLURM job "
+                   "array, one task a trial (see README: Running on a shared GPU server)")
+    g.add_argument("--sbatch", metavar="'OPTIONS'",
+                   help="more sbatch options with --on slurm, e.g. --sbatch='--partition=gpu "
+                   "--gres=gpu:1 --time=04:00:00'")
     add_spec_options(sw)
     add_runs_dir(sw)
     sw.set_defaults(func=_handler("sweep", "cmd_sweep"))
@@ -206,6 +212,12 @@ def _sweep_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
     res.add_argument("sweep", help="sweep id or a unique part of one")
     add_runs_dir(res)
     res.set_defaults(func=_handler("sweep", "cmd_resume"))
+    task = ss.add_parser("task", help="run trial N in the foreground (what a SLURM array "
+                         "task runs)")
+    task.add_argument("sweep", help="sweep id")
+    task.add_argument("trial", type=int, metavar="N", help="the trial's number, from 0")
+    add_runs_dir(task)
+    task.set_defaults(func=_handler("sweep", "cmd_task"))
 
 
 def main(argv: list[str] | None = None) -> int:

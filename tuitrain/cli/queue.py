@@ -24,17 +24,31 @@ from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
 
-def queue_run(queue: Queue, run_spec: RunSpec, runs: Path, meta: RunMeta | None = None
-              ) -> Entry:
-    """Make the run's folder (status `queued`, with `meta`: a sweep's trial) and its queue
-    entry; nothing is left behind when either fails."""
+def queued_summary(run_spec: RunSpec) -> dict[str, object]:
+    """A run's summary until its runner writes one: `queued`, and what it will train."""
+    return {"status": "queued", "preset": run_spec.name, "framework": run_spec.run.framework,
+            "epochs": run_spec.train.epochs, "queued": time.time()}
+
+
+def make_queued_run(run_spec: RunSpec, runs: Path, meta: RunMeta | None = None) -> RunDir:
+    """A new run folder with the status `queued` (and `meta`: a sweep's trial)."""
     run = RunDir.create(runs, run_spec)
     try:
-        run.write_summary({"status": "queued", "preset": run_spec.name,
-                           "framework": run_spec.run.framework,
-                           "epochs": run_spec.train.epochs, "queued": time.time()})
+        run.write_summary(queued_summary(run_spec))
         if meta is not None:
             write_meta(run.path, meta)
+    except BaseException:
+        remove_path(run.path)
+        raise
+    return run
+
+
+def queue_run(queue: Queue, run_spec: RunSpec, runs: Path, meta: RunMeta | None = None
+              ) -> Entry:
+    """Make the run's folder (`make_queued_run`) and its queue entry; nothing is left
+    behind when either fails."""
+    run = make_queued_run(run_spec, runs, meta)
+    try:
         return queue.add(run.path, run_spec.run.device, run_spec.run.devices,
                          sweep=meta.sweep if meta is not None else "")
     except BaseException:

@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
+import signal
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from tuitrain import backends
 from tuitrain.cli.listing import table
 from tuitrain.cli.options import overrides, runs_dir
-from tuitrain.cli.queue import queue_run
-from tuitrain.core import finetune, scheduler, sweep, validate
+from tuitrain.cli.queue import make_queued_run, queue_run, queued_summary
+from tuitrain.cli.train import claim_resume, follow, stop_signals
+from tuitrain.core import finetune, scheduler, slurm, sweep, validate
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import apply_overrides, load_spec, spec_from_document
@@ -72,6 +75,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep.new_id(args.preset), args.preset, tuple(args.argv), search, space, monitor,
         mode, tuple(sweep.Trial(n, params) for n, params in enumerate(trials)), prune,
         args.keep_checkpoints, budget)
+    if args.on == "slurm":
+        return _on_slurm(args, runs, replace(record, on="slurm"), specs)
+    if args.sbatch:
+        raise UserError("--sbatch is for --on slurm")
     queue = Queue()
     if args.max_parallel is not None:
         queue.max_parallel = args.max_parallel
@@ -96,6 +103,34 @@ def _queue_trials(queue: Queue, runs: Path, record: sweep.Sweep,
                                                      params=trial.params))
         record = record.with_run(n, entry.run.name)
         sweep.write_sweep(runs, record)
+    return record
+
+
+def _on_slurm(args: argparse.Namespace, runs: Path, record: sweep.Sweep,
+              specs: list[RunSpec]) -> int:
+    """Make every trial's run folder (`queued`) and submit them as one SLURM job array."""
+    slurm.batch_tools()
+    sweep.write_sweep(runs, record)
+    for n, spec in enumerate(specs):
+        trial = record.trials[n]
+        run = make_queued_run(spec, runs, RunMeta(sweep=record.id, trial=n, params=trial.params))
+        record = record.with_run(n, run.id)
+        sweep.write_sweep(runs, record)
+    record = _submit(runs, record, list(range(len(specs))), args.max_parallel, args.sbatch or "")
+    warn_disk(runs)
+    print(f"sweep {record.id}: {len(specs)} trials submitted to SLURM as job array "
+          f"{record.slurm_job}\n  show: tuitrain sweep show {record.id}   "
+          f"resume: tuitrain sweep resume {record.id}")
+    return 0
+
+
+def _submit(runs: Path, record: sweep.Sweep, tasks: list[int], parallel: int | None,
+            extra: str) -> sweep.Sweep:
+    script = sweep.sweeps_dir(runs) / f"{record.id}.sbatch"
+    script.write_text(slurm.batch_script(record.id, runs, sweep.sweeps_dir(runs)))
+    job = slurm.submit(script, tasks, parallel, extra)
+    record = replace(record, slurm_job=job, slurm_options=extra, slurm_parallel=parallel)
+    sweep.write_sweep(runs, record)
     return record
 
 
@@ -159,6 +194,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     failed and pruned trials, and those queued or running, are left as they are."""
     runs = runs_dir(args)
     record = sweep.read_sweep(runs, args.sweep)
+    if record.on == "slurm":
+        return _resume_on_slurm(runs, record)
     queue = Queue()
     missing: dict[int, RunSpec] = {}
     resumed = requeued = 0
@@ -186,6 +223,66 @@ def cmd_resume(args: argparse.Namespace) -> int:
     print(f"sweep {record.id}: {resumed} resumed from a checkpoint, {len(missing)} started "
           f"anew, {requeued} queued again" + ("; scheduler started" if started else ""))
     return 0
+
+
+def _resume_on_slurm(runs: Path, record: sweep.Sweep) -> int:
+    """Submit again, as a new job array, the trials that are neither finished nor still in
+    SLURM's queue; each task resumes its trial from its checkpoint or starts it."""
+    active = slurm.active_tasks(record.slurm_job) if record.slurm_job else set()
+    tasks = []
+    for trial in record.trials:
+        if trial.n in active:
+            continue
+        run = RunDir(runs / trial.run) if trial.run else None
+        if run is None or not run.config.is_file():
+            run = make_queued_run(_base_spec(runs, record, trial), runs,
+                                  RunMeta(sweep=record.id, trial=trial.n, params=trial.params))
+            record = record.with_run(trial.n, run.id)
+            sweep.write_sweep(runs, record)
+        if run.status_or("crashed") == "queued" or resumable(run.path):
+            tasks.append(trial.n)
+    if not tasks:
+        print(f"sweep {record.id}: nothing to resume ({len(active)} trials still in SLURM's "
+              "queue)")
+        return 0
+    record = _submit(runs, record, tasks, record.slurm_parallel, record.slurm_options)
+    print(f"sweep {record.id}: {len(tasks)} trials submitted again to SLURM as job array "
+          f"{record.slurm_job}")
+    return 0
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    """`tuitrain sweep task SWEEP N`: trial N in the foreground, as a SLURM array task runs
+    it: resumed from its checkpoint when it has one, else started. SLURM's time-limit
+    warning (SIGUSR1) stops it gracefully and requeues the task."""
+    runs = runs_dir(args)
+    record = sweep.read_sweep(runs, args.sweep)
+    trial = record.trial(args.trial)
+    run = RunDir.open(runs / trial.run)
+    status = run.status_or("crashed")
+    if status in ("completed", "failed") or (status == "stopped" and not resumable(run.path)):
+        print(f"trial {trial.n} ({run.id}) is {status}: nothing to do")
+        return 0
+    with stop_signals(also=(signal.SIGUSR1,)) as received:
+        if CheckpointStore(run.checkpoints, "").latest() is not None:
+            claimed = claim_resume(run)
+            print(f"trial {trial.n}: resuming {run.path}", flush=True)
+            status, code = follow(run, received, resume=True, claimed=claimed)
+        else:  # never started, or ended before its first checkpoint: from the start
+            if status != "queued":
+                run.write_summary(queued_summary(run.read_spec()))
+            print(f"trial {trial.n}: training {run.path}", flush=True)
+            status, code = follow(run, received)
+    if signal.SIGUSR1 not in received or status != "stopped":
+        return code
+    task = f"{os.environ.get('SLURM_ARRAY_JOB_ID', '')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '')}"
+    if slurm.requeue(task):
+        print(f"time limit near: trial {trial.n} saved a checkpoint and task {task} is "
+              "requeued; it resumes from there", flush=True)
+        return 0
+    print(f"scontrol requeue {task} failed: `tuitrain sweep resume {record.id}` continues "
+          "the trial", file=sys.stderr)
+    return code
 
 
 def _base_spec(runs: Path, record: sweep.Sweep, trial: sweep.Trial) -> RunSpec:

@@ -30,14 +30,15 @@ EXIT = {"completed": 0, "stopped": 130, "failed": 1, "crashed": 1}
 
 
 @contextlib.contextmanager
-def stop_signals() -> Iterator[list[int]]:
+def stop_signals(also: tuple[signal.Signals, ...] = ()) -> Iterator[list[int]]:
     """Collect SIGTERM and SIGINT (in the yielded list) for the whole command, from before
     its run folder exists, so that no stop signal finds the default action. A SIGINT
     ignored when this process started stays ignored: that is how non-interactive shells
     protect background jobs from the terminal's Ctrl+C. SIGHUP keeps its default: the CLI
-    goes with its terminal and the runner, in a session of its own, trains on."""
+    goes with its terminal and the runner, in a session of its own, trains on. `also`:
+    more signals that stop the run (SLURM's time-limit warning)."""
     received: list[int] = []
-    signums = [signal.SIGTERM]
+    signums = [signal.SIGTERM, *also]
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signums.append(signal.SIGINT)
     previous = {s: signal.signal(s, lambda signum, frame: received.append(signum))
@@ -146,24 +147,31 @@ def _resume(args: argparse.Namespace, received: list[int]) -> int:
         spec = resume_spec(run, args.epochs, args.devices, write=False)
         check_nodes(spec, machines)
         return _join(backends.preflight(spec, resume=True), machines, args.detach)
-    # The run is claimed first: two resumes started together cannot both pass the checks.
+    claimed = claim_resume(run, args.epochs, args.devices, machines)
+    if args.detach:
+        return detach(run, resume=True, claimed=claimed, nodes=machines)
+    print(f"resuming {run.path}")
+    return follow(run, received, resume=True, claimed=claimed, nodes=machines)[1]
+
+
+def claim_resume(run: RunDir, epochs: int | None = None, devices: str | None = None,
+                 machines: Nodes | None = None) -> Lock:
+    """Claim the run for a resume and make every check (its lock held for the runner).
+    The run is claimed first: two resumes started together cannot both pass the checks."""
     claimed = launch.claim(run)
     try:
         # Checked here: a runner started without a checkpoint would overwrite the run's status.
         if CheckpointStore(run.checkpoints, "").latest() is None:
             raise UserError(f"{run.id}: no complete checkpoint to resume from; "
                             "start it again with `tuitrain train`")
-        spec = resume_spec(run, args.epochs, args.devices)
+        spec = resume_spec(run, epochs, devices)
         if machines is not None:
             check_nodes(spec, machines)
         backends.preflight(spec, resume=True)
     except BaseException:
         claimed.release()
         raise
-    if args.detach:
-        return detach(run, resume=True, claimed=claimed, nodes=machines)
-    print(f"resuming {run.path}")
-    return follow(run, received, resume=True, claimed=claimed, nodes=machines)[1]
+    return claimed
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

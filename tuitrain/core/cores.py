@@ -9,18 +9,27 @@ import os
 CORES_ENV = "TUITRAIN_CORES"
 
 
+def machine_cores() -> int:
+    """The cores this process may run on: its CPU affinity, which a batch system (SLURM's
+    task binding) or a container's cpuset narrows, else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS has no affinity call
+        return os.cpu_count() or 1
+
+
 def cores() -> int:
     """This run's cores: `$TUITRAIN_CORES` (the scheduler's share), else all but one."""
     share = os.environ.get(CORES_ENV, "")
     if share.isdigit() and int(share) > 0:
         return int(share)
-    return max(1, (os.cpu_count() or 2) - 1)
+    return max(1, machine_cores() - 1)
 
 
 def share(parallel: int) -> int:
-    """Each run's cores when `parallel` runs train at once: the machine's all-but-one split
-    evenly, at least one each."""
-    return max(1, max(1, (os.cpu_count() or 2) - 1) // max(1, parallel))
+    """Each run's cores when `parallel` runs train at once: the all-but-one split evenly,
+    at least one each."""
+    return max(1, max(1, machine_cores() - 1) // max(1, parallel))
 
 
 def thread_budget(count: int | None = None) -> dict[str, str]:

@@ -28,7 +28,7 @@ import numpy as np
 from tuitrain.core import image_folder, streaming, tables, text
 from tuitrain.core.augment import Augment
 from tuitrain.core.catalog import Task
-from tuitrain.core.cores import cores
+from tuitrain.core.cores import cores, machine_cores
 from tuitrain.core.datasets import (
     ADDITION_DIGITS,
     CIFAR_DIR,
@@ -622,4 +622,4 @@ def data_workers(data: DataSpec) -> int:
     one-core machine."""
     if data.workers is not None:
         return data.workers
-    return min(4, cores()) if (os.cpu_count() or 1) > 1 else 0
+    return min(4, cores()) if machine_cores() > 1 else 0

@@ -150,7 +150,16 @@ class Sweep:
     keep_checkpoints: int = 1
     disk_budget: int | None = None  # bytes the sweep's checkpoints may take
     on: str = "local"  # or "slurm"
+    slurm_job: str = ""  # the job array's id, on SLURM
+    slurm_options: str = ""  # more `sbatch` options (--sbatch): partition, time, GPUs
+    slurm_parallel: int | None = None  # array tasks running at once (--max-parallel)
     created: float = field(default_factory=time.time)
+
+    def trial(self, n: int) -> Trial:
+        """Trial `n`, or a one-line error naming how many there are."""
+        if not 0 <= n < len(self.trials):
+            raise UserError(f"{self.id} has trials 0-{len(self.trials) - 1}; no trial {n}")
+        return self.trials[n]
 
     def with_run(self, n: int, run_id: str) -> Sweep:
         trials = tuple(replace(t, run=run_id) if t.n == n else t for t in self.trials)
