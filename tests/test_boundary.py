@@ -31,6 +31,8 @@ CLI_MODULES = [
     "tuitrain.cli.framework_noise",
     "tuitrain.cli.watch_lines",
     "tuitrain.cli.queue",
+    "tuitrain.cli.sweep",
+    "tuitrain.cli.live",
     "tuitrain.runner",
     "tuitrain.scheduler",
     "tuitrain.backends",

@@ -237,7 +237,7 @@ CASES = [
         "epoch = 2",
         [
             "unknown key in [train] 'epoch'",
-            "valid: auto_batch, batch_size, checkpoint_every, epochs",
+            "valid: auto_batch, batch_size, checkpoint_every, early_stopping, epochs",
         ],
         "epoch = 2",
     ),

@@ -72,6 +72,22 @@ def build_parser() -> Parser:
     add_runs_dir(st)
     st.set_defaults(func=_handler("train", "cmd_stop"))
 
+    se = sub.add_parser(
+        "set", help="change a running run: optimizer.lr, lr_scale, train.early_stopping, "
+        "stop_after_epoch, checkpoint",
+        epilog="optimizer.lr=V: a new base learning rate that the schedule scales from the "
+        "next block on; lr_scale=F: a multiplier on the scheduled rate (1 = as scheduled); "
+        "train.early_stopping=K: stop (completed) after K epochs without a better monitored "
+        "value (0 = off); stop_after_epoch=true: stop gracefully when this epoch ends; "
+        "checkpoint=now: save a checkpoint. Recorded in the run's log with the step, and "
+        "carried in its checkpoints: they hold after a resume.")
+    se.add_argument("run", help="run folder or run id")
+    se.add_argument("settings", nargs="+", metavar="KEY=VALUE")
+    se.add_argument("--wait", type=float, default=30.0,
+                    help="seconds to wait for the runner to apply them (default 30)")
+    add_runs_dir(se)
+    se.set_defaults(func=_handler("live", "cmd_set"))
+
     e = sub.add_parser("eval", help="evaluate a run's best checkpoint on the test split")
     e.add_argument("run", help="run folder or run id")
     add_trust(e)

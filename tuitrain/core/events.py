@@ -103,6 +103,19 @@ class LogMessage(Event):
 
 
 @dataclass(frozen=True)
+class SettingChanged(Event):
+    """A live setting (core/live.py) changed while the run trained: from `global_step` on
+    (the first step trained with it), in epoch `epoch` (0-based)."""
+
+    kind: ClassVar[str] = "setting"
+    key: str
+    value: float
+    previous: float
+    epoch: int
+    global_step: int
+
+
+@dataclass(frozen=True)
 class RunEnded(Event):
     kind: ClassVar[str] = "run_ended"
     status: Status
@@ -114,7 +127,7 @@ class RunEnded(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunStarted, BatchMetrics, EpochEnd, CheckpointSaved, StatusChanged, LogMessage,
-                RunEnded)
+                SettingChanged, RunEnded)
 }
 
 

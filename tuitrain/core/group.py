@@ -59,23 +59,28 @@ SOLO = Solo()
 @dataclass(frozen=True)
 class Decision:
     """What rank 0 decided after a block, applied by every rank before the next one. It
-    travels as four numbers in one `all_sum`, where every other rank adds only a stop asked
-    there (a signal to one machine's processes stops the whole run, at the same step)."""
+    travels as six numbers in one `all_sum`, where every other rank adds only a stop asked
+    there (a signal to one machine's processes stops the whole run, at the same step). The
+    learning rate's base and live multiplier (core/live.py) are rank 0's, so a change made
+    live reaches every rank for the same step."""
 
     stop: bool = False
     paused: bool = False  # sent repeatedly while paused: the others wait for the next one
     block_cap: int = 1  # steps in the next block
     checkpoint: bool = False  # every rank saves now (rank 0 writes)
+    base_lr: float = 0.0
+    lr_scale: float = 0.0
 
     def row(self) -> np.ndarray:
-        return np.array([self.stop, self.paused, self.block_cap, self.checkpoint], np.float64)
+        return np.array([self.stop, self.paused, self.block_cap, self.checkpoint,
+                         self.base_lr, self.lr_scale], np.float64)
 
     @staticmethod
     def asked(stop: bool) -> np.ndarray:
         """The row of a rank other than 0: its stop request and nothing else."""
-        return np.array([stop, 0, 0, 0], np.float64)
+        return np.array([stop, 0, 0, 0, 0, 0], np.float64)
 
     @classmethod
     def summed(cls, row: np.ndarray) -> Decision:
-        stop, paused, block_cap, checkpoint = (float(v) for v in row)
-        return cls(stop > 0, paused > 0, int(block_cap), checkpoint > 0)
+        stop, paused, block_cap, checkpoint, base_lr, lr_scale = (float(v) for v in row)
+        return cls(stop > 0, paused > 0, int(block_cap), checkpoint > 0, base_lr, lr_scale)

@@ -397,6 +397,7 @@ _RANGES: tuple[tuple[str, str, Callable[[Any], bool], str], ...] = (
     ("train", "checkpoint_every", lambda v: v >= 1, ">= 1"),
     ("train", "keep_checkpoints", lambda v: v >= 1, ">= 1"),
     ("train", "grad_clip", lambda v: v >= 0, ">= 0 (0 = off)"),
+    ("train", "early_stopping", lambda v: v >= 0, ">= 0 (epochs without improvement; 0 = off)"),
     ("train", "stop_timeout", lambda v: v > 0, "> 0"),
     ("optimizer", "lr", lambda v: v > 0, "> 0"),
     ("optimizer", "weight_decay", lambda v: v >= 0, ">= 0"),

@@ -18,6 +18,7 @@ from tuitrain.core.events import (
     LogMessage,
     RunEnded,
     RunStarted,
+    SettingChanged,
     Status,
     StatusChanged,
 )
@@ -103,6 +104,14 @@ class Recorder:
 
     def log(self, level: str, text: str) -> None:
         self._append(LogMessage(level=level, text=text))  # type: ignore[arg-type]
+
+    def setting(self, key: str, value: float, previous: float, epoch: int,
+                global_step: int) -> None:
+        """A live setting changed; the summary keeps the latest value of each."""
+        self._append(SettingChanged(key=key, value=value, previous=previous, epoch=epoch,
+                                    global_step=global_step))
+        self.summary.setdefault("live", {})[key] = value
+        self._flush()
 
     def status(self, status: Status) -> None:
         self._append(StatusChanged(status=status))

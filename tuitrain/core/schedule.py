@@ -14,16 +14,18 @@ class LrSchedule:
     """The learning rate for any point of training."""
 
     spec: ScheduleSpec
-    base_lr: float
     epochs: int
     steps_per_epoch: int
+    # The base learning rate and the live multiplier (core/live.py), and reduce-on-plateau's
+    # own state: all carried in checkpoints.
     state: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def build(cls, schedule: ScheduleSpec, optimizer: OptimizerSpec, epochs: int,
               steps: int) -> LrSchedule:
-        state = {"scale": 1.0, "best": math.inf, "bad": 0}
-        return cls(schedule, optimizer.lr, epochs, steps, state)
+        state = {"scale": 1.0, "best": math.inf, "bad": 0, "base_lr": optimizer.lr,
+                 "lr_scale": 1.0}
+        return cls(schedule, epochs, steps, state)
 
     @property
     def per_step(self) -> bool:
@@ -31,7 +33,11 @@ class LrSchedule:
         return self.spec.name in ("one-cycle", "cosine")
 
     def lr_at(self, epoch: int, step: int) -> float:
-        s, lr = self.spec, self.base_lr
+        """The scheduled rate times the live multiplier `lr_scale`."""
+        return self._scheduled(epoch, step) * self.state["lr_scale"]
+
+    def _scheduled(self, epoch: int, step: int) -> float:
+        s, lr = self.spec, self.state["base_lr"]
         total = max(1, self.epochs * self.steps_per_epoch)
         t = min(1.0, (epoch * self.steps_per_epoch + step) / total)
         if s.name == "step":

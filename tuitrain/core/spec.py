@@ -80,6 +80,9 @@ class TrainSpec:
     checkpoint_every: int = 1
     keep_checkpoints: int = 3
     grad_clip: float = 0.0  # 0 = off
+    # Early stopping (Keras' EarlyStopping): end the run, completed, after this many epochs
+    # without a better monitored value (the best checkpoint's); 0 = off.
+    early_stopping: int = 0
     auto_batch: bool = False  # on out of memory, retry once with half the batch
     stop_timeout: float = 30.0  # seconds a stop may take before the runner exits anyway
     # Fine-tuning: layers not updated (a preset's by top-level index or summary label, an own

@@ -157,6 +157,10 @@ class Trainer:
             self._epoch_values = dict(resume.state.get("epoch_sums", {}))
             self._epoch_count = int(resume.state.get("epoch_count", 0))
         self.resumed = resume is not None
+        live = resume.state.get("live", {}) if resume is not None else {}
+        self.early_stopping = int(live.get("early_stopping", spec.train.early_stopping))
+        self.stop_after_epoch = False  # asked live: stop when this epoch ends
+        self.ended_early = False  # early stopping ended the run (it is then `completed`)
         self.inbox = control.Inbox(run.control)
         self.engine: Engine | None = None
         self.stop_asked = False  # by a signal or a command, on this process
@@ -294,11 +298,7 @@ class Trainer:
             self._test_hooks()
         if self.group.world_size > 1:
             return self._agree()
-        now = time.monotonic()
-        if now >= self._next_poll or self.stop_asked:
-            self._next_poll = now + 0.2
-            return self._handle_commands()
-        return True
+        return self._handle_commands()  # one stat a block: a command acts within one block
 
     def _agree(self) -> bool:
         """Several processes: rank 0 polls the commands (at most five times a second) and
@@ -326,11 +326,15 @@ class Trainer:
         one small all-reduce. All ranks reach the save together (it logs the steps so far,
         a collective), rank 0 writes it."""
         if decision is not None:
-            row = replace(decision, checkpoint=self.checkpoint_asked).row()
+            lr = self.schedule.state
+            row = replace(decision, checkpoint=self.checkpoint_asked, base_lr=lr["base_lr"],
+                          lr_scale=lr["lr_scale"]).row()
             self.checkpoint_asked = False
         else:
             row = Decision.asked(self.stop_asked)
         decision = Decision.summed(self.group.all_sum(row))
+        if decision.base_lr > 0:  # rank 0's learning rate, live changes included
+            self.schedule.state.update(base_lr=decision.base_lr, lr_scale=decision.lr_scale)
         if decision.stop:
             self.stop_asked = True
         if decision.checkpoint:
@@ -411,8 +415,11 @@ class Trainer:
         ended meanwhile is recorded (or its failure raised) here."""
         if self.writer.ended:
             self.flush_checkpoints()
-        for cmd in self.inbox.poll():
-            if cmd == "stop":
+        for request in self.inbox.poll():
+            cmd = request.cmd
+            if cmd == "set":
+                self._set(request.key, request.value)
+            elif cmd == "stop":
                 self.stop_asked = True
             elif cmd == "pause" and not self.paused:
                 self.paused = True
@@ -424,6 +431,40 @@ class Trainer:
                 self.checkpoint_asked = True  # every rank saves at the next decision
             elif cmd == "checkpoint":
                 self.save_checkpoint(best=False)
+
+    def _set(self, key: str, value: float | None) -> None:
+        """Apply a live setting (core/live.py) from the next block on, and record it."""
+        if value is None:
+            return
+        if key in ("optimizer.lr", "lr_scale") and value > 0:
+            name = "base_lr" if key == "optimizer.lr" else "lr_scale"
+            previous = self.schedule.state[name]
+            self.schedule.state[name] = float(value)
+        elif key == "train.early_stopping" and value >= 0:
+            previous, self.early_stopping = self.early_stopping, int(value)
+        elif key == "stop_after_epoch":
+            previous, self.stop_after_epoch = self.stop_after_epoch, bool(value)
+        else:
+            self.recorder.log("warning", f"{key}={value} cannot be set while the run trains; "
+                              "ignored")
+            return
+        self.recorder.setting(key, float(value), float(previous), self.pos.epoch,
+                              self.pos.global_step)
+
+    def _ends_early(self, epoch: int) -> bool:
+        """After epoch `epoch` (0-based): stop asked for its end, or early stopping's patience
+        run out (the run then ends `completed`, saying why)."""
+        if self.stop_after_epoch:
+            self.recorder.log("info", f"stopping after epoch {epoch + 1}, as asked")
+            return True
+        best = self.recorder.summary.get("best_epoch")
+        patience = self.early_stopping
+        if patience and best and epoch + 1 - best >= patience:
+            self.ended_early = True
+            self.recorder.log("info", f"early stopping: no better {self.recorder.monitor} in "
+                              f"{patience} epochs (best at epoch {best}); training ends")
+            return True
+        return False
 
     def _handle_commands(self) -> bool:
         """Poll, and while paused wait here (the pause does not count as training time; the
@@ -464,6 +505,8 @@ class Trainer:
         if best or last or (epoch + 1) % self.spec.train.checkpoint_every == 0:
             self.save_checkpoint(best=best, metrics=metrics)
         self._lr = self.schedule.lr_at(self.pos.epoch, 0)
+        if not last and self.leader and self._ends_early(epoch):
+            self.stop_asked = True
         return not self._stop_here() and not last
 
     def save_checkpoint(self, best: bool, metrics: dict[str, float] | None = None) -> None:
@@ -487,6 +530,7 @@ class Trainer:
             "schedule": dict(self.schedule.state),
             "epoch_sums": dict(self._epoch_values),
             "epoch_count": self._epoch_count,
+            "live": {"early_stopping": self.early_stopping},
         }
         self.flush_checkpoints()
         writer = self.engine.snapshot()
@@ -556,7 +600,7 @@ class Trainer:
                 status = self.stop()
                 break
             if not self.epoch_done(self._validate()):
-                status = "completed" if self.done else self.stop()
+                status = "completed" if self.done or self.ended_early else self.stop()
                 break
         self.flush_checkpoints()
         return status
