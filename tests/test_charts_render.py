@@ -162,3 +162,14 @@ def test_step_axis_ticks_are_whole_numbers() -> None:
     labels = rows[-1].split()
     assert labels[0] == "0" and labels[-1] == "4699"
     assert all(label.isdigit() for label in labels), labels
+
+
+def test_a_live_change_is_a_dotted_line_under_the_data() -> None:
+    flat = Line((0.0, 100.0), (1.0, 1.0), "", "blue")  # along the bottom row
+    rows = canvas(text_of(Chart("loss", (flat,), xlim=(0.0, 100.0), markers=(50.0, 500.0))))
+    columns = {col for row in rows for col, c in enumerate(row) if c == "┊"}
+    assert len(columns) == 1  # the one in range; a marker past the x range is not drawn
+    (col,) = columns
+    assert abs(col - len(rows[0]) // 2) <= 1
+    assert sum(row[col] == "┊" for row in rows) >= len(rows) - 1  # the data draws over it
+    assert text_of(Chart("loss", (), markers=(5.0,)))[3].count("┊") == 0  # no data: nothing

@@ -27,7 +27,7 @@ import pytest
 from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli
 from stand_in import StandInRunner
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tuitrain.core.events import (
     BatchMetrics,
@@ -37,6 +37,7 @@ from tuitrain.core.events import (
     LogMessage,
     RunEnded,
     RunStarted,
+    SettingChanged,
     StatusChanged,
 )
 from tuitrain.core.presets import load_spec
@@ -44,6 +45,7 @@ from tuitrain.core.rundir import RunDir
 from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.dashboard import PLOT_INTERVAL, DashboardFooter, DashboardScreen
 from tuitrain.ui.screens.help import HelpScreen
+from tuitrain.ui.screens.prompt import PromptScreen
 from tuitrain.ui.screens.quit import QuitScreen
 from tuitrain.ui.widgets.epoch_table import BEST, EpochTable
 from tuitrain.ui.widgets.log_pane import LogPane
@@ -809,3 +811,52 @@ def test_nvml_missing_means_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
         assert gpus.read() == []
     finally:
         gpus._nvml.cache_clear()
+
+
+def control_settings(run: RunDir) -> list[tuple[str, object]]:
+    lines = [json.loads(line) for line in run.control.read_text().splitlines()]
+    return [(raw["key"], raw["value"]) for raw in lines if raw["cmd"] == "set"]
+
+
+@aio
+async def test_live_keys_change_the_run_and_the_plots_mark_the_change(
+        tmp_path: Path, sleeper: StandInRunner) -> None:
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
+    app = make_app(tmp_path, run)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = dash_of(app)
+        await until(pilot, lambda: dash.state.loaded >= 1)
+        await pilot.press("left_square_bracket")
+        assert control_settings(run) == [("lr_scale", 0.5)]
+        summary = run.summary()  # the runner applied it: its summary says so
+        run.write_summary({**summary, "live": {"lr_scale": 0.5}})
+        await pilot.press("left_square_bracket")  # halves what is in force now
+        await pilot.press("right_square_bracket")
+        assert control_settings(run)[1:] == [("lr_scale", 0.25), ("lr_scale", 1.0)]
+        await pilot.press("L")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        prompt = app.screen.query_one("#prompt-input", Input)
+        prompt.value = "-1"
+        await pilot.press("enter")
+        await until(pilot, lambda: "must be a number > 0" in str(
+            app.screen.query_one("#prompt-error", Static).render()))
+        prompt.value = "0.0003"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is dash)
+        assert control_settings(run)[-1] == ("optimizer.lr", 0.0003)
+        await pilot.press("e")
+        await pilot.press("E")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        app.screen.query_one("#prompt-input", Input).value = "4"
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is dash)
+        assert control_settings(run)[-2:] == [("stop_after_epoch", True),
+                                              ("train.early_stopping", 4)]
+        append(run, [SettingChanged(key="optimizer.lr", value=0.0003, previous=0.01, epoch=1,
+                                    global_step=50, time=T0 + 16)])
+        log = dash.query_one(LogPane)
+        await until(pilot, lambda: any("optimizer.lr 0.01 -> 0.0003 from step 50" in line.text
+                                       for line in log.lines))
+        plot = dash.query_one("#plot-loss", MetricPlot)
+        await until(pilot, lambda: plot.last_chart is not None and plot.last_chart.markers)
+        assert plot.last_chart.markers == (50.0,)

@@ -294,12 +294,13 @@ class EpochRow:
 @dataclass
 class RunHistory:
     """Everything a dashboard plots for one run: one `Series` per batch value (metrics, `lr`,
-    `samples_per_sec`) keyed by name, and the per-epoch rows."""
+    `samples_per_sec`) keyed by name, the per-epoch rows, and the steps of live changes."""
 
     recent: int = 4096
     capacity: int = 2048
     series: dict[str, Series] = field(default_factory=dict)
     epochs: list[EpochRow] = field(default_factory=list)
+    markers: list[tuple[float, str]] = field(default_factory=list)  # (step, what changed live)
     version: int = 0  # bumps on every change; plots redraw only when it moved
     _epoch_cache: dict[str | None, tuple[int, np.ndarray, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False, compare=False)
@@ -321,6 +322,11 @@ class RunHistory:
 
     def add_epoch(self, row: EpochRow) -> None:
         self.epochs.append(row)
+        self.version += 1
+
+    def add_marker(self, step: float, label: str) -> None:
+        """A live change (core/live.py) at `step`: the plots mark it."""
+        self.markers.append((float(step), label))
         self.version += 1
 
     def epoch_points(self, key: str | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -305,6 +305,18 @@ class TuitrainApp(App[int]):
                                 screen.action_stop)
             yield SystemCommand("Checkpoint now", "Save a checkpoint at the current step (c)",
                                 screen.action_checkpoint)
+            yield SystemCommand("Learning rate ×½", "Halve the scheduled learning rate from "
+                                "the next block on (lr_scale, [)",
+                                lambda: screen.action_lr_scale(0.5))
+            yield SystemCommand("Learning rate ×2", "Double the scheduled learning rate from the "
+                                "next block on (lr_scale, ])", lambda: screen.action_lr_scale(2))
+            yield SystemCommand("Set learning rate…", "A new base learning rate that the "
+                                "schedule scales (optimizer.lr, L)", screen.action_set_lr)
+            yield SystemCommand("Stop after this epoch", "Stop gracefully when the current "
+                                "epoch ends; again to cancel (e)", screen.action_stop_after_epoch)
+            yield SystemCommand("Early stopping…", "End the run after K epochs without a "
+                                "better monitored value; 0 = off (E)",
+                                screen.action_early_stopping)
             yield SystemCommand("Toggle plots", "Hide the plots, or show them in place of the "
                                 "epoch table in a small terminal (t)",
                                 screen.action_toggle_plots)

@@ -32,6 +32,7 @@ BRAILLE = 0x2800
 # bit of the braille dot at (column 0-1, row 0-3 from the top of the cell)
 _DOT = np.array([[0x01, 0x02, 0x04, 0x40], [0x08, 0x10, 0x20, 0x80]], dtype=np.uint8)
 LEGEND_SYMBOL = {"braille": "⢕"}
+MARKER, MARKER_COLOR = "┊", "yellow"  # a live change's step (core/live.py), under the data
 
 
 @dataclass(frozen=True)
@@ -193,9 +194,14 @@ def render_chart(chart: Chart, width: int, height: int, palette: Palette,
             taken = start + len(label)
             bottom[col] = "┬"
     c.text(col0 - 1, height - 2, "└" + "".join(bottom) + "┘")
-    # data
+    # data, over the markers of live changes (a dotted line each)
     area = c.chars[row_top:row_top + ch, col0:col0 + cw]
     colors = c.colors[row_top:row_top + ch, col0:col0 + cw]
+    if lines and chart.markers:
+        marks = _bins(np.asarray(chart.markers, dtype=np.float64), xlim, cw)
+        marks = marks[(marks >= 0) & (marks < cw)]
+        area[:, marks] = ord(MARKER)
+        colors[:, marks] = c.style_index(MARKER_COLOR)
     for line, y in zip(lines, ys, strict=True):
         x = np.asarray(line.x, dtype=np.float64)
         style = c.style_index(line.color)

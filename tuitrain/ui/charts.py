@@ -36,6 +36,7 @@ class Chart:
     xlim: tuple[float, float] | None = None
     log: bool = False
     empty_text: str = "waiting for data"
+    markers: tuple[float, ...] = ()  # steps of live changes: a dotted vertical line each
 
     @property
     def points(self) -> int:
@@ -102,6 +103,10 @@ def _xlim(history: RunHistory) -> tuple[float, float] | None:
     return (0.0, max(max(ends), 1.0)) if ends else None
 
 
+def _markers(history: RunHistory) -> tuple[float, ...]:
+    return tuple(step for step, _ in history.markers)
+
+
 def _fmt(value: float | None) -> str:
     if value is None:
         return "-"
@@ -133,7 +138,8 @@ def train_val_chart(history: RunHistory, name: str, columns: int, opts: ChartOpt
     flags = ["log"] if log else []
     if opts.smoothing > 0 and d is not None:
         flags.append(f"smooth {opts.smoothing:g}")
-    return Chart(title, tuple(b.lines), " · ".join(flags), _xlim(history), log)
+    return Chart(title, tuple(b.lines), " · ".join(flags), _xlim(history), log,
+                 markers=_markers(history))
 
 
 def single_chart(history: RunHistory, name: str, title: str, columns: int, color: str,
@@ -146,7 +152,8 @@ def single_chart(history: RunHistory, name: str, title: str, columns: int, color
         b.add(d.x, d.y, "", color)
         b.nans(d, _top(b.lines))
         title = f"{title} {_fmt(series.last_y)}{unit}"
-    return Chart(title, tuple(b.lines), "log" if log else "", _xlim(history), log)
+    return Chart(title, tuple(b.lines), "log" if log else "", _xlim(history), log,
+                 markers=_markers(history))
 
 
 def loss_chart(history: RunHistory, columns: int, opts: ChartOptions) -> Chart:

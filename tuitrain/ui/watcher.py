@@ -35,9 +35,11 @@ from tuitrain.core.events import (
     LogMessage,
     RunEnded,
     RunStarted,
+    SettingChanged,
     StatusChanged,
 )
 from tuitrain.core.history import EpochRow, RunHistory
+from tuitrain.core.live import format_value
 from tuitrain.core.rundir import RunDir
 from tuitrain.ui.messages import (
     CheckpointDone,
@@ -264,6 +266,12 @@ class RunWatcher:
             return [StatusChange(event.status, event.time)]
         if isinstance(event, LogMessage):
             return [RunLog(event.level, event.text, event.time)]
+        if isinstance(event, SettingChanged):
+            text = (f"{event.key} {format_value(event.previous)} -> {format_value(event.value)} "
+                    f"from step {event.global_step}")
+            with self.lock:
+                self.history.add_marker(event.global_step, text)
+            return [RunLog("info", f"set live: {text}", event.time)]
         if isinstance(event, RunEnded):
             self.ended = True
             self.status = event.status

@@ -185,6 +185,12 @@ class DashboardScreen(Screen[None]):
         Binding("t", "toggle_plots", "Plots"),
         Binding("l", "log_scale", "Log"),
         Binding("m", "smoothing", "Smooth"),
+        # Live settings: in the help (?) and the command palette; the footer has no room.
+        Binding("left_square_bracket", "lr_scale(0.5)", "LR ×½", show=False),
+        Binding("right_square_bracket", "lr_scale(2)", "LR ×2", show=False),
+        Binding("L", "set_lr", "Set LR", show=False),
+        Binding("e", "stop_after_epoch", "End epoch", show=False),
+        Binding("E", "early_stopping", "Early stop", show=False),
     ]
 
     def __init__(self, run: RunDir, proc: subprocess.Popen[bytes] | None = None,
@@ -575,6 +581,75 @@ class DashboardScreen(Screen[None]):
         control.send(self.run.control, "checkpoint")
         self._checkpoint_asked = True
         self.notify("checkpoint requested", timeout=2)
+
+    # Live settings (core/live.py): sent to the runner, applied at its next block.
+    def _live_values(self) -> dict[str, float]:
+        """The live settings in force: the summary's record of changes over the spec's."""
+        try:
+            changed = self.run.summary().get("live", {})
+            spec = self.run.read_spec()
+        except (UserError, OSError, ValueError):
+            return {}
+        return {"optimizer.lr": spec.optimizer.lr, "lr_scale": 1.0,
+                "train.early_stopping": spec.train.early_stopping, "stop_after_epoch": 0.0,
+                **changed}
+
+    def _send_live(self, text: str) -> None:
+        from tuitrain.core.live import parse_setting
+
+        try:
+            setting = parse_setting(text)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=6)
+            return
+        control.send(self.run.control, "set", setting.key, setting.value)
+        self.notify(f"{setting.text()}: from the next block of steps", timeout=3)
+
+    def action_lr_scale(self, factor: float) -> None:
+        """`[` / `]`: halve or double the scheduled learning rate from now on."""
+        if self._require_live("change the learning rate"):
+            scale = float(self._live_values().get("lr_scale", 1.0)) * factor
+            self._send_live(f"lr_scale={scale:g}")
+
+    def action_set_lr(self) -> None:
+        """`L`: a new base learning rate, which the schedule then scales."""
+        if not self._require_live("change the learning rate"):
+            return
+        current = self._live_values().get("optimizer.lr", 0.0)
+        self._prompt("New base learning rate", f"{current:g}", "optimizer.lr",
+                     "the schedule scales it from the next block on ([ ] scale the schedule)")
+
+    def action_stop_after_epoch(self) -> None:
+        """`e`: stop gracefully when the current epoch ends (again: do not)."""
+        if self._require_live("stop after this epoch"):
+            on = not self._live_values().get("stop_after_epoch", 0.0)
+            self._send_live(f"stop_after_epoch={'true' if on else 'false'}")
+
+    def action_early_stopping(self) -> None:
+        """`E`: early stopping's patience, in epochs (0 = off)."""
+        if not self._require_live("set early stopping"):
+            return
+        current = int(self._live_values().get("train.early_stopping", 0))
+        self._prompt(f"Early stopping: epochs without a better {self.state.metric or 'value'}",
+                     str(current), "train.early_stopping",
+                     "the run ends, completed, after this many; 0 = off")
+
+    def _prompt(self, question: str, value: str, key: str, hint: str) -> None:
+        from tuitrain.core.live import parse_setting
+        from tuitrain.ui.screens.prompt import PromptScreen
+
+        def check(text: str) -> str | None:
+            try:
+                parse_setting(f"{key}={text}")
+            except UserError as exc:
+                return str(exc)
+            return None
+
+        def answer(text: str | None) -> None:
+            if text is not None:
+                self._send_live(f"{key}={text}")
+
+        self.app.push_screen(PromptScreen(question, value, check, hint), answer)
 
     def action_toggle_plots(self) -> None:
         """Hide the plots; where not every plot fits beside the table: plots instead of it."""

@@ -31,6 +31,10 @@ Training runs in its own process; this screen only watches the run folder, so cl
 | `p` | pause / resume training |
 | `s` | stop gracefully: finish the step, save a checkpoint, status `stopped` (resumable) |
 | `c` | save a checkpoint now |
+| `[` `]` | halve / double the scheduled learning rate from the next block on (`lr_scale`) |
+| `L` | a new base learning rate, which the schedule then scales (`optimizer.lr`) |
+| `e` | stop gracefully when this epoch ends (again: cancel) |
+| `E` | early stopping: end the run after K epochs without a better value (0 = off) |
 | `t` | hide the plots; small terminal: plots in place of the table |
 | `l` | logarithmic y axis for loss and learning rate |
 | `m` | smoothing of the train curves: 0.6, 0.9, off |
