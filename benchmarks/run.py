@@ -30,7 +30,17 @@ from pathlib import Path
 if __package__ in (None, ""):  # `python benchmarks/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks import checkpoints, compare, engines, parallel, pipelines, queueing, stats, ui
+from benchmarks import (
+    checkpoints,
+    compare,
+    engines,
+    live,
+    parallel,
+    pipelines,
+    queueing,
+    stats,
+    ui,
+)
 from benchmarks.common import ROOT, Figure, machine
 from tuitrain.core.slowdown import VARIABLE as SLOWDOWN_VARIABLE
 
@@ -109,6 +119,7 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
     ("ddp", "data parallel on 2 devices: torch, TensorFlow, Keras on JAX", parallel.ddp_figures,
      False),
     ("queue", "the run queue: concurrent adds, real runs", queueing.queue_figures, False),
+    ("live", "live control: key press to the runner", live.live_figures, False),
 ]
 
 
@@ -364,6 +375,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         parallel.ABOUT,
         "",
         queueing.ABOUT,
+        "",
+        live.ABOUT,
         "",
         "## Machine",
         "",
