@@ -19,7 +19,7 @@ import pytest
 from conftest import assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
 
 from tuitrain.core.checkpoints import CheckpointStore
-from tuitrain.core.events import EpochEnd, RunEnded, RunStarted
+from tuitrain.core.events import BatchMetrics, EpochEnd, RunEnded, RunStarted, SettingChanged
 from tuitrain.core.rundir import RunDir
 
 pytestmark = [pytest.mark.torch, requires_torch]
@@ -231,3 +231,27 @@ def test_devices_2_on_a_gpu_server_claims_the_two_freest_gpus(tmp_path: Path) ->
     assert sorted(held) == ["GPU-0002-fake", "GPU-0003-fake"]
     assert all(h.startswith(run.id) for h in held.values())
     assert run_cli("stop", run.id, "--wait", "60", runs_dir=runs).returncode == 0
+
+
+def test_a_live_learning_rate_reaches_both_ranks_at_the_same_step(tmp_path: Path) -> None:
+    """`tuitrain set` on a run of two processes: rank 0 reads it and every rank trains with
+    the new rate from the same step (their weights, compared every 5 steps, stay equal)."""
+    runs = tmp_path / "runs"
+    out = run_cli("train", "-p", preset(tmp_path), "--devices", "2", "--epochs", "400",
+                  "--detach", runs_dir=runs, timeout=120,
+                  env=cli_env(TUITRAIN_FAULT="replicas_every:5"))
+    assert out.returncode == 0, out.stderr
+    (path,) = run_folders(runs)
+    run = RunDir(path)
+    deadline = time.monotonic() + 120
+    while not any(isinstance(e, BatchMetrics) for e in run.events()):
+        assert time.monotonic() < deadline, (path / "runner.log").read_text()
+        time.sleep(0.2)
+    changed = run_cli("set", run.id, "optimizer.lr=0.004", "lr_scale=0.25", runs_dir=runs)
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    step = max(e.global_step for e in run.events() if isinstance(e, SettingChanged))
+    time.sleep(3)
+    after = [e for e in run.events() if isinstance(e, BatchMetrics) and e.global_step > step]
+    assert after and all(e.lr == pytest.approx(0.001) for e in after)
+    assert run_cli("stop", run.id, "--wait", "60", runs_dir=runs, timeout=120).returncode == 0
+    assert run.summary()["status"] == "stopped", run.summary().get("error")
