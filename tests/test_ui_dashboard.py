@@ -30,6 +30,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
 from tuitrain.core.events import (
+    Alert,
     BatchMetrics,
     CheckpointSaved,
     EpochEnd,
@@ -860,3 +861,38 @@ async def test_live_keys_change_the_run_and_the_plots_mark_the_change(
         plot = dash.query_one("#plot-loss", MetricPlot)
         await until(pilot, lambda: plot.last_chart is not None and plot.last_chart.markers)
         assert plot.last_chart.markers == (50.0,)
+
+
+@aio
+async def test_an_alert_is_logged_toasted_and_sent_to_the_desktop(
+        tmp_path: Path, sleeper: StandInRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuitrain.ui import desktop_notify
+
+    told: list[tuple[str, str]] = []
+    monkeypatch.setattr(desktop_notify, "desktop_notify",
+                        lambda app, title, body: told.append((title, body)))
+    run = write_run(tmp_path, epochs=3, done=1, end=None, holder=sleeper)
+    append(run, [Alert(alert="stalled", message="old news", epoch=0, global_step=1,
+                       time=T0 + 1)])
+    app = make_app(tmp_path, run)
+    async with app.run_test(size=SIZE) as pilot:
+        dash = dash_of(app)
+        await until(pilot, lambda: dash.state.loaded >= 1)
+        log = dash.query_one(LogPane)
+        assert any("alert (stalled): old news" in line.text for line in log.lines)
+        assert told == []  # read back from the log: no bell for history
+        append(run, [Alert(alert="loss_spike", message="loss spiked to 9", epoch=1,
+                           global_step=50, time=T0 + 16)])
+        await until(pilot, lambda: any("alert (loss_spike): loss spiked to 9" in line.text
+                                       for line in log.lines))
+        assert told == [("tuitrain alert: loss_spike", f"{run.id}: loss spiked to 9")]
+
+
+def test_desktop_notifications_are_osc_9_and_777_and_pass_through_tmux() -> None:
+    from tuitrain.ui.desktop_notify import sequences
+
+    plain = sequences("tuitrain completed", "run; done\x1b[31m", tmux=False)
+    assert plain == ("\x1b]9;tuitrain completed: run  done [31m\x07"
+                     "\x1b]777;notify;tuitrain completed;run  done [31m\x07")
+    wrapped = sequences("t", "b", tmux=True)
+    assert wrapped.startswith("\x1bPtmux;\x1b\x1b]9;t: b\x07") and wrapped.endswith("\x1b\\")

@@ -497,3 +497,25 @@ async def test_queued_runs_show_in_the_queue_pane_and_leave_the_queue_when_delet
         assert not waiting.path.exists()
         assert queue.get(second.id) is None
         await until(pilot, lambda: "0 waiting" in str(pane.render()))
+
+
+@aio
+async def test_a_run_that_raised_alerts_says_so(tmp_path: Path) -> None:
+    runs_dir = tmp_path / "runs"
+    run = write_run(runs_dir, "20260101-000000-mlp-moons-torch")
+    run.write_summary({**run.summary(), "alert_count": 2, "alerts": [
+        {"alert": "stalled", "message": "val_accuracy has not improved for 10 epochs"}]})
+    app = TuitrainApp(runs_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 1)
+        assert status_of(screen, run.id) == "completed ⚠2"
+        await cursor_to(pilot, screen, run.id)
+        assert "⚠ val_accuracy has not improved for 10 epochs" in detail(screen)
+    listed = run_cli_runs(runs_dir)
+    assert "completed ⚠2" in listed and f"{run.id}: ⚠ val_accuracy has not improved" in listed
+
+
+def run_cli_runs(runs_dir: Path) -> str:
+    out = subprocess.run([sys.executable, "-m", "tuitrain", "runs", "--runs-dir", str(runs_dir)],
+                         capture_output=True, text=True, check=True)
+    return out.stdout

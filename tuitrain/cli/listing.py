@@ -60,10 +60,14 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {runs_dir(args)}")
         return 0
     keys = ["id", "preset", "framework", "status", "epochs", "best", "started"]
-    print(table(keys, [[str(r.get(k, "")) for k in keys] for r in rows]))
+    print(table(keys, [[str(r.get(k, "")) + (f" ⚠{r['alerts']}" if k == "status" and
+                                             r.get("alerts") else "") for k in keys]
+                       for r in rows]))
     for r in rows:
         if r["status"] == "damaged":
             print(f"{r['id']}: {r['error']}")
+        elif r.get("alerts"):
+            print(f"{r['id']}: ⚠ {r['last_alert']}")
     return 0
 
 

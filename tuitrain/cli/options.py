@@ -73,6 +73,12 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         metavar="RUN|CHECKPOINT",
         help="start from another run's weights (same framework; matched by name and shape)",
     )
+    g.add_argument(
+        "--notify-cmd",
+        metavar="'CMD'",
+        help="run by the shell when the run ends or raises an alert, with TUITRAIN_RUN, "
+        "TUITRAIN_STATUS and TUITRAIN_MESSAGE set (default: $TUITRAIN_NOTIFY_CMD)",
+    )
     add_trust(g)
     g.add_argument(
         "--set",

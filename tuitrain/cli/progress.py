@@ -12,13 +12,16 @@ from collections.abc import Sequence
 from typing import TextIO
 
 from tuitrain.core.events import (
+    Alert,
     BatchMetrics,
     EpochEnd,
     Event,
     LogMessage,
     RunEnded,
     RunStarted,
+    SettingChanged,
 )
+from tuitrain.core.live import format_value
 
 
 def fmt_duration(seconds: float) -> str:
@@ -121,6 +124,11 @@ class Progress:
                 self._draw(event, now)
         elif isinstance(event, EpochEnd) and self.started:
             self._print(self._epoch_line(event, self.started))
+        elif isinstance(event, Alert):
+            self._print(f"alert ({event.alert}): {event.message}")
+        elif isinstance(event, SettingChanged):
+            self._print(f"set live: {event.key} {format_value(event.previous)} -> "
+                        f"{format_value(event.value)} from step {event.global_step}")
         elif isinstance(event, LogMessage) and event.level != "info":
             last = (event.text.strip().splitlines() or [""])[-1]  # a traceback's last line
             self._print(f"{event.level}: {last}")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from tuitrain import backends
 from tuitrain.cli.options import nodes, overrides, runs_dir
 from tuitrain.cli.progress import Progress
-from tuitrain.core import finetune, launch
+from tuitrain.core import finetune, launch, notify
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.errors import UserError, choices_error
 from tuitrain.core.events import RunEnded
@@ -74,6 +74,8 @@ def follow(run: RunDir, received: list[int], resume: bool = False,
             for event in tail.read():
                 progress.feed(event)
             status = run.status()
+            if status == "crashed":
+                notify.notify_crashed(run.path)
             return status, _exit_code(status, received)
         if len(received) > asked:
             asked = len(received)

@@ -36,6 +36,13 @@ class Checkpoint:
     def path(self) -> Path:
         return Path(self.folder) / self.name
 
+    def size(self) -> int:
+        """Bytes on disk (a file, or a folder's files)."""
+        path = self.path
+        if path.is_dir():
+            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+        return path.stat().st_size if path.exists() else 0
+
 
 def digest(path: Path) -> str:
     """sha256 over a file, or over every file of a folder in name order."""

@@ -116,6 +116,18 @@ class SettingChanged(Event):
 
 
 @dataclass(frozen=True)
+class Alert(Event):
+    """A health alert (core/alerts.py): `alert` is its kind (loss_spike, stalled,
+    throughput, disk)."""
+
+    kind: ClassVar[str] = "alert"
+    alert: str
+    message: str
+    epoch: int
+    global_step: int
+
+
+@dataclass(frozen=True)
 class RunEnded(Event):
     kind: ClassVar[str] = "run_ended"
     status: Status
@@ -127,7 +139,7 @@ class RunEnded(Event):
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (RunStarted, BatchMetrics, EpochEnd, CheckpointSaved, StatusChanged, LogMessage,
-                SettingChanged, RunEnded)
+                SettingChanged, Alert, RunEnded)
 }
 
 

@@ -63,6 +63,7 @@ OPTION_KEYS: dict[str, str] = {
     "auto_batch": "train.auto_batch",
     "model": "model.file",
     "init_from": "train.init_from",
+    "notify_cmd": "run.notify_cmd",
 }
 
 

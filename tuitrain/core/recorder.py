@@ -1,5 +1,6 @@
 """The run's bookkeeping, shared by every backend: it turns plain floats into events in
-`metrics.jsonl`, tracks the best epoch, and keeps `summary.json` current."""
+`metrics.jsonl`, tracks the best epoch, keeps `summary.json` current, and notifies (a
+person's `--notify-cmd`, core/notify.py) when the run ends or raises an alert."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import resource
 import time
 from typing import Any
 
+from tuitrain.core import notify
 from tuitrain.core.checkpoints import Checkpoint
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import (
+    Alert,
     BatchMetrics,
     CheckpointSaved,
     EpochEnd,
@@ -25,6 +28,8 @@ from tuitrain.core.events import (
 from tuitrain.core.measures import direction
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
+
+MAX_ALERTS_KEPT = 20  # the summary keeps the latest alerts; the event log keeps them all
 
 
 def monitor_of(spec: RunSpec) -> tuple[str, str]:
@@ -43,6 +48,7 @@ class Recorder:
         self.spec = spec
         self.writes = writes
         self.monitor, self.mode = monitor_of(spec)
+        self.notify_cmd = notify.command(spec.run.notify_cmd)
         if writes:
             run.end_cut_line()
         try:
@@ -69,9 +75,21 @@ class Recorder:
             "train_seconds": previous.get("train_seconds", 0.0),
             "train_samples": previous.get("train_samples", 0),
             "error": "",
+            # Kept across resumes: alerts raised and live settings in force (core/live.py).
+            "alerts": previous.get("alerts", []),
+            "alert_count": previous.get("alert_count", 0),
+            "live": previous.get("live", {}),
         }
         if spec.model_file is not None:  # a person's own model: the hash of the run's copy
             self.summary["model_sha256"] = spec.model_file.sha256
+
+    def end_message(self, status: str, error: str = "") -> str:
+        """'RUN completed after 30/30 epochs; best val_accuracy 0.975 (epoch 28)'."""
+        s = self.summary
+        text = f"{self.run.id} {status} after {s['epochs_completed']}/{s['epochs']} epochs"
+        if self.best_value is not None:
+            text += f"; best {self.monitor} {self.best_value:.4g} (epoch {s.get('best_epoch')})"
+        return text + (f": {error}" if error else "")
 
     def _flush(self) -> None:
         self.summary["updated"] = time.time()
@@ -104,6 +122,18 @@ class Recorder:
 
     def log(self, level: str, text: str) -> None:
         self._append(LogMessage(level=level, text=text))  # type: ignore[arg-type]
+
+    def alert(self, alert: str, message: str, epoch: int, global_step: int) -> None:
+        """A health alert: the event, the summary's count and latest few, a notification."""
+        self._append(Alert(alert=alert, message=message, epoch=epoch, global_step=global_step))
+        kept = self.summary.setdefault("alerts", [])
+        kept.append({"alert": alert, "message": message, "global_step": global_step,
+                     "time": time.time()})
+        del kept[:-MAX_ALERTS_KEPT]
+        self.summary["alert_count"] = self.summary.get("alert_count", 0) + 1
+        self._flush()
+        if self.writes:
+            notify.notify(self.notify_cmd, self.run.path, "alert", f"{self.run.id}: {message}")
 
     def setting(self, key: str, value: float, previous: float, epoch: int,
                 global_step: int) -> None:
@@ -160,6 +190,8 @@ class Recorder:
     def ended(self, status: Status, global_step: int, error: str = "") -> None:
         self._append(RunEnded(status=status, epochs_completed=self.summary["epochs_completed"],
                                  global_step=global_step, error=error))
+        if self.writes:
+            notify.notify(self.notify_cmd, self.run.path, status, self.end_message(status, error))
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
         self.summary.update(status=status, error=error, global_step=global_step, ended=time.time(),
                             peak_memory_mb=max(peak_mb, self.summary.get("peak_memory_mb", 0)))

@@ -27,7 +27,8 @@ _EPOCH_MARK = '"event": "epoch"'
 
 
 def run_row(run: RunDir) -> dict[str, Any]:
-    """One run for listings; a damaged folder is reported in its own row."""
+    """One run for listings; a damaged folder is reported in its own row. `alerts`: how many
+    health alerts it raised (core/alerts.py), `last_alert` the latest's text."""
     try:
         s = run.summary()
         status = run.status(s)
@@ -46,6 +47,8 @@ def run_row(run: RunDir) -> dict[str, Any]:
         "global_batch": s.get("global_batch"),
         "started": time.strftime("%Y-%m-%d %H:%M", time.localtime(started)) if started else "",
         "error": s.get("error", ""),
+        "alerts": s.get("alert_count", 0),
+        "last_alert": (s.get("alerts") or [{}])[-1].get("message", ""),
     }
 
 

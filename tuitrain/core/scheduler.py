@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from tuitrain.core import cores, gpu_claims, gpus, launch, placement
+from tuitrain.core import cores, gpu_claims, gpus, launch, notify, placement
 from tuitrain.core.errors import UserError, one_line
 from tuitrain.core.gpus import Gpu
 from tuitrain.core.liveness import Lock, LockBusy, is_held
@@ -121,6 +121,8 @@ class Scheduler:
             else:
                 self.queue.end(entry.id, status)
                 self.say(f"#{entry.id} {entry.run.name}: {status}")
+                if status == "crashed":
+                    notify.notify_crashed(entry.run)
         return changed
 
     def start_fitting(self) -> bool:

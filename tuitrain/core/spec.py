@@ -114,6 +114,9 @@ class RunSettings:
     precision: str = "32"
     seed: int = 0
     keras_backend: str = "tensorflow"
+    # Run by the shell when the run ends or raises an alert (core/notify.py); "" = the
+    # environment's TUITRAIN_NOTIFY_CMD, if any.
+    notify_cmd: str = ""
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ class SweepUpkeep:
         for _, ckpt in sorted(spare, key=lambda pair: pair[0]):
             if used - freed <= record.disk_budget:
                 break
-            size = _tree_size(ckpt.path) if ckpt.path.is_dir() else ckpt.path.stat().st_size
+            size = ckpt.size()
             CheckpointStore(ckpt.path.parent, "").remove(ckpt)
             freed += size
         if freed:

@@ -35,6 +35,7 @@ from typing import Literal, Protocol
 import numpy as np
 
 from tuitrain.core import control, faults, slowdown
+from tuitrain.core.alerts import AlertWatch, Raised
 from tuitrain.core.checkpoint_writer import BackgroundWriter
 from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
@@ -161,6 +162,13 @@ class Trainer:
         self.early_stopping = int(live.get("early_stopping", spec.train.early_stopping))
         self.stop_after_epoch = False  # asked live: stop when this epoch ends
         self.ended_early = False  # early stopping ended the run (it is then `completed`)
+        if resume is not None:  # the live settings this checkpoint carries, as they stand
+            lr = self.schedule.state
+            now = {"optimizer.lr": (lr["base_lr"], spec.optimizer.lr),
+                   "lr_scale": (lr["lr_scale"], 1.0),
+                   "train.early_stopping": (self.early_stopping, spec.train.early_stopping)}
+            self.recorder.summary["live"] = {k: v for k, (v, d) in now.items() if v != d}
+        self.alerts = AlertWatch(self.recorder.monitor, self.recorder.mode)
         self.inbox = control.Inbox(run.control)
         self.engine: Engine | None = None
         self.stop_asked = False  # by a signal or a command, on this process
@@ -405,8 +413,11 @@ class Trainer:
         self._epoch_count += int(count)
         elapsed = time.perf_counter() - self._t_interval
         self._t_interval = time.perf_counter()
+        rate = count / max(elapsed, 1e-9)
         self.recorder.batch(self.pos.epoch, self.pos.step, self.pos.global_step, means,
-                            self._lr, count / max(elapsed, 1e-9))
+                            self._lr, rate)
+        if self.leader:
+            self._raise(self.alerts.interval(means.get(LOSS), rate))
         self._interval = 0
         self._interval_sizes.clear()
 
@@ -497,6 +508,8 @@ class Trainer:
         epoch = self.pos.epoch
         best = self.recorder.epoch_end(epoch, self.pos.global_step, metrics, seconds,
                                        self._epoch_count)
+        if self.leader:
+            self._raise(self.alerts.epoch(epoch + 1, self.recorder.summary.get("best_epoch")))
         self.schedule.epoch_end(metrics.get(self.recorder.monitor), self.recorder.mode)
         self.pos = Position(epoch + 1, 0, self.pos.global_step)
         self._epoch_values, self._epoch_count = {}, 0
@@ -505,6 +518,7 @@ class Trainer:
         if best or last or (epoch + 1) % self.spec.train.checkpoint_every == 0:
             self.save_checkpoint(best=best, metrics=metrics)
         self._lr = self.schedule.lr_at(self.pos.epoch, 0)
+        self._t_interval = time.perf_counter()  # throughput counts training, not validation
         if not last and self.leader and self._ends_early(epoch):
             self.stop_asked = True
         return not self._stop_here() and not last
@@ -562,7 +576,12 @@ class Trainer:
             return None
         ckpt, best = done
         self.recorder.checkpoint(ckpt, best)
+        self._raise(self.alerts.disk(self.store.folder, ckpt.size()))
         return ckpt
+
+    def _raise(self, raised: list[Raised]) -> None:
+        for alert in raised:
+            self.recorder.alert(alert.kind, alert.message, self.pos.epoch, self.pos.global_step)
 
     # ----- the loop ----------------------------------------------------------------------
     def train_epoch(self) -> bool:

@@ -75,6 +75,16 @@ class RunLog(Message):
         self.time = time
 
 
+class RunAlert(Message):
+    """A health alert the runner raised (core/alerts.py)."""
+
+    def __init__(self, alert: str, text: str, time: float) -> None:
+        super().__init__()
+        self.alert = alert
+        self.text = text
+        self.time = time
+
+
 class RunEnd(Message):
     """The run finished, stopped or failed (error text in `event.error`)."""
 

@@ -30,6 +30,7 @@ from tuitrain.core.errors import UserError
 from tuitrain.core.events import (
     EVENT_TYPES,
     FINAL_STATUSES,
+    Alert,
     CheckpointSaved,
     EpochEnd,
     LogMessage,
@@ -47,6 +48,7 @@ from tuitrain.ui.messages import (
     HistoryGrew,
     Loaded,
     Position,
+    RunAlert,
     RunEnd,
     RunInfo,
     RunLog,
@@ -266,6 +268,8 @@ class RunWatcher:
             return [StatusChange(event.status, event.time)]
         if isinstance(event, LogMessage):
             return [RunLog(event.level, event.text, event.time)]
+        if isinstance(event, Alert):
+            return [RunAlert(event.alert, event.message, event.time)]
         if isinstance(event, SettingChanged):
             text = (f"{event.key} {format_value(event.previous)} -> {format_value(event.value)} "
                     f"from step {event.global_step}")

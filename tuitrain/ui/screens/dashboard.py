@@ -32,11 +32,13 @@ from tuitrain.core import control, launch
 from tuitrain.core.errors import UserError
 from tuitrain.core.rundir import RunDir
 from tuitrain.ui.fit_width import shorten
+from tuitrain.ui.live_keys import LiveKeys
 from tuitrain.ui.messages import (
     CheckpointDone,
     EpochDone,
     HistoryGrew,
     Loaded,
+    RunAlert,
     RunEnd,
     RunInfo,
     RunLog,
@@ -174,7 +176,7 @@ class DashboardFooter(Footer):
                 self._shown = shown
 
 
-class DashboardScreen(Screen[None]):
+class DashboardScreen(LiveKeys, Screen[None]):
     """Watches one run folder; `proc` is the runner when this app started it."""
 
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
@@ -519,11 +521,22 @@ class DashboardScreen(Screen[None]):
         if message.status == "crashed":
             self.state.error = "runner exited without a final status"
             self.device_panel.stop()
+            if self.state.loaded >= 1:
+                self._tell("crashed", self.state.error)
         elif self.state.loaded >= 1 and previous != message.status:
             self.notify(f"training {message.status}", timeout=3)
 
     def on_run_log(self, message: RunLog) -> None:
         self.log_pane.add(message.level, message.text, message.time)
+
+    def on_run_alert(self, message: RunAlert) -> None:
+        """An alert goes to the log; one raised now (not read back from the log) also to a
+        toast, the bell and a desktop notification."""
+        self.log_pane.add("warning", f"alert ({message.alert}): {message.text}", message.time)
+        if self.state.loaded >= 1:
+            self.notify(message.text, title=f"alert: {message.alert}", severity="warning",
+                        timeout=10)
+            self._tell(f"alert: {message.alert}", message.text)
 
     def on_run_end(self, message: RunEnd) -> None:
         e = message.event
@@ -541,6 +554,7 @@ class DashboardScreen(Screen[None]):
         if self.state.loaded >= 1:
             severity = "error" if e.status == "failed" else "information"
             self.notify(text, title=self.run.id, severity=severity, timeout=6)
+            self._tell(e.status, text)
 
     def on_loaded(self, message: Loaded) -> None:
         self.state.loaded = message.fraction
@@ -581,75 +595,6 @@ class DashboardScreen(Screen[None]):
         control.send(self.run.control, "checkpoint")
         self._checkpoint_asked = True
         self.notify("checkpoint requested", timeout=2)
-
-    # Live settings (core/live.py): sent to the runner, applied at its next block.
-    def _live_values(self) -> dict[str, float]:
-        """The live settings in force: the summary's record of changes over the spec's."""
-        try:
-            changed = self.run.summary().get("live", {})
-            spec = self.run.read_spec()
-        except (UserError, OSError, ValueError):
-            return {}
-        return {"optimizer.lr": spec.optimizer.lr, "lr_scale": 1.0,
-                "train.early_stopping": spec.train.early_stopping, "stop_after_epoch": 0.0,
-                **changed}
-
-    def _send_live(self, text: str) -> None:
-        from tuitrain.core.live import parse_setting
-
-        try:
-            setting = parse_setting(text)
-        except UserError as exc:
-            self.notify(str(exc), severity="error", timeout=6)
-            return
-        control.send(self.run.control, "set", setting.key, setting.value)
-        self.notify(f"{setting.text()}: from the next block of steps", timeout=3)
-
-    def action_lr_scale(self, factor: float) -> None:
-        """`[` / `]`: halve or double the scheduled learning rate from now on."""
-        if self._require_live("change the learning rate"):
-            scale = float(self._live_values().get("lr_scale", 1.0)) * factor
-            self._send_live(f"lr_scale={scale:g}")
-
-    def action_set_lr(self) -> None:
-        """`L`: a new base learning rate, which the schedule then scales."""
-        if not self._require_live("change the learning rate"):
-            return
-        current = self._live_values().get("optimizer.lr", 0.0)
-        self._prompt("New base learning rate", f"{current:g}", "optimizer.lr",
-                     "the schedule scales it from the next block on ([ ] scale the schedule)")
-
-    def action_stop_after_epoch(self) -> None:
-        """`e`: stop gracefully when the current epoch ends (again: do not)."""
-        if self._require_live("stop after this epoch"):
-            on = not self._live_values().get("stop_after_epoch", 0.0)
-            self._send_live(f"stop_after_epoch={'true' if on else 'false'}")
-
-    def action_early_stopping(self) -> None:
-        """`E`: early stopping's patience, in epochs (0 = off)."""
-        if not self._require_live("set early stopping"):
-            return
-        current = int(self._live_values().get("train.early_stopping", 0))
-        self._prompt(f"Early stopping: epochs without a better {self.state.metric or 'value'}",
-                     str(current), "train.early_stopping",
-                     "the run ends, completed, after this many; 0 = off")
-
-    def _prompt(self, question: str, value: str, key: str, hint: str) -> None:
-        from tuitrain.core.live import parse_setting
-        from tuitrain.ui.screens.prompt import PromptScreen
-
-        def check(text: str) -> str | None:
-            try:
-                parse_setting(f"{key}={text}")
-            except UserError as exc:
-                return str(exc)
-            return None
-
-        def answer(text: str | None) -> None:
-            if text is not None:
-                self._send_live(f"{key}={text}")
-
-        self.app.push_screen(PromptScreen(question, value, check, hint), answer)
 
     def action_toggle_plots(self) -> None:
         """Hide the plots; where not every plot fits beside the table: plots instead of it."""

@@ -289,6 +289,8 @@ class RunsScreen(Screen[None]):
             text = f"damaged: {row.get('error', '')}"
         elif row.get("error"):
             text += f" — {row['error']}"
+        elif row.get("last_alert"):
+            text += f" — ⚠ {row['last_alert']}"
         elif run_id in self.busy:
             text += " — working…"
         detail.update(text)

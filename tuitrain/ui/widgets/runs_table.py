@@ -33,6 +33,12 @@ STATUS_STYLES: dict[str, str] = {
 MARK = "●"
 
 
+def status_label(row: dict[str, Any]) -> str:
+    """The status, and `⚠N` after it for a run that raised N alerts."""
+    alerts = row.get("alerts")
+    return str(row.get("status", "")) + (f" ⚠{alerts}" if alerts else "")
+
+
 def status_text(status: str) -> Text:
     """A status word in its colour (plain terminals still read the word)."""
     return Text(status, style=STATUS_STYLES.get(status, ""))
@@ -59,7 +65,8 @@ def plan_columns(rows: list[dict[str, Any]], room: int) -> dict[str, int]:
         if key == "mark":
             widths = [1]
         else:
-            options = [renderings(key, str(row.get(key, ""))) for row in rows]
+            options = [renderings(key, status_label(row) if key == "status"
+                                  else str(row.get(key, ""))) for row in rows]
             depth = max((len(o) for o in options), default=1)
             widths = [max([len(label)] + [len(o[min(i, len(o) - 1)]) for o in options])
                       for i in range(depth)]
@@ -109,7 +116,8 @@ class RunsTable(DataTable[Any]):
             if key == "mark":
                 out.append(Text(MARK, style="bold") if row["id"] in self.marked else " ")
             elif key == "status":
-                out.append(status_text(str(row.get("status", ""))))
+                cell = status_text(str(row.get("status", "")))
+                out.append(cell.append(status_label(row)[len(cell.plain):], style="bold yellow"))
             else:
                 options = renderings(key, str(row.get(key, "")))
                 out.append(options[min(variant, len(options) - 1)])

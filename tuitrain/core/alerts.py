@@ -1,0 +1,128 @@
+"""Health alerts, computed in the runner from what it logs: a loss spike, a validation value
+that stopped improving, throughput halved (someone else took the GPU, a data loader
+stalled), and the run folder's disk nearly full. A NaN or infinite loss is not an alert: it
+fails the run at once (core/trainer.py).
+
+Each alert fires once, then re-arms when its condition has cleared, so a run that keeps
+spiking raises one alert per episode, not one per log line. Pure: fed numbers, returns
+alerts; the Trainer records them (`Alert` events, the summary) and notifies."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import statistics
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+AlertKind = Literal["loss_spike", "stalled", "throughput", "disk"]
+
+SPIKE_FACTOR = 5.0  # an interval's loss over this many times the running median is a spike
+SPIKE_WINDOW = 50  # log intervals in that running median
+SPIKE_WARMUP = 10  # intervals before spikes are judged (the first losses fall fast)
+STALL_EPOCHS = 10  # epochs without a better monitored value
+SLOW_FACTOR = 0.5  # throughput below this share of its usual is halved
+SLOW_WINDOW = 5  # intervals whose median is compared (one slow interval is noise)
+SLOW_WARMUP = 20  # intervals before throughput is judged (start-up, compilation)
+DISK_SHARE = 0.05  # free space under this share of the disk is nearly full...
+DISK_CHECKPOINTS = 2  # ...or under the room of this many more checkpoints
+
+
+@dataclass(frozen=True)
+class Raised:
+    kind: AlertKind
+    message: str
+
+
+@dataclass
+class AlertWatch:
+    """One run's alerts; `armed` holds the kinds that may fire now."""
+
+    monitor: str
+    mode: str  # "max" or "min": which way the monitored value improves
+    armed: set[str] = field(default_factory=lambda: {"loss_spike", "stalled", "throughput",
+                                                     "disk"})
+    _losses: deque[float] = field(default_factory=lambda: deque(maxlen=SPIKE_WINDOW))
+    _calm: int = 0
+    _speeds: deque[float] = field(default_factory=lambda: deque(maxlen=200))
+    _usual: float = 0.0
+
+    def interval(self, loss: float | None, samples_per_sec: float) -> list[Raised]:
+        """After each log interval: its mean loss and its throughput."""
+        out = []
+        if loss is not None and math.isfinite(loss):
+            out += self._spike(loss)
+        if math.isfinite(samples_per_sec) and samples_per_sec > 0:
+            out += self._throughput(samples_per_sec)
+        return out
+
+    def _spike(self, loss: float) -> list[Raised]:
+        out = []
+        if len(self._losses) >= SPIKE_WARMUP:
+            median = statistics.median(self._losses)
+            if median > 0 and loss > SPIKE_FACTOR * median:
+                self._calm = 0
+                if "loss_spike" in self.armed:
+                    self.armed.discard("loss_spike")
+                    out.append(Raised("loss_spike", f"loss spiked to {loss:.4g}, "
+                                      f"{loss / median:.1f}x its running median {median:.4g}"))
+                return out  # a spike does not move the median it is judged against
+            self._calm += 1
+            if self._calm >= SPIKE_WARMUP:
+                self.armed.add("loss_spike")
+        self._losses.append(loss)
+        return out
+
+    def _throughput(self, rate: float) -> list[Raised]:
+        self._speeds.append(rate)
+        if len(self._speeds) < SLOW_WARMUP:
+            return []
+        recent = statistics.median(list(self._speeds)[-SLOW_WINDOW:])
+        if not self._usual:
+            self._usual = statistics.median(self._speeds)
+        if recent < SLOW_FACTOR * self._usual:
+            if "throughput" in self.armed:
+                self.armed.discard("throughput")
+                return [Raised("throughput", f"throughput fell to {recent:,.0f} samples/s, "
+                               f"{recent / self._usual:.0%} of its usual {self._usual:,.0f} "
+                               "(another process on the device? a slow data source?)")]
+            return []
+        if recent >= 0.8 * self._usual:
+            self.armed.add("throughput")
+            # The usual rate follows a lasting change (a new phase of training), slowly.
+            self._usual = 0.98 * self._usual + 0.02 * recent
+        return []
+
+    def epoch(self, epoch: int, best_epoch: int | None) -> list[Raised]:
+        """After an epoch (1-based count done) with the best epoch so far (1-based)."""
+        if best_epoch is None:
+            return []
+        if best_epoch == epoch:
+            self.armed.add("stalled")
+            return []
+        if epoch - best_epoch >= STALL_EPOCHS and "stalled" in self.armed:
+            self.armed.discard("stalled")
+            return [Raised("stalled", f"{self.monitor} has not improved for "
+                           f"{epoch - best_epoch} epochs (best at epoch {best_epoch}); "
+                           "`tuitrain set RUN train.early_stopping=K` ends such a run")]
+        return []
+
+    def disk(self, folder: Path, checkpoint_bytes: int) -> list[Raised]:
+        """After a checkpoint of `checkpoint_bytes`: the free space of `folder`'s disk."""
+        try:
+            usage = shutil.disk_usage(folder)
+        except OSError:
+            return []
+        low = (usage.free < DISK_SHARE * usage.total
+               or usage.free < DISK_CHECKPOINTS * checkpoint_bytes)
+        if not low:
+            self.armed.add("disk")
+            return []
+        if "disk" not in self.armed:
+            return []
+        self.armed.discard("disk")
+        return [Raised("disk", f"the run folder's disk is nearly full: {usage.free / 2**30:.1f} "
+                       f"GiB free of {usage.total / 2**30:.0f} GiB, a checkpoint takes "
+                       f"{checkpoint_bytes / 2**20:.0f} MiB")]
