@@ -34,6 +34,7 @@ from benchmarks import (
     checkpoints,
     compare,
     engines,
+    listing,
     live,
     parallel,
     pipelines,
@@ -120,6 +121,7 @@ GROUPS = [  # (figure numbers, title, function, whether it times the engine the 
      False),
     ("queue", "the run queue: concurrent adds, real runs", queueing.queue_figures, False),
     ("live", "live control: key press to the runner", live.live_figures, False),
+    ("runs", "finding a run: the runs screen at 10,000 runs", listing.runs_figures, False),
 ]
 
 
@@ -377,6 +379,8 @@ def report(figures: list[Figure], tables: list, started: float, compare_epochs: 
         queueing.ABOUT,
         "",
         live.ABOUT,
+        "",
+        listing.ABOUT,
         "",
         "## Machine",
         "",

@@ -15,11 +15,12 @@ import pytest
 from fake_runs import aio, eval_report, quiet_env, record_notes, standard_runs, until, write_run
 from rich.console import Console
 from stand_in import StandInRunner
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tuitrain.core import launch
 from tuitrain.core.events import EpochEnd
 from tuitrain.core.liveness import Lock
+from tuitrain.core.run_meta import read_meta
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.runs_index import (
     COMPARE_HEADER,
@@ -33,6 +34,7 @@ from tuitrain.ui.app import TuitrainApp
 from tuitrain.ui.screens.confirm import ConfirmScreen
 from tuitrain.ui.screens.dashboard import DashboardScreen
 from tuitrain.ui.screens.evaluation import EvaluationScreen
+from tuitrain.ui.screens.prompt import PromptScreen
 from tuitrain.ui.screens.runs import RunsScreen
 from tuitrain.ui.widgets.compare_panel import ComparePanel
 from tuitrain.ui.widgets.compare_table import CompareTable
@@ -519,3 +521,39 @@ def run_cli_runs(runs_dir: Path) -> str:
     out = subprocess.run([sys.executable, "-m", "tuitrain", "runs", "--runs-dir", str(runs_dir)],
                          capture_output=True, text=True, check=True)
     return out.stdout
+
+
+@aio
+async def test_filter_as_you_type_sort_and_tag(tmp_path: Path) -> None:
+    runs = standard_runs(tmp_path / "runs")
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_runs(pilot, app, 5)
+        await pilot.press("slash")
+        field = screen.query_one("#runs-filter", Input)
+        assert field.display and field.has_focus
+        await pilot.press(*"status=completed torch")
+        await until(pilot, lambda: screen.table.row_count == 1)
+        assert screen.table.current == runs["completed"].id
+        heading = str(screen.query_one("#runs-heading", Static).render())
+        assert "5 runs in" in heading and "1 match" in heading
+        field.value = "size>3"  # a mistake: said under the table, the last filter stays
+        await pilot.pause(0.1)
+        assert "no column 'size'" in detail(screen) and screen.table.row_count == 1
+        await pilot.press("escape")  # clears it
+        await until(pilot, lambda: screen.table.row_count == 5)
+        await pilot.press("escape")  # closes it
+        assert not field.display and screen.table.has_focus
+        await pilot.press("o")  # by the best main metric
+        assert "sorted by -best" in str(screen.query_one("#runs-heading", Static).render())
+        bests = [screen.rows[i].get("best_value") for i in screen.table.ordered_ids()]
+        present = [b for b in bests if b is not None]
+        assert present == sorted(present, reverse=True) and bests[:len(present)] == present
+        await cursor_to(pilot, screen, runs["stopped"].id)
+        await pilot.press("T")
+        await until(pilot, lambda: isinstance(app.screen, PromptScreen))
+        app.screen.query_one("#prompt-input", Input).value = "baseline, v2"
+        await pilot.press("enter")
+        await until(pilot, lambda: screen.rows.get(runs["stopped"].id, {}).get("tags")
+                    == ["baseline", "v2"])
+        assert read_meta(runs["stopped"].path).tags == ("baseline", "v2")

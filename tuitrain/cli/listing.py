@@ -15,8 +15,9 @@ from tuitrain.core.catalog import FRAMEWORKS
 from tuitrain.core.datainfo import dataset_info
 from tuitrain.core.errors import UserError
 from tuitrain.core.presets import list_presets, load_spec
-from tuitrain.core.rundir import list_runs
-from tuitrain.core.runs_index import run_row
+from tuitrain.core.run_listing import RunsIndex, matches, parse_filter, parse_sort, sort_rows
+from tuitrain.core.run_meta import read_meta, write_meta
+from tuitrain.core.rundir import find_run
 from tuitrain.core.spec import DataSpec
 from tuitrain.core.validate import output_units
 
@@ -52,22 +53,60 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    rows = [run_row(r) for r in list_runs(runs_dir(args))]
+    rows = RunsIndex(runs_dir(args)).rows()
+    if args.filter:
+        terms = parse_filter(args.filter)
+        rows = [r for r in rows if matches(r, terms)]
+    if args.sort:
+        rows = sort_rows(rows, *parse_sort(args.sort))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print(f"no runs in {runs_dir(args)}")
+        print(f"no runs in {runs_dir(args)}" + (f" match {args.filter!r}" if args.filter else ""))
         return 0
     keys = ["id", "preset", "framework", "status", "epochs", "best", "started"]
-    print(table(keys, [[str(r.get(k, "")) + (f" ⚠{r['alerts']}" if k == "status" and
-                                             r.get("alerts") else "") for k in keys]
-                       for r in rows]))
+    keys += [k for k in ("tags", "sweep", "note") if any(r.get(k) for r in rows)]
+    print(table(keys, [[cell(r, k) for k in keys] for r in rows]))
     for r in rows:
         if r["status"] == "damaged":
             print(f"{r['id']}: {r['error']}")
         elif r.get("alerts"):
             print(f"{r['id']}: ⚠ {r['last_alert']}")
+    return 0
+
+
+def cell(row: dict[str, Any], key: str) -> str:
+    """A listing cell: tags joined, the status with `⚠N` for a run that raised alerts."""
+    value = row.get(key, "")
+    if key == "tags":
+        return ",".join(value or [])
+    if key == "status" and row.get("alerts"):
+        return f"{value} ⚠{row['alerts']}"
+    return str(value)
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    """`tuitrain tag RUN NAME... [--remove]`."""
+    run = find_run(args.run, runs_dir(args))
+    for name in args.names:
+        if not name or any(c.isspace() or c == "," for c in name):
+            raise UserError(f"tag {name!r}: one word, no spaces or commas (e.g. baseline)")
+    meta = read_meta(run.path)
+    tags = [t for t in meta.tags if t not in args.names] if args.remove else (
+        list(meta.tags) + [n for n in args.names if n not in meta.tags])
+    write_meta(run.path, meta.with_changes(tags=tuple(tags)))
+    print(f"{run.id}: tags " + (", ".join(tags) or "(none)"))
+    return 0
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    """`tuitrain note RUN TEXT` (an empty TEXT clears it)."""
+    run = find_run(args.run, runs_dir(args))
+    text = " ".join(" ".join(args.text).split())
+    meta = read_meta(run.path)
+    write_meta(run.path, meta.with_changes(note=text))
+    print(f"{run.id}: " + (f"note {text!r}" if text else "note cleared"))
     return 0
 
 

@@ -127,10 +127,32 @@ def build_parser() -> Parser:
     _queue_parsers(sub)
     _sweep_parsers(sub)
 
-    ls = sub.add_parser("runs", help="list runs")
+    ls = sub.add_parser(
+        "runs", help="list runs; --filter, --sort",
+        epilog="Filter words, all of which must hold: KEY=VALUE (* matches anything), "
+        "KEY!=VALUE, KEY~TEXT (contains), KEY>N, KEY<N, KEY>=N, KEY<=N (best, epochs, "
+        "alerts), or a bare word that a column contains. Keys: id, preset, framework, status, "
+        "epochs, best, device, started, tag, note, sweep, alerts, error. Sort: a key, - "
+        "before it for descending (-best: the highest main metric first).")
     ls.add_argument("--json", action="store_true")
+    ls.add_argument("--filter", metavar="'KEY=VALUE ...'",
+                    help="e.g. 'preset=cnn-digits status=completed tag=baseline best>0.9'")
+    ls.add_argument("--sort", metavar="[-]KEY", help="e.g. -best, started, preset")
     add_runs_dir(ls)
     ls.set_defaults(func=_handler("listing", "cmd_runs"))
+
+    tg = sub.add_parser("tag", help="tag a run (runs --filter tag=NAME finds it)")
+    tg.add_argument("run", help="run folder or run id")
+    tg.add_argument("names", nargs="+", metavar="NAME")
+    tg.add_argument("--remove", action="store_true", help="take these tags off")
+    add_runs_dir(tg)
+    tg.set_defaults(func=_handler("listing", "cmd_tag"))
+
+    nt = sub.add_parser("note", help="a one-line note on a run (empty: clear it)")
+    nt.add_argument("run", help="run folder or run id")
+    nt.add_argument("text", nargs="*", metavar="TEXT")
+    add_runs_dir(nt)
+    nt.set_defaults(func=_handler("listing", "cmd_note"))
 
     pr = sub.add_parser(
         "presets",
@@ -212,7 +234,7 @@ def _sweep_parsers(sub: argparse._SubParsersAction[Parser]) -> None:
                    help="local: this machine's run queue (default); slurm: a SLURM job "
                    "array, one task a trial (see README: Running on a shared GPU server)")
     g.add_argument("--sbatch", metavar="'OPTIONS'",
-                   help="more sbatch options with --on slurm, e.g. --sbatch='--partition=gpu "
+                   help="more sbatch options with --on slurm, e.g. --sbatch '--partition=gpu "
                    "--gres=gpu:1 --time=04:00:00'")
     add_spec_options(sw)
     add_runs_dir(sw)
@@ -246,10 +268,26 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_gone()
 
 
+DASH_VALUES = ("--sort", "--sbatch")  # options whose value may start with "-": `--sort -best`
+
+
+def _joined(argv: list[str]) -> list[str]:
+    """`--sort -best` as `--sort=-best`: argparse takes a value that starts with `-` for an
+    option of its own."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in DASH_VALUES and arg.startswith("-"):
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _run(argv: list[str] | None) -> int:
     try:
+        argv = _joined(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)  # as typed: a sweep keeps it
+        args.argv = argv  # as typed: a sweep keeps it
         trust(args)
         return int(args.func(args) or 0)
     except UserError as exc:

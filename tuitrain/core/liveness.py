@@ -80,7 +80,7 @@ class Lock:
         self.release()
 
 
-def is_held(path: Path) -> bool:
+def is_held(path: Path | str) -> bool:
     """Whether some process holds the lock on `path`: a shared lock, taken and dropped."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)

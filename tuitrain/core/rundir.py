@@ -223,10 +223,8 @@ class RunDir:
         no runner, a final status or `queued` stands and anything else means it died
         unannounced: `crashed`. Folders written by older versions read the same way.
         `summary`: the one just read, if the caller has it."""
-        status = (self.summary() if summary is None else summary).get("status")
-        if self.is_alive():
-            return "paused" if status == "paused" else "running"
-        return status if status in (*FINAL_STATUSES, "queued") else "crashed"
+        return status_of((self.summary() if summary is None else summary).get("status"),
+                         self.is_alive())
 
     def status_or(self, default: RunStatus) -> RunStatus:
         """`status()`, or `default` when the summary is damaged."""
@@ -234,6 +232,14 @@ class RunDir:
             return self.status()
         except UserError:
             return default
+
+
+def status_of(written: object, alive: bool) -> RunStatus:
+    """A run's status from the one its folder records and whether a runner holds its lock
+    (see `RunDir.status`)."""
+    if alive:
+        return "paused" if written == "paused" else "running"
+    return written if written in (*FINAL_STATUSES, "queued") else "crashed"  # type: ignore[return-value]
 
 
 def queued_note(run_id: str) -> str:

@@ -14,6 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from tuitrain.core.errors import UserError
+from tuitrain.core.run_meta import RunMeta, read_meta
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.validate import check_devices
@@ -26,22 +27,27 @@ COMPARE_HEADER: tuple[str, ...] = (
 _EPOCH_MARK = '"event": "epoch"'
 
 
-def run_row(run: RunDir) -> dict[str, Any]:
-    """One run for listings; a damaged folder is reported in its own row. `alerts`: how many
-    health alerts it raised (core/alerts.py), `last_alert` the latest's text."""
+def run_row(run: RunDir, summary: dict[str, Any] | None = None,
+            meta: RunMeta | None = None) -> dict[str, Any]:
+    """One run for listings (`summary` and `meta`: those just read, if the caller has them);
+    a damaged folder is reported in its own row. `alerts`: how many health alerts it raised
+    (core/alerts.py), `last_alert` the latest's text; `best_value` the number `best` shows;
+    `tags`, `note`, `sweep` from its meta.json (core/run_meta.py)."""
     try:
-        s = run.summary()
+        s = run.summary() if summary is None else summary
         status = run.status(s)
     except UserError as exc:
         return {"id": run.id, "status": "damaged", "error": str(exc)}
     if not s:  # the runner has not written a summary yet: the config says what it is
         s = _config_facts(run)
+    meta = read_meta(run.path) if meta is None else meta
     best = s.get("best_value")
     started = s.get("started")
     return {
         "id": run.id, "preset": s.get("preset", "?"), "framework": s.get("framework", "?"),
         "status": status, "epochs": f"{s.get('epochs_completed', 0)}/{s.get('epochs', '?')}",
         "best": f"{s.get('monitor', '')} {best:.4f}" if isinstance(best, (int, float)) else "",
+        "best_value": best if isinstance(best, (int, float)) else None,
         "device": s.get("parallel") or s.get("device", ""),
         "world_size": s.get("world_size", 1),
         "global_batch": s.get("global_batch"),
@@ -49,6 +55,7 @@ def run_row(run: RunDir) -> dict[str, Any]:
         "error": s.get("error", ""),
         "alerts": s.get("alert_count", 0),
         "last_alert": (s.get("alerts") or [{}])[-1].get("message", ""),
+        "tags": list(meta.tags), "note": meta.note, "sweep": meta.sweep,
     }
 
 

@@ -22,18 +22,29 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 from textual.worker import get_current_worker
 
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import LIVE_STATUSES
 from tuitrain.core.locations import default_runs_dir
-from tuitrain.core.rundir import RunDir, list_runs, queued_note
-from tuitrain.core.runs_index import epoch_curves, run_row
+from tuitrain.core.run_listing import (
+    COLUMNS,
+    RunsIndex,
+    Term,
+    matches,
+    parse_filter,
+    parse_sort,
+    sort_rows,
+)
+from tuitrain.core.run_meta import read_meta, write_meta
+from tuitrain.core.rundir import RunDir, queued_note
+from tuitrain.core.runs_index import epoch_curves
 from tuitrain.ui import jobs
 from tuitrain.ui.screens.compare_dialog import CompareDialog, CompareRequest
 from tuitrain.ui.screens.confirm import ConfirmScreen
 from tuitrain.ui.screens.evaluation import EvaluationScreen
+from tuitrain.ui.screens.prompt import PromptScreen
 from tuitrain.ui.widgets.compare_panel import ComparePanel
 from tuitrain.ui.widgets.overlay_plot import (
     MIN_HEIGHT,
@@ -48,6 +59,8 @@ if TYPE_CHECKING:
     from tuitrain.ui.app import TuitrainApp
 
 REFRESH_SECONDS = 2.0
+MAX_SHOWN = 200  # rows in the table at most: the filter (/) finds the others
+SORTS = ("-id", "-best", "best", "status", "preset", "framework", "sweep")  # `o` cycles
 TABLE_MIN = 6  # the runs table's header and five runs stay in view under an overlay
 OVERLAY_HIDDEN = "overlay plots hidden: terminal too small — enlarge it to compare curves"
 
@@ -119,11 +132,9 @@ def unqueue(run: RunDir) -> None:
 class RunsScanned(Message):
     """A fresh listing of the runs folder."""
 
-    def __init__(self, rows: list[dict[str, Any]], summaries: dict[str, dict[str, Any]],
-                 queue: str = "") -> None:
+    def __init__(self, rows: list[dict[str, Any]], queue: str = "") -> None:
         super().__init__()
         self.rows = rows
-        self.summaries = summaries
         self.queue = queue  # the run queue's pane, "" when nothing is queued or running
 
 
@@ -176,6 +187,10 @@ class RunsScreen(Screen[None]):
         Binding("x", "export", "Export"),
         Binding("d,delete", "delete", "Delete"),
         Binding("f", "compare", "Compare frameworks"),
+        Binding("slash", "filter", "Filter"),
+        Binding("o", "sort", "Sort"),
+        Binding("T", "tag", "Tag", show=False),
+        Binding("N", "note", "Note", show=False),
         Binding("escape", "clear_marks", "Unmark / back", show=False),
     ]
 
@@ -184,10 +199,12 @@ class RunsScreen(Screen[None]):
         super().__init__(id="runs")
         self._runs_dir = runs_dir
         self.refresh_seconds = refresh_seconds
-        self.summaries: dict[str, dict[str, Any]] = {}
         self.rows: dict[str, dict[str, Any]] = {}
         self.curves: dict[str, dict[str, list[tuple[int, float]]]] = {}
         self.busy: set[str] = set()  # runs being evaluated or deleted
+        self.index: RunsIndex | None = None  # the runs folder's rows, kept between looks
+        self.terms: list[Term] = []  # the filter (`/`)
+        self.sort = SORTS[0]
         self.refresh_timer: Timer | None = None
 
     @property
@@ -200,6 +217,8 @@ class RunsScreen(Screen[None]):
         yield Header()
         with Vertical(id="runs-body"):
             yield Static("", id="runs-heading", markup=False)
+            yield Input(placeholder="filter: preset=cnn-digits status=completed tag=baseline "
+                        "best>0.9, or any word", id="runs-filter")
             yield RunsTable(id="runs-table")
             yield Static("", id="run-detail", markup=False)
             yield Static("", id="queue-pane", markup=False)
@@ -216,6 +235,7 @@ class RunsScreen(Screen[None]):
         self.sub_title = "runs"
         self.query_one("#runs-overlay").display = False
         self.query_one("#queue-pane").display = False
+        self.query_one("#runs-filter").display = False
         self.query_one(RunsTable).focus()
         self.scan()
         self.refresh_timer = self.set_interval(self.refresh_seconds, self.scan)
@@ -241,28 +261,15 @@ class RunsScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, group="runs-scan")
     def _scan(self, runs_dir: Path) -> None:
-        rows, summaries = [], {}
-        for run in list_runs(runs_dir):
-            rows.append(run_row(run))
-            try:
-                summaries[run.id] = run.summary()
-            except UserError:
-                summaries[run.id] = {}
+        if self.index is None or self.index.runs_dir != runs_dir:
+            self.index = RunsIndex(runs_dir)  # keeps parsed summaries: later looks are cheap
+        rows = self.index.rows()
         if not get_current_worker().is_cancelled:
-            self.post_message(RunsScanned(rows, summaries, queue_pane()))
+            self.post_message(RunsScanned(rows, queue_pane()))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
-        self.summaries = message.summaries
         self.rows = {str(r["id"]): r for r in message.rows}
-        self.table.show_rows(message.rows)
-        live = sum(1 for r in message.rows if r.get("status") in LIVE_STATUSES)
-        count = len(message.rows)
-        heading = f"{count} run{'s' if count != 1 else ''} in {self.runs_dir.resolve()}"
-        if live:
-            heading += f" · {live} live"
-        if not count:
-            heading += " — press n to set up a run"
-        self.query_one("#runs-heading", Static).update(heading)
+        self.show_view()
         pane = self.query_one("#queue-pane", Static)
         pane.update(message.queue)
         pane.display = bool(message.queue)
@@ -273,6 +280,105 @@ class RunsScreen(Screen[None]):
         if panel.run_ids:
             panel.show()
             self.call_after_refresh(self.fit_overlay)  # the comparison's table may have grown
+
+    def summary_of(self, run_id: str) -> dict[str, Any]:
+        """The run's summary, as the listing read it (`{}` before the first look)."""
+        return self.index.summary(run_id) if self.index is not None else {}
+
+    def show_view(self) -> None:
+        """The table as the filter and sort say, at most MAX_SHOWN rows, and the heading."""
+        rows = list(self.rows.values())
+        shown = [r for r in rows if matches(r, self.terms)] if self.terms else rows
+        shown = sort_rows(shown, *parse_sort(self.sort))
+        self.table.show_rows(shown[:MAX_SHOWN])
+        live = sum(1 for r in rows if r.get("status") in LIVE_STATUSES)
+        count = len(rows)
+        heading = f"{count:,} run{'s' if count != 1 else ''} in {self.runs_dir.resolve()}"
+        if live:
+            heading += f" · {live} live"
+        if self.terms:
+            heading += f" · {len(shown):,} match"
+        if len(shown) > MAX_SHOWN:
+            heading += f" · showing the first {MAX_SHOWN:,}: / filters"
+        heading += f" · sorted by {self.sort}"
+        if not count:
+            heading = f"no runs in {self.runs_dir.resolve()} — press n to set up a run"
+        self.query_one("#runs-heading", Static).update(heading)
+
+    # --- filter, sort, tags and notes --------------------------------------------------
+
+    def action_filter(self) -> None:
+        """`/`: the filter line, applied as it is typed."""
+        field = self.query_one("#runs-filter", Input)
+        field.display = True
+        field.focus()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        if event.input.id != "runs-filter":
+            return
+        event.stop()
+        detail = self.query_one("#run-detail", Static)
+        try:
+            self.terms = parse_filter(event.value)
+        except UserError as exc:  # the last good filter stays while the text is worked on
+            detail.update(str(exc))
+            detail.set_class(True, "-error")
+            return
+        self.show_view()
+        self.show_detail(self.table.current)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":
+            event.stop()
+            self.table.focus()
+
+    def action_sort(self) -> None:
+        """`o`: the next sort order (newest first, the best main metric first, ...)."""
+        i = SORTS.index(self.sort) if self.sort in SORTS else -1
+        self.sort = SORTS[(i + 1) % len(SORTS)]
+        self.show_view()
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        """A click on a column's header sorts by it; again: the other way."""
+        event.stop()
+        key = {"tags": "tag"}.get(str(event.column_key.value), str(event.column_key.value))
+        if key not in COLUMNS:
+            return
+        self.sort = key if self.sort == f"-{key}" else f"-{key}"
+        self.show_view()
+
+    def action_tag(self) -> None:
+        """`T`: the run's tags, comma-separated."""
+        self._edit_meta("Tags (comma-separated; empty: none)", "tags")
+
+    def action_note(self) -> None:
+        """`N`: a one-line note on the run."""
+        self._edit_meta("Note (one line; empty: none)", "note")
+
+    def _edit_meta(self, question: str, what: str) -> None:
+        run = self.current_run("annotat")
+        if run is None:
+            return
+        meta = read_meta(run.path)
+        current = ",".join(meta.tags) if what == "tags" else meta.note
+
+        def check(text: str) -> str | None:
+            if what == "tags" and any(" " in t.strip() for t in text.split(",")):
+                return "a tag is one word; separate tags with commas"
+            return None
+
+        def answer(text: str | None) -> None:
+            if text is None:
+                return
+            fresh = read_meta(run.path)
+            if what == "tags":
+                tags = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+                write_meta(run.path, fresh.with_changes(tags=tags))
+            else:
+                write_meta(run.path, fresh.with_changes(note=" ".join(text.split())))
+            self.scan()
+
+        self.app.push_screen(PromptScreen(question, current, check, run.id), answer)
 
     def _is_live(self, run_id: str) -> bool:
         return self.rows.get(run_id, {}).get("status") in LIVE_STATUSES
@@ -293,6 +399,8 @@ class RunsScreen(Screen[None]):
             text += f" — ⚠ {row['last_alert']}"
         elif run_id in self.busy:
             text += " — working…"
+        elif row.get("note"):
+            text += f" — {row['note']}"
         detail.update(text)
         detail.set_class(bool(row.get("error")), "-error")
 
@@ -334,7 +442,7 @@ class RunsScreen(Screen[None]):
             curves = self.curves[run_id]
             loss_key = "val_loss" if "val_loss" in curves else "loss"
             losses.append(Series(label, tuple(curves.get(loss_key, ())), color))
-            monitor = str(self.summaries.get(run_id, {}).get("monitor") or "")
+            monitor = str(self.summary_of(run_id).get("monitor") or "")
             if monitor and monitor != loss_key and monitor in curves:
                 names.add(monitor)
                 metrics.append(Series(label, tuple(curves[monitor]), color))
@@ -361,8 +469,16 @@ class RunsScreen(Screen[None]):
         self.call_after_refresh(self.fit_overlay)
 
     def action_clear_marks(self) -> None:
-        """Escape: unmark the marked runs; with none marked, back to the last dashboard."""
-        if self.table.marked:
+        """Escape: in the filter, clear it (again: close it); else unmark the marked runs;
+        with none marked, back to the last dashboard."""
+        field = self.query_one("#runs-filter", Input)
+        if field.has_focus:
+            if field.value:
+                field.value = ""
+            else:
+                field.display = False
+                self.table.focus()
+        elif self.table.marked:
             self.table.set_marks([])
         else:
             host(self).action_back()
@@ -409,7 +525,7 @@ class RunsScreen(Screen[None]):
         run = self.current_run("evaluat")
         if run is None:
             return
-        summary = self.summaries.get(run.id, {})
+        summary = self.summary_of(run.id)
         if not (summary.get("best_checkpoint") or summary.get("last_checkpoint")):
             self.notify(f"{run.id} has no checkpoint to evaluate yet", severity="warning")
             return
@@ -439,7 +555,7 @@ class RunsScreen(Screen[None]):
         run = self.current_run("export")
         if run is None:
             return
-        summary = self.summaries.get(run.id, {})
+        summary = self.summary_of(run.id)
         if not (summary.get("best_checkpoint") or summary.get("last_checkpoint")):
             self.notify(f"{run.id} has no checkpoint to export yet", severity="warning")
             return

@@ -1,5 +1,6 @@
-"""Every run in the runs folder as a table row, newest first: status (coloured), run id,
-epochs, best value, preset, framework, device and start time; in a narrow terminal the
+"""Runs as table rows, in the order given (the runs screen sorts and filters): status
+(coloured, with alerts), run id, epochs, best value, preset, framework, device, start time,
+and sweep and tags where runs have them; in a narrow terminal the
 least important columns are abbreviated, then dropped (`plan_columns`). Space marks rows
 for an overlay; the cursor stays on its run while runs change."""
 
@@ -18,11 +19,12 @@ from tuitrain.ui.table_widths import fit_columns
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mark", " "), ("status", "status"), ("id", "run"), ("epochs", "epochs"), ("best", "best"),
     ("preset", "preset"), ("framework", "framework"), ("device", "device"),
-    ("started", "started"),
+    ("started", "started"), ("sweep", "sweep"), ("tags", "tags · note"),
 )
+OPTIONAL = ("sweep", "tags")  # shown only when some run has one
 # Columns that give way when the table is narrower than its rows, least important first
 # (preset and framework are in a default run id too); the mark, status and run id stay.
-GIVE_WAY = ("device", "preset", "framework", "started", "best", "epochs", "id")
+GIVE_WAY = ("device", "sweep", "preset", "framework", "tags", "started", "best", "epochs", "id")
 KEPT = ("mark", "status", "id")
 ID_SHORT = 20  # a cut run id keeps its time stamp: `20260101-000000-mlp-…`
 PADDING = 2  # a DataTable cell's padding, one each side
@@ -39,6 +41,16 @@ def status_label(row: dict[str, Any]) -> str:
     return str(row.get("status", "")) + (f" ⚠{alerts}" if alerts else "")
 
 
+def cell_text(row: dict[str, Any], key: str) -> str:
+    """A listing value as text: the status with its alerts, tags with the note."""
+    if key == "status":
+        return status_label(row)
+    if key == "tags":
+        tags, note = ",".join(row.get("tags") or []), row.get("note") or ""
+        return " · ".join(t for t in (tags, note) if t)
+    return str(row.get(key, ""))
+
+
 def status_text(status: str) -> Text:
     """A status word in its colour (plain terminals still read the word)."""
     return Text(status, style=STATUS_STYLES.get(status, ""))
@@ -53,7 +65,7 @@ def renderings(key: str, value: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys((value, short, value.rsplit(" ", 1)[-1])))
     if key == "started" and len(value) == len("2026-01-01 00:00"):
         return value, value[5:]
-    if key == "id" and len(value) > ID_SHORT:
+    if key in ("id", "sweep", "tags") and len(value) > ID_SHORT:
         return value, shorten(value, ID_SHORT)
     return (value,)
 
@@ -62,16 +74,17 @@ def plan_columns(rows: list[dict[str, Any]], room: int) -> dict[str, int]:
     """The columns that fit `room` cells, each with its rendering (see `renderings`)."""
     pieces = {}
     for key, label in COLUMNS:
+        if key in OPTIONAL and not any(cell_text(row, key) for row in rows):
+            continue
         if key == "mark":
             widths = [1]
         else:
-            options = [renderings(key, status_label(row) if key == "status"
-                                  else str(row.get(key, ""))) for row in rows]
+            options = [renderings(key, cell_text(row, key)) for row in rows]
             depth = max((len(o) for o in options), default=1)
             widths = [max([len(label)] + [len(o[min(i, len(o) - 1)]) for o in options])
                       for i in range(depth)]
         pieces[key] = Piece(tuple(w + PADDING for w in widths), droppable=key not in KEPT)
-    return fit_pieces(pieces, GIVE_WAY, room, gap=0)
+    return fit_pieces(pieces, [k for k in GIVE_WAY if k in pieces], room, gap=0)
 
 
 class RunsTable(DataTable[Any]):
@@ -119,7 +132,7 @@ class RunsTable(DataTable[Any]):
                 cell = status_text(str(row.get("status", "")))
                 out.append(cell.append(status_label(row)[len(cell.plain):], style="bold yellow"))
             else:
-                options = renderings(key, str(row.get(key, "")))
+                options = renderings(key, cell_text(row, key))
                 out.append(options[min(variant, len(options) - 1)])
         return out
 
@@ -147,7 +160,7 @@ class RunsTable(DataTable[Any]):
         new = {str(r["id"]): r for r in rows}
         self.marked &= set(new)
         plan = plan_columns(list(new.values()), self._room())
-        if plan != self.plan or set(new) != set(self.rows_by_id):
+        if plan != self.plan or list(new) != list(self.rows_by_id):
             self._rebuild(new, plan)
             return
         for run_id, row in new.items():
@@ -164,8 +177,8 @@ class RunsTable(DataTable[Any]):
         labels = dict(COLUMNS)
         for key in plan:
             self.add_column(labels[key], key=key)
-        for run_id in sorted(rows, reverse=True):
-            self.add_row(*self.cells(rows[run_id]), key=run_id)
+        for run_id, row in rows.items():
+            self.add_row(*self.cells(row), key=run_id)
         fit_columns(self, [self.cells(row) for row in rows.values()])
         if self.row_count:
             row = self.get_row_index(current) if current in rows else min(index, self.row_count - 1)
