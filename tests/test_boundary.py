@@ -33,6 +33,7 @@ CLI_MODULES = [
     "tuitrain.cli.queue",
     "tuitrain.cli.sweep",
     "tuitrain.cli.live",
+    "tuitrain.cli.reproduce",
     "tuitrain.runner",
     "tuitrain.scheduler",
     "tuitrain.backends",

@@ -717,8 +717,15 @@ class KerasFamilyBackend(Backend):
 
     def versions(self) -> dict[str, str]:
         backend = keras.backend.backend()
-        return {"keras": keras.__version__, "keras_backend": backend,
-                backend: importlib.import_module(backend).__version__}
+        out = {"keras": keras.__version__, "keras_backend": backend,
+               backend: importlib.import_module(backend).__version__}
+        if backend == "tensorflow":  # a CUDA build says which toolkit and cuDNN it has
+            import tensorflow as tf
+
+            build = tf.sysconfig.get_build_info()
+            out.update({k: str(build[f"{k}_version"]) for k in ("cuda", "cudnn")
+                        if build.get(f"{k}_version")})
+        return out
 
     def devices(self) -> list[DeviceInfo]:
         backend = keras.backend.backend()

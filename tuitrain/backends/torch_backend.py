@@ -448,7 +448,13 @@ class TorchBackend(Backend):
     checkpoint_suffix = ".pt"
 
     def versions(self) -> dict[str, str]:
-        return {"torch": torch.__version__}
+        out = {"torch": torch.__version__}
+        if torch.version.cuda:  # a CUDA build: the toolkit and cuDNN it runs with
+            out["cuda"] = torch.version.cuda
+            cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+            if cudnn:
+                out["cudnn"] = str(cudnn)
+        return out
 
     def devices(self) -> list[DeviceInfo]:
         found = []

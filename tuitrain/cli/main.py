@@ -175,6 +175,11 @@ def build_parser() -> Parser:
     add_spec_options(s)
     s.set_defaults(func=_handler("listing", "cmd_summary"))
 
+    rp = sub.add_parser("reproduce", help="print the commands that make a run again")
+    rp.add_argument("run", help="run folder or run id")
+    add_runs_dir(rp)
+    rp.set_defaults(func=_handler("reproduce", "cmd_reproduce"))
+
     w = sub.add_parser("watch", help="open the dashboard on a run, live or finished")
     w.add_argument("run", help="run folder or run id")
     add_runs_dir(w)
