@@ -34,6 +34,7 @@ CLI_MODULES = [
     "tuitrain.cli.sweep",
     "tuitrain.cli.live",
     "tuitrain.cli.reproduce",
+    "tuitrain.cli.report",
     "tuitrain.runner",
     "tuitrain.scheduler",
     "tuitrain.backends",

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from tuitrain import __version__
 from tuitrain.cli.options import add_node_options, add_runs_dir, add_spec_options, add_trust, trust
@@ -174,6 +175,14 @@ def build_parser() -> Parser:
     s.add_argument("--preset", "-p")
     add_spec_options(s)
     s.set_defaults(func=_handler("listing", "cmd_summary"))
+
+    rr = sub.add_parser("report", help="a Markdown report of runs, side by side, with SVG "
+                        "charts")
+    rr.add_argument("runs", nargs="+", metavar="RUN", help="run folders or run ids")
+    rr.add_argument("--out", "-o", type=Path, default=Path("report.md"),
+                    help="the report (default report.md); its charts go in OUT_files/")
+    add_runs_dir(rr)
+    rr.set_defaults(func=_handler("report", "cmd_report"))
 
     rp = sub.add_parser("reproduce", help="print the commands that make a run again")
     rp.add_argument("run", help="run folder or run id")
