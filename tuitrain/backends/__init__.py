@@ -81,6 +81,10 @@ def preflight(spec: RunSpec, probe_device: bool = True, resume: bool = False) ->
     missing = not_installed(spec.run.framework, spec.run.keras_backend)
     if missing:
         raise UserError(missing)
+    if spec.run.tensorboard:
+        from tuitrain.core import tensorboard_log
+
+        tensorboard_log.check_installed()
     if spec.model_file is not None or (spec.train.init_from and not resume):
         user_model.check(spec, resume=resume)
     if probe_device:

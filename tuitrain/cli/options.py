@@ -79,6 +79,12 @@ def add_spec_options(parser: argparse.ArgumentParser, framework: bool = True) ->
         help="run by the shell when the run ends or raises an alert, with TUITRAIN_RUN, "
         "TUITRAIN_STATUS and TUITRAIN_MESSAGE set (default: $TUITRAIN_NOTIFY_CMD)",
     )
+    g.add_argument(
+        "--tensorboard",
+        action="store_true",
+        default=None,
+        help="also write TensorBoard event files in RUN/tensorboard (pip install tensorboard)",
+    )
     add_trust(g)
     g.add_argument(
         "--set",

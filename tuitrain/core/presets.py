@@ -64,6 +64,7 @@ OPTION_KEYS: dict[str, str] = {
     "model": "model.file",
     "init_from": "train.init_from",
     "notify_cmd": "run.notify_cmd",
+    "tensorboard": "run.tensorboard",
 }
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 import resource
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuitrain.core import notify
 from tuitrain.core.checkpoints import Checkpoint
@@ -29,6 +29,9 @@ from tuitrain.core.measures import direction
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
+if TYPE_CHECKING:
+    from tuitrain.core.tensorboard_log import TensorBoardLog
+
 MAX_ALERTS_KEPT = 20  # the summary keeps the latest alerts; the event log keeps them all
 
 
@@ -49,6 +52,11 @@ class Recorder:
         self.writes = writes
         self.monitor, self.mode = monitor_of(spec)
         self.notify_cmd = notify.command(spec.run.notify_cmd)
+        self.tensorboard: TensorBoardLog | None = None
+        if writes and spec.run.tensorboard:
+            from tuitrain.core.tensorboard_log import TensorBoardLog
+
+            self.tensorboard = TensorBoardLog(run.path)
         if writes:
             run.end_cut_line()
         try:
@@ -131,6 +139,8 @@ class Recorder:
                      "time": time.time()})
         del kept[:-MAX_ALERTS_KEPT]
         self.summary["alert_count"] = self.summary.get("alert_count", 0) + 1
+        if self.tensorboard is not None:
+            self.tensorboard.text("alerts", f"{alert}: {message}", global_step)
         self._flush()
         if self.writes:
             notify.notify(self.notify_cmd, self.run.path, "alert", f"{self.run.id}: {message}")
@@ -141,6 +151,9 @@ class Recorder:
         self._append(SettingChanged(key=key, value=value, previous=previous, epoch=epoch,
                                     global_step=global_step))
         self.summary.setdefault("live", {})[key] = value
+        if self.tensorboard is not None:
+            self.tensorboard.text("live_changes", f"{key}: {previous:g} -> {value:g}",
+                                  global_step)
         self._flush()
 
     def status(self, status: Status) -> None:
@@ -152,6 +165,10 @@ class Recorder:
               lr: float, samples_per_sec: float) -> None:
         self._append(BatchMetrics(epoch=epoch, step=step, global_step=global_step,
                                      metrics=metrics, lr=lr, samples_per_sec=samples_per_sec))
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(metrics, global_step, "train/")
+            self.tensorboard.scalars({"lr": lr, "samples_per_sec": samples_per_sec},
+                                     global_step)
 
     def is_improvement(self, metrics: dict[str, float]) -> bool:
         value = metrics.get(self.monitor)
@@ -170,6 +187,8 @@ class Recorder:
             self.summary.update(best_value=self.best_value, best_epoch=epoch + 1)
         self._append(EpochEnd(epoch=epoch, global_step=global_step, metrics=metrics,
                                  seconds=seconds, is_best=best))
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(metrics, global_step, "epoch/")
         self.summary.update(
             epochs_completed=epoch + 1, global_step=global_step, metrics=metrics,
             train_seconds=self.summary["train_seconds"] + seconds,
@@ -192,6 +211,9 @@ class Recorder:
                                  global_step=global_step, error=error))
         if self.writes:
             notify.notify(self.notify_cmd, self.run.path, status, self.end_message(status, error))
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+            self.tensorboard = None
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
         self.summary.update(status=status, error=error, global_step=global_step, ended=time.time(),
                             peak_memory_mb=max(peak_mb, self.summary.get("peak_memory_mb", 0)))

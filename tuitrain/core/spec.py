@@ -117,6 +117,7 @@ class RunSettings:
     # Run by the shell when the run ends or raises an alert (core/notify.py); "" = the
     # environment's TUITRAIN_NOTIFY_CMD, if any.
     notify_cmd: str = ""
+    tensorboard: bool = False  # also write TensorBoard event files (core/tensorboard_log.py)
 
 
 @dataclass(frozen=True)
