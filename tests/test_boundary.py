@@ -35,6 +35,7 @@ CLI_MODULES = [
     "tuitrain.cli.live",
     "tuitrain.cli.reproduce",
     "tuitrain.cli.report",
+    "tuitrain.cli.lr_find",
     "tuitrain.runner",
     "tuitrain.scheduler",
     "tuitrain.backends",

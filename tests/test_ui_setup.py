@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from fake_runs import aio, fake_gpus, quiet_env, record_notes, until
+from textual.widgets import Static
 
 from tuitrain import backends
 from tuitrain.core import launch
@@ -483,3 +484,34 @@ def test_the_first_preset_shown_needs_no_download() -> None:
     presets = list_presets()
     assert presets[0].name == "cnn-cifar10"  # alphabetical; its data is a download
     assert default_preset(presets) == "cnn-digits"
+
+
+@aio
+async def test_ctrl_l_runs_the_range_test_and_puts_its_suggestion_in(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuitrain.core import lr_find
+    from tuitrain.ui.screens.lr_plot import LrPlotScreen
+
+    asked: list[float] = []
+
+    def fake_find(spec: Any, *args: Any) -> lr_find.Sweep:
+        asked.append(spec.optimizer.lr)
+        lrs = tuple(float(x) for x in lr_find.rates(1e-5, 1.0, 40))
+        losses = tuple(1.0 / (1.0 + (lr / 1e-3) ** 2) + 0.1 for lr in lrs)
+        return lr_find.Sweep(lrs, losses, tuple(lr_find.smooth(list(losses))), 0.00123, False)
+
+    monkeypatch.setattr(lr_find, "find", fake_find)
+    app = TuitrainApp(tmp_path / "runs")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = setup_of(app)
+        await choose_preset(pilot, screen, "mlp-moons")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: isinstance(app.screen, LrPlotScreen))
+        assert asked == [0.01]  # on the settings as they stand
+        text = str(app.screen.query_one("#prompt-hint", Static).render())
+        assert "suggested: 0.00123" in text
+        await pilot.press("enter")
+        await until(pilot, lambda: app.screen is screen)
+        assert value(screen, "lr") == "0.00123"
+        await settled(pilot, screen)
+        assert screen.current_spec().optimizer.lr == pytest.approx(0.00123)

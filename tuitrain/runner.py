@@ -52,7 +52,7 @@ def _oom_message(exc: BaseException, batch_size: int, claims: Claims | None) -> 
             f"e.g. --batch-size {max(1, batch_size // 2)}")
 
 
-def _placed(owner: str, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
+def place_devices(owner: str, spec: RunSpec) -> tuple[RunSpec, Claims | None, int]:
     """The devices the run trains on, claimed by `owner`, and how many (torch: processes;
     TensorFlow: replicas). On NVIDIA GPUs: the GPUs `run.devices` asks for, claimed
     (core/gpu_claims.py) and the only ones its framework sees (CUDA_VISIBLE_DEVICES, numbered
@@ -151,7 +151,7 @@ def join_run(spec: RunSpec, nodes: Nodes) -> int:
     process, until the run ends; the exit code."""
     owner = f"node {nodes.rank} of the run at {nodes.master}"
     early_stop = _watch_stops() if spec.run.framework != "torch" else []
-    placed, claims, world = _placed(owner, spec)
+    placed, claims, world = place_devices(owner, spec)
     try:
         if spec.run.framework == "torch":
             from tuitrain.backends import torch_launch
@@ -200,7 +200,7 @@ def _train(run: RunDir, resume: bool, control_offset: int | None, early_stop: li
             group, device, replicas = worker
             spec = spec.with_run(device=device)
         else:
-            spec, claims, replicas = _placed(run.id, spec)  # before a framework sees the GPUs
+            spec, claims, replicas = place_devices(run.id, spec)  # before a framework sees the GPUs
             if spec.run.framework == "torch" and (replicas > 1 or nodes is not None):
                 from tuitrain.backends import torch_backend, torch_launch
 

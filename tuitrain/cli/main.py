@@ -73,6 +73,16 @@ def build_parser() -> Parser:
     add_runs_dir(st)
     st.set_defaults(func=_handler("train", "cmd_stop"))
 
+    lf = sub.add_parser("lr-find", help="the learning-rate range test: loss against the rate, "
+                        "and a suggested rate")
+    lf.add_argument("--preset", "-p", help="preset name or .toml path")
+    lf.add_argument("--steps", type=int, default=200, help="steps of the test (default 200)")
+    lf.add_argument("--start", type=float, default=1e-7, help="first rate (default 1e-7)")
+    lf.add_argument("--end", type=float, default=10.0, help="last rate (default 10)")
+    add_spec_options(lf)
+    add_runs_dir(lf)
+    lf.set_defaults(func=_handler("lr_find", "cmd_lr_find"))
+
     se = sub.add_parser(
         "set", help="change a running run: optimizer.lr, lr_scale, train.early_stopping, "
         "stop_after_epoch, checkpoint",

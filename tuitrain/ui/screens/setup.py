@@ -30,6 +30,7 @@ from tuitrain.ui.widgets.preset_list import PresetList
 from tuitrain.ui.widgets.settings_table import SettingsTable
 
 if TYPE_CHECKING:  # the check and device detection are imported by their workers
+    from tuitrain.core.lr_find import Sweep
     from tuitrain.core.overrides_check import CheckResult
     from tuitrain.ui.app import TuitrainApp
 
@@ -63,6 +64,16 @@ class Checked(Message):
         self.result = result
 
 
+class LrFound(Message):
+    """The learning-rate finder ended: its sweep and plot, or why it failed."""
+
+    def __init__(self, sweep: Sweep | None, plot: str, error: str) -> None:
+        super().__init__()
+        self.sweep = sweep
+        self.plot = plot
+        self.error = error
+
+
 class DevicesFound(Message):
     """One framework's device detection finished: {'devices': [...]} or {'error': ...}."""
 
@@ -79,6 +90,7 @@ class SetupScreen(Screen[None]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012
     BINDINGS = [  # noqa: RUF012
         Binding("enter", "start", "Start"),
+        Binding("ctrl+l", "lr_find", "LR finder"),
     ]
 
     def __init__(self, preset: str | None = None, overrides: dict[str, Any] | None = None,
@@ -339,6 +351,48 @@ class SetupScreen(Screen[None]):
             raise UserError(problem)
         assert result.spec is not None
         return result.spec
+
+    def action_lr_find(self) -> None:
+        """`ctrl+l`: the learning-rate range test on these settings, in the background; its
+        plot and suggestion then, and the suggestion into the settings if wanted."""
+        try:
+            spec = self.current_spec()
+        except UserError as exc:
+            self.notify(str(exc), title="No range test", severity="error")
+            return
+        self.notify("learning-rate range test: 200 steps on these settings, in the "
+                    "background…", timeout=6)
+        self._lr_find(spec)
+
+    @work(thread=True, exclusive=True, group="setup-lr-find")
+    def _lr_find(self, spec: RunSpec) -> None:
+        from tuitrain.core import lr_find
+
+        try:
+            sweep = lr_find.find(spec)
+        except UserError as exc:
+            self.post_message(LrFound(None, "", str(exc)))
+            return
+        size = self.app.size  # the dialog's room: its border and padding take 10 columns
+        text = lr_find.plot_text(sweep, max(40, min(76, size.width - 12)),
+                                 max(10, min(18, size.height - 10)))
+        self.post_message(LrFound(sweep, text, ""))
+
+    def on_lr_found(self, message: LrFound) -> None:
+        from tuitrain.ui.screens.lr_plot import LrPlotScreen
+
+        if message.sweep is None:
+            self.notify(message.error, title="Range test failed", severity="error",
+                        timeout=10)
+            return
+        suggested = message.sweep.suggested
+
+        def answer(use: bool | None) -> None:
+            if use and suggested is not None:
+                self.table.set_value("optimizer.lr", f"{suggested:.3g}")
+                self.notify(f"learning rate {suggested:.3g}", timeout=3)
+
+        self.app.push_screen(LrPlotScreen(message.sweep, message.plot), answer)
 
     def action_start(self) -> None:
         """Build the RunSpec and hand it to the app, or say why not."""
