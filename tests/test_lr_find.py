@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import assert_one_line_error, requires_torch, run_cli
+from conftest import FRAMEWORK_PARAMS, assert_one_line_error, run_cli
 from test_trainer import make_spec
 
 from tuitrain.core.checkpoints import CheckpointStore
@@ -83,10 +83,9 @@ def test_bad_ranges_are_one_line(tmp_path: Path) -> None:
     assert_one_line_error(run_cli("lr-find", runs_dir=tmp_path), "lr-find needs --preset")
 
 
-@pytest.mark.torch
-@requires_torch
-def test_lr_find_in_pytorch_suggests_a_rate(tmp_path: Path) -> None:
-    out = run_cli("lr-find", "-p", "mlp-moons", "-f", "torch", "--steps", "80",
+@pytest.mark.parametrize("framework", FRAMEWORK_PARAMS)
+def test_lr_find_suggests_a_rate_in_each_framework(tmp_path: Path, framework: str) -> None:
+    out = run_cli("lr-find", "-p", "mlp-moons", "-f", framework, "--steps", "80",
                   runs_dir=tmp_path, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     line = next(x for x in out.stdout.splitlines() if x.startswith("suggested learning rate"))
