@@ -59,8 +59,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows = [r for r in rows if matches(r, terms)]
     if args.sort:
         rows = sort_rows(rows, *parse_sort(args.sort))
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    if args.json:  # as the listing shows them (the index's own bookkeeping left out)
+        print(json.dumps([{k: v for k, v in r.items() if k != "summary_status"} for r in rows],
+                         indent=2))
         return 0
     if not rows:
         print(f"no runs in {runs_dir(args)}" + (f" match {args.filter!r}" if args.filter else ""))
