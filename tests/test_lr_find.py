@@ -93,3 +93,15 @@ def test_lr_find_suggests_a_rate_in_each_framework(tmp_path: Path, framework: st
     assert 1e-4 < rate < 1.0
     assert f"--lr {rate:.3g}" in out.stdout
     assert not list(tmp_path.glob("*"))  # nothing left in the runs folder
+
+
+def test_a_split_smaller_than_one_batch_is_one_line(tmp_path: Path) -> None:
+    from tuitrain.core.errors import UserError
+
+    spec = make_spec(epochs=1, batch_size=32)
+    run = RunDir.create(tmp_path, spec)
+    finder = LrFinder(spec, run, 10, CheckpointStore(run.checkpoints, ".fake"))
+    finder.begin(RateEngine(), "cpu", "fake", 3, {})  # type: ignore[arg-type]
+    with pytest.raises(UserError, match=r"training split \(10 samples\) is smaller than one "
+                                        r"batch \(32\); use --batch-size 10 or less"):
+        finder.fit()

@@ -26,6 +26,7 @@ class FakeLauncher:
     outcomes: dict[int, str] = field(default_factory=dict)
     shares: dict[int, int | None] = field(default_factory=dict)
     refuse: set[int] = field(default_factory=set)
+    failed: dict[int, str] = field(default_factory=dict)
 
     def start(self, entry: Entry, cpu_share: int | None) -> None:
         if entry.id in self.refuse:
@@ -38,6 +39,9 @@ class FakeLauncher:
 
     def outcome(self, entry: Entry) -> str:
         return self.outcomes.get(entry.id, "completed")
+
+    def fail(self, entry: Entry, message: str) -> None:
+        self.failed[entry.id] = message
 
     def finish(self, entry_id: int, status: str = "completed") -> None:
         self.live.discard(entry_id)
@@ -138,15 +142,53 @@ def test_gpu_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert gpu_fit(entry("auto", "all"), found, None, {}) is None
 
 
-def test_a_run_that_never_started_goes_back_in_line(tmp_path: Path) -> None:
+def test_a_run_another_scheduler_left_unstarted_goes_back_in_line(tmp_path: Path) -> None:
     queue, launcher, scheduler, said = make(tmp_path)
     first = add(queue, "a", tmp_path)
-    scheduler.tick()
-    launcher.finish(first, "queued")  # its folder still says queued: the runner never ran
+    queue.start(first)  # a scheduler before this one marked it and died before its runner
+    launcher.outcomes[first] = "queued"
     scheduler.tick()
     entry = queue.get(first)
     assert entry is not None and entry.state == "started" and first in launcher.live
     assert any("never started; back in the queue" in line for line in said)
+
+
+def test_a_runner_that_died_before_a_word_fails_instead_of_starting_forever(
+        tmp_path: Path) -> None:
+    queue, launcher, scheduler, _ = make(tmp_path)
+    first, second = add(queue, "a", tmp_path), add(queue, "b", tmp_path)
+    scheduler.tick()
+    launcher.finish(first, "queued")  # its folder still says queued: it exited at once
+    scheduler.tick()
+    assert states(queue) == ["failed", "started"]
+    assert "exited before training started" in launcher.failed[first]
+    assert second in launcher.live
+
+
+def test_devices_this_machine_can_never_give_fail_the_entry_not_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(gpu_claims.CLAIMS_ENV, str(tmp_path / "claims"))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    queue, launcher, scheduler, _ = make(tmp_path, gpus=[gpu(0), gpu(1)], parallel=4)
+    four = add(queue, "four", tmp_path, devices="4")
+    missing = add(queue, "missing", tmp_path, devices="0,5")
+    fine = add(queue, "fine", tmp_path)
+    scheduler.tick()
+    assert states(queue) == ["failed", "failed", "started"] and fine in launcher.live
+    assert "this machine shows 2 GPU(s) (0-1); it can never start here" in launcher.failed[four]
+    assert missing in launcher.failed
+
+
+def test_a_failing_sweep_upkeep_is_logged_and_the_queue_goes_on(tmp_path: Path) -> None:
+    queue, launcher, scheduler, said = make(tmp_path)
+
+    def broken(entries: list[Entry]) -> None:
+        raise FileNotFoundError("ckpt-e0003.pt")
+
+    scheduler.upkeep = broken
+    first = add(queue, "a", tmp_path)
+    assert scheduler.tick() and first in launcher.live
+    assert "sweep upkeep: FileNotFoundError: ckpt-e0003.pt" in said
 
 
 def test_a_run_that_cannot_start_fails_and_the_next_goes(tmp_path: Path) -> None:

@@ -58,9 +58,9 @@ def submitted(out: subprocess.CompletedProcess[str]) -> tuple[str, str]:
 
 
 def test_each_trial_requeues_at_its_time_limit_and_resumes_to_the_end(tmp_path: Path) -> None:
-    env = env_for(tmp_path, FAKE_SLURM_TIME_LIMIT="4")
+    env = env_for(tmp_path, FAKE_SLURM_TIME_LIMIT="7")  # well after the task is up
     sid, job_id = submitted(run_cli(
-        "sweep", *BASE, "--epochs", "150", "--grid", "optimizer.lr=1e-2,3e-2", "--on", "slurm",
+        "sweep", *BASE, "--epochs", "400", "--grid", "optimizer.lr=1e-2,3e-2", "--on", "slurm",
         "--max-parallel", "2", "--sbatch=--partition=gpu --time=00:10:00", env=env))
     record = job(tmp_path, job_id)
     assert record["parallel"] == 2 and record["options"] == ["--partition=gpu", "--time=00:10:00"]

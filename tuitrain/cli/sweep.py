@@ -65,15 +65,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     prune = args.prune or ""
     budget = sweep.parse_size(args.disk_budget) if args.disk_budget else None
     search, space, trials = _trials(args)
+    runs = runs_dir(args)
     specs = [_trial_spec(args, params, search) for params in trials]
     backends.preflight(specs[0])  # the framework, a model file, the device: once
     for spec in specs[1:]:
         validate.check(spec)
     monitor, mode = monitor_of(specs[0])
-    runs = runs_dir(args)
     record = sweep.Sweep(
-        sweep.new_id(args.preset), args.preset, tuple(args.argv), search, space, monitor,
-        mode, tuple(sweep.Trial(n, params) for n, params in enumerate(trials)), prune,
+        sweep.new_id(args.preset, runs), args.preset, tuple(args.argv), search, space,
+        monitor, mode, tuple(sweep.Trial(n, params) for n, params in enumerate(trials)), prune,
         args.keep_checkpoints, budget)
     if args.on == "slurm":
         return _on_slurm(args, runs, replace(record, on="slurm"), specs)

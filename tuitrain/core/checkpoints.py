@@ -5,6 +5,7 @@ verified when a checkpoint is used (`latest()`, `best()`), never on the training
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -39,9 +40,11 @@ class Checkpoint:
     def size(self) -> int:
         """Bytes on disk (a file, or a folder's files)."""
         path = self.path
-        if path.is_dir():
-            return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-        return path.stat().st_size if path.exists() else 0
+        total = 0
+        for file in path.rglob("*") if path.is_dir() else (path,):
+            with contextlib.suppress(OSError):  # pruned meanwhile
+                total += file.stat().st_size if file.is_file() else 0
+        return total
 
 
 def digest(path: Path) -> str:

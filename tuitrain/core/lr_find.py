@@ -99,6 +99,10 @@ class LrFinder(Trainer):
         engine = self.engine
         assert engine is not None, "call begin() first"
         planned = rates(self.start, self.end, self.steps)
+        if self.sampler.full_steps == 0:
+            raise UserError(f"the training split ({self.sampler.num_samples} samples) is "
+                            f"smaller than one batch ({self.spec.train.batch_size}); use "
+                            f"--batch-size {max(1, self.sampler.num_samples)} or less")
         losses: list[float] = []
         diverged = False
         epoch = 0
@@ -152,10 +156,14 @@ def find(spec: RunSpec, steps: int = 200, start: float = 1e-7, end: float = 10.0
         run = RunDir.create(Path(tmp), spec)
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
         env.update({k: v for k, v in thread_budget().items() if k not in os.environ})
-        out = subprocess.run(
-            [sys.executable, "-m", "tuitrain.lr_finder", str(run.path), "--steps", str(steps),
-             "--start", repr(start), "--end", repr(end)],
-            capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        try:
+            out = subprocess.run(
+                [sys.executable, "-m", "tuitrain.lr_finder", str(run.path), "--steps",
+                 str(steps), "--start", repr(start), "--end", repr(end)],
+                capture_output=True, text=True, env=env, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise UserError(f"the learning-rate finder did not end within {timeout:g} s; "
+                            "try fewer --steps") from None
     lines = out.stdout.strip().splitlines()
     try:
         raw = json.loads(lines[-1]) if lines else {}

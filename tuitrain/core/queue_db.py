@@ -143,13 +143,19 @@ class Queue:
     def _write(self) -> Iterator[None]:
         """One write transaction, taken up front (BEGIN IMMEDIATE): readers go on, a second
         writer waits for it instead of failing halfway through."""
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # busy past the timeout, disk full, read-only
+            raise UserError(f"{self.folder / 'queue.db'}: {exc}") from None
         try:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
-        self.db.execute("COMMIT")
+        try:
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            raise UserError(f"{self.folder / 'queue.db'}: {exc}") from None
 
     def close(self) -> None:
         self.db.close()

@@ -75,7 +75,10 @@ class RunsIndex:
             name = entry.name
             # The folder's own time changes whenever summary.json or meta.json is replaced
             # (both are written to a temporary file and renamed): one stat tells.
-            key = [entry.stat().st_mtime_ns]
+            try:
+                key = [entry.stat().st_mtime_ns]
+            except OSError:  # removed while listed
+                continue
             cached = self._cache.get(name)
             # A run not yet ended is read each time: its summary may change within one tick
             # of the file system's clock, which the folder's time would not show.
@@ -131,7 +134,11 @@ class RunsIndex:
         except (OSError, ValueError):
             return
         if isinstance(saved, dict) and saved.get("version") == INDEX_VERSION:
-            self._cache = {name: (key, row) for name, (key, row) in saved["runs"].items()}
+            try:
+                self._cache = {name: (list(key), dict(row))
+                               for name, (key, row) in saved["runs"].items()}
+            except (TypeError, ValueError, KeyError, AttributeError):  # damaged: read anew
+                self._cache = {}
             self._written = time.monotonic()
 
     def _save(self) -> None:

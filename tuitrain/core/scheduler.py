@@ -17,6 +17,7 @@ run is a `Launcher`, so that a benchmark can swap in one that trains nothing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -46,6 +47,10 @@ class Launcher(Protocol):
         """The run's status once it no longer runs; `queued` if it never started."""
         ...
 
+    def fail(self, entry: Entry, message: str) -> None:
+        """Record that the entry's run could not train, and why."""
+        ...
+
 
 @dataclass
 class RunLauncher:
@@ -66,20 +71,34 @@ class RunLauncher:
     def outcome(self, entry: Entry) -> str:
         return RunDir(entry.run).status_or("crashed")
 
+    def fail(self, entry: Entry, message: str) -> None:
+        run = RunDir(entry.run)
+        with contextlib.suppress(OSError, UserError):
+            run.write_summary({**run.summary(), "status": "failed", "error": message})
+
 
 def gpu_fit(entry: Entry, found: Sequence[Gpu], cuda_visible: str | None,
-            reserved: dict[str, str]) -> tuple[str, ...] | None:
+            reserved: dict[str, str]) -> tuple[str, ...] | str | None:
     """The GPUs (UUIDs) the entry would train on now, () where it does not use NVIDIA GPUs,
-    None while too few are free. `reserved`: {uuid: run} planned for runs just started."""
+    None while too few are free, and why not where it never can be met (a GPU this machine
+    lacks, more GPUs than it has). `reserved`: {uuid: run} planned for runs just started."""
     if entry.device not in ("auto", "cpu") and not entry.device.startswith("cuda"):
         return ()
     if entry.device == "cpu" or not found:
         return ()
     number = entry.device.partition(":")[2]
     try:
-        request = (placement.DevicesRequest("numbers", numbers=(int(number),)) if number
+        request = (placement.DevicesRequest("numbers", numbers=(int(number),),
+                                            given=f"--device {entry.device}") if number
                    else placement.parse_devices(entry.devices))
         shown = placement.visible(found, cuda_visible)
+    except UserError as exc:
+        return str(exc)
+    missing = [n for n in request.numbers if n >= len(shown)]
+    if missing or (request.kind == "count" and request.count > len(shown)):
+        return (f"{request.said()}: this machine shows {len(shown)} GPU(s) "
+                f"(0-{len(shown) - 1}); it can never start here")
+    try:
         held = {**gpu_claims.holders(shown), **reserved}
         plan = placement.plan(request, placement.candidates(shown, held), anyway="")
     except UserError:
@@ -98,13 +117,17 @@ class Scheduler:
     say: Callable[[str], None] = print
     upkeep: Callable[[list[Entry]], None] | None = None  # sweeps' pruning and disk budgets
     planned: dict[int, tuple[str, ...]] = field(default_factory=dict)  # entry id -> GPU uuids
+    launched: set[int] = field(default_factory=set)  # entries this scheduler started
 
     def tick(self) -> bool:
         """Record ended runs, look after the sweeps, start what fits; True when anything
         changed."""
         ended = self.reap()
         if self.upkeep is not None:
-            self.upkeep(self.queue.entries(("started",)))
+            try:  # a sweep's pruning or disk budget never takes the queue down
+                self.upkeep(self.queue.entries(("started",)))
+            except Exception as exc:
+                self.say(f"sweep upkeep: {type(exc).__name__}: {one_line(exc)}")
         return self.start_fitting() or ended
 
     def reap(self) -> bool:
@@ -115,7 +138,13 @@ class Scheduler:
             status = self.launcher.outcome(entry)
             self.planned.pop(entry.id, None)
             changed = True
-            if status == "queued":  # its runner never started (a scheduler died meanwhile)
+            if status == "queued" and entry.id in self.launched:  # died before a word
+                message = (f"its runner exited before training started; see "
+                           f"{entry.run / 'runner.log'}")
+                self.launcher.fail(entry, message)
+                self.queue.end(entry.id, "failed")
+                self.say(f"#{entry.id} {entry.run.name}: failed: {message}")
+            elif status == "queued":  # never started: a scheduler before this one died
                 self.queue.requeue(entry.id)
                 self.say(f"#{entry.id} {entry.run.name}: never started; back in the queue")
             else:
@@ -144,12 +173,18 @@ class Scheduler:
                 break
             if not self.queue.start(entry.id):  # removed meanwhile
                 continue
+            if isinstance(fit, str):  # never: it fails rather than holding the queue up
+                self.launcher.fail(entry, fit)
+                self.queue.end(entry.id, "failed")
+                self.say(f"#{entry.id} {entry.run.name}: failed: {fit}")
+                continue
             try:
                 self.launcher.start(entry, share)
             except (UserError, OSError) as exc:  # its folder gone, or it runs already
                 self.queue.end(entry.id, "failed")
                 self.say(f"#{entry.id} {entry.run.name}: could not start: {one_line(exc)}")
                 continue
+            self.launched.add(entry.id)
             self.planned[entry.id] = fit
             self.say(f"#{entry.id} {entry.run.name}: started" + (
                 f" on {share} core(s)" if share and not fit else ""))
@@ -160,11 +195,14 @@ class Scheduler:
     def serve(self, lock: Lock, poll: float = POLL) -> None:
         """Schedule until nothing is queued or running, then let go of the lock."""
         while True:
-            if self.tick():
-                continue
-            if self.queue.idle_release(lock.release):
-                self.say("queue empty: scheduler ends")
-                return
+            try:
+                if self.tick():
+                    continue
+                if self.queue.idle_release(lock.release):
+                    self.say("queue empty: scheduler ends")
+                    return
+            except UserError as exc:  # the database busy or its disk in trouble: try again
+                self.say(f"queue: {one_line(exc)}; trying again")
             time.sleep(poll)
 
 

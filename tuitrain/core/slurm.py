@@ -52,6 +52,16 @@ def array_spec(tasks: list[int], parallel: int | None) -> str:
     return text + (f"%{parallel}" if parallel else "")
 
 
+def _call(cmd: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a SLURM command; a one-line error when the controller does not answer."""
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=False,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"`{Path(cmd[0]).name}` did not answer within {timeout:g} s "
+                        "(is the SLURM controller up?)") from None
+
+
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
@@ -70,7 +80,7 @@ def submit(script: Path, tasks: list[int], parallel: int | None, extra: str) -> 
     """`sbatch --array=... [extra] SCRIPT`; the job id, or a one-line error with sbatch's."""
     cmd = [_tool("sbatch"), f"--array={array_spec(tasks, parallel)}", *shlex.split(extra),
            str(script)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=120)
+    out = _call(cmd, 120)
     found = _SUBMITTED.search(out.stdout)
     if out.returncode != 0 or found is None:
         why = " ".join((out.stderr or out.stdout).split()) or f"exit {out.returncode}"
@@ -80,14 +90,14 @@ def submit(script: Path, tasks: list[int], parallel: int | None, extra: str) -> 
 
 def active_tasks(job_id: str) -> set[int]:
     """The array tasks of `job_id` still pending or running (`squeue`)."""
-    out = subprocess.run([_tool("squeue"), "--noheader", "--array", f"--jobs={job_id}",
-                          "--format=%K"], capture_output=True, text=True, check=False,
-                         timeout=60)
+    out = _call([_tool("squeue"), "--noheader", "--array", f"--jobs={job_id}",
+                 "--format=%K"], 60)
     return {int(t) for t in out.stdout.split() if t.isdigit()}
 
 
 def requeue(job_id: str) -> bool:
     """Put this array task back in SLURM's queue; False where scontrol refused."""
-    out = subprocess.run([_tool("scontrol"), "requeue", job_id], capture_output=True,
-                         text=True, check=False, timeout=60)
-    return out.returncode == 0
+    try:
+        return _call([_tool("scontrol"), "requeue", job_id], 60).returncode == 0
+    except UserError:
+        return False

@@ -170,9 +170,16 @@ def sweeps_dir(runs_dir: Path) -> Path:
     return runs_dir / "sweeps"
 
 
-def new_id(preset: str) -> str:
+def new_id(preset: str, runs_dir: Path) -> str:
+    """`sweep-<time>-<preset>`, with `-2`, `-3`... when a sweep of that name exists (two
+    started in the same second)."""
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(preset).stem).strip("-") or "sweep"
-    return f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    base = f"sweep-{time.strftime('%Y%m%d-%H%M%S')}-{slug}"
+    taken = sweeps_dir(runs_dir)
+    n = 1
+    while (taken / f"{base if n == 1 else f'{base}-{n}'}.json").exists():
+        n += 1
+    return base if n == 1 else f"{base}-{n}"
 
 
 def write_sweep(runs_dir: Path, sweep: Sweep) -> Path:
@@ -192,10 +199,15 @@ def read_sweep(runs_dir: Path, ref: str) -> Sweep:
         known = ", ".join(ids[-5:]) or "none"
         what = "no sweep" if not matches else f"{len(matches)} sweeps match"
         raise UserError(f"{what} {ref!r} in {folder}; sweeps there: {known}")
-    raw = json.loads((folder / f"{matches[0]}.json").read_text(encoding="utf-8"))
-    raw["trials"] = tuple(Trial(**t) for t in raw["trials"])
-    raw["argv"], raw["space"] = tuple(raw["argv"]), tuple(raw["space"])
-    return Sweep(**raw)
+    path = folder / f"{matches[0]}.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        raw["trials"] = tuple(Trial(**t) for t in raw["trials"])
+        raw["argv"], raw["space"] = tuple(raw["argv"]), tuple(raw["space"])
+        return Sweep(**raw)
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise UserError(f"{path}: a damaged sweep record ({type(exc).__name__}: {exc})"
+                        ) from None
 
 
 # --- pruning ------------------------------------------------------------------------------

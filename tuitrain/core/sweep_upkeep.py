@@ -7,6 +7,7 @@ continues it)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,12 @@ EVERY = 2.0  # seconds between looks (a look re-reads only logs that grew)
 
 
 def _tree_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    """Bytes under `folder`; files a live runner renames or prunes meanwhile count as 0."""
+    total = 0
+    for path in folder.rglob("*"):
+        with contextlib.suppress(OSError):
+            total += path.stat().st_size if path.is_file() else 0
+    return total
 
 
 def resumable(run: Path) -> bool:
@@ -53,8 +59,8 @@ class SweepUpkeep:
             live = [e for e in started if e.sweep == sweep_id]
             try:
                 record = sweep.read_sweep(live[0].run.parent, sweep_id)
-            except (UserError, OSError, ValueError):
-                continue  # its record is gone: its trials train on unpruned
+            except (UserError, OSError, ValueError, TypeError, KeyError):
+                continue  # its record is gone or damaged: its trials train on unpruned
             runs = live[0].run.parent
             if record.prune == "median":
                 self.prune(record, runs, [e.run for e in live])
