@@ -133,6 +133,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     return err
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> float:
+    """Poll `condition()` until true; returns the seconds it took."""
+    t0 = time.monotonic()
+    while not condition():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
 def run_folders(runs_dir: Path) -> list[Path]:
     """Run folders under `runs_dir` (those holding a config.toml)."""
     if not runs_dir.is_dir():

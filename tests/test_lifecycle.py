@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from conftest import (
     requires_torch,
     run_cli,
     run_folders,
+    wait_for,
 )
 
 from tuitrain.core.checkpoints import CheckpointStore
@@ -33,16 +33,6 @@ from tuitrain.core.rundir import RunDir
 pytestmark = [requires_torch, pytest.mark.torch]
 
 LONG = ("-p", "mlp-moons", "-f", "torch", "--epochs", "3000", "--set", "data.samples=300")
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> float:
-    """Poll `condition()` until true; returns the seconds it took."""
-    t0 = time.monotonic()
-    while not condition():
-        if time.monotonic() - t0 > timeout:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-    return time.monotonic() - t0
 
 
 def has_checkpoint(run: RunDir) -> bool:

@@ -8,12 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
+from conftest import assert_one_line_error, cli_env, requires_torch, run_cli, run_folders, wait_for
 
 from tuitrain.core.events import RunStarted
 from tuitrain.core.liveness import is_held
@@ -28,13 +26,6 @@ LONG = ("-p", "mlp-moons", "-f", "torch", "--epochs", "3000", "--set", "data.sam
 def queue_cli(tmp: Path, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
     env = cli_env(tmp / "runs", TUITRAIN_QUEUE_DIR=str(tmp / "queue"))
     return run_cli("queue", *args, env=env, timeout=timeout)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def test_queued_runs_each_train_once_and_wait_reports_them(tmp_path: Path) -> None:

@@ -9,12 +9,10 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
+from conftest import assert_one_line_error, cli_env, requires_torch, run_cli, run_folders, wait_for
 
 from tuitrain.core.checkpoints import CheckpointStore
 from tuitrain.core.events import RunStarted
@@ -30,13 +28,6 @@ BASE = ("-p", "mlp-moons", "-f", "torch", "--set", "data.samples=300")
 def cli(tmp: Path, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
     env = cli_env(tmp / "runs", TUITRAIN_QUEUE_DIR=str(tmp / "queue"))
     return run_cli(*args, env=env, timeout=timeout)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def show(tmp: Path, sweep_id: str) -> dict:
@@ -96,11 +87,12 @@ def test_resume_finishes_a_sweep_whose_scheduler_and_trial_were_killed(tmp_path:
     first, second, third = sorted(runs, key=lambda r: read_meta(r.path).trial or 0)
     wait_for(lambda: first.status() == "completed" and second.is_alive()
              and CheckpointStore(second.checkpoints, "").latest() is not None,
-             "the first trial to end and the second to checkpoint")
+             "the first trial to end and the second to checkpoint", timeout=90)
     queue = tmp_path / "queue"
     os.kill(int((queue / "scheduler.pid").read_text()), signal.SIGKILL)  # the machine dies:
     os.killpg(int(second.pidfile.read_text()), signal.SIGKILL)  # scheduler and trial at once
-    wait_for(lambda: not second.is_alive() and not is_held(queue / "scheduler.lock"), "deaths")
+    wait_for(lambda: not second.is_alive() and not is_held(queue / "scheduler.lock"),
+             "deaths", timeout=90)
     assert second.status() == "crashed" and third.status() == "queued"
     resumed = cli(tmp_path, "sweep", "resume", sid)
     assert resumed.returncode == 0, resumed.stderr

@@ -10,12 +10,18 @@ import json
 import os
 import signal
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import REPO, assert_one_line_error, cli_env, requires_torch, run_cli, run_folders
+from conftest import (
+    REPO,
+    assert_one_line_error,
+    cli_env,
+    requires_torch,
+    run_cli,
+    run_folders,
+    wait_for,
+)
 
 from tuitrain.core.events import RunStarted
 from tuitrain.core.rundir import RunDir
@@ -30,13 +36,6 @@ def env_for(tmp: Path, **extra: str) -> dict[str, str]:
     return cli_env(tmp / "runs", TUITRAIN_QUEUE_DIR=str(tmp / "queue"),
                    FAKE_SLURM_DIR=str(tmp / "slurm"),
                    PATH=f"{FAKE}{os.pathsep}{os.environ['PATH']}", **extra)
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 150) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def job(tmp: Path, job_id: str) -> dict:
@@ -64,7 +63,7 @@ def test_each_trial_requeues_at_its_time_limit_and_resumes_to_the_end(tmp_path: 
         "--max-parallel", "2", "--sbatch=--partition=gpu --time=00:10:00", env=env))
     record = job(tmp_path, job_id)
     assert record["parallel"] == 2 and record["options"] == ["--partition=gpu", "--time=00:10:00"]
-    wait_for(lambda: finished(tmp_path, job_id), "the job array to finish")
+    wait_for(lambda: finished(tmp_path, job_id), "the job array to finish", timeout=150)
     assert job(tmp_path, job_id)["attempts"] == {"0": 2, "1": 2}  # each requeued once
     runs = [RunDir(p) for p in run_folders(tmp_path / "runs")]
     assert [r.status() for r in runs] == ["completed"] * 2
@@ -81,7 +80,7 @@ def test_resume_submits_again_the_trials_a_lost_job_left(tmp_path: Path) -> None
         "sweep", *BASE, "--epochs", "400", "--grid", "optimizer.lr=1e-2,3e-2,5e-3",
         "--on", "slurm", "--max-parallel", "1", env=env))
     runs = sorted((RunDir(p) for p in run_folders(tmp_path / "runs")), key=lambda r: r.id)
-    wait_for(lambda: any(r.is_alive() for r in runs), "a trial to start")
+    wait_for(lambda: any(r.is_alive() for r in runs), "a trial to start", timeout=150)
     # The node dies: the fake SLURM's driver, the task and its trial's runner, all at once.
     driver = subprocess.run(["pgrep", "-f", f"driver.py {job_id}"], capture_output=True,
                             text=True, check=False).stdout.split()
@@ -89,7 +88,7 @@ def test_resume_submits_again_the_trials_a_lost_job_left(tmp_path: Path) -> None
         os.kill(int(pid), signal.SIGKILL)
     live = next(r for r in runs if r.is_alive())
     os.killpg(int(live.pidfile.read_text()), signal.SIGKILL)
-    wait_for(lambda: not live.is_alive(), "the trial to die")
+    wait_for(lambda: not live.is_alive(), "the trial to die", timeout=150)
     record = job(tmp_path, job_id)
     for task, state in record["tasks"].items():  # what SLURM does with a lost job
         record["tasks"][task] = "COMPLETED" if state == "RUNNING" else "CANCELLED"

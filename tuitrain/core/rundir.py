@@ -15,7 +15,7 @@ from typing import Any, TextIO
 
 import tomli_w
 
-from tuitrain.core import model_file, provenance
+from tuitrain.core import model_file
 from tuitrain.core.atomic import fsync_dir, remove_path, write_atomic
 from tuitrain.core.datasets import own_data_name, pinned
 from tuitrain.core.errors import UserError
@@ -129,6 +129,8 @@ class RunDir:
             except BaseException:  # nothing half-written: no folder without its spec
                 remove_path(path)
                 raise
+            from tuitrain.core import provenance  # git, packages: only when a run is made
+
             provenance.record(path)
             fsync_dir(runs_dir)
             return run

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -41,6 +40,7 @@ from tuitrain.core.run_meta import read_meta, write_meta
 from tuitrain.core.rundir import RunDir, queued_note
 from tuitrain.core.runs_index import epoch_curves
 from tuitrain.ui import jobs
+from tuitrain.ui.queue_view import queue_pane, unqueue
 from tuitrain.ui.screens.compare_dialog import CompareDialog, CompareRequest
 from tuitrain.ui.screens.confirm import ConfirmScreen
 from tuitrain.ui.screens.evaluation import EvaluationScreen
@@ -75,55 +75,6 @@ def series_label(row: dict[str, Any]) -> str:
     run_id = str(row.get("id", ""))
     stamp = run_id[9:15] if re.match(r"^\d{8}-\d{6}", run_id) else run_id[:12]
     return f"{stamp} {row.get('preset', '')} {row.get('framework', '')}".strip()
-
-
-QUEUE_LINES = 5  # entries the queue pane lists; more are counted
-
-
-def queue_pane() -> str:
-    """The run queue's entries waiting and running (`tuitrain queue`), "" when there are
-    none or the user never queued a run. Read in the scan worker."""
-    from tuitrain.core import queue_db, scheduler
-
-    folder = queue_db.queue_dir()[0]
-    if not (folder / "queue.db").is_file():
-        return ""
-    try:
-        queue = queue_db.Queue(folder)
-    except UserError:
-        return ""
-    try:
-        entries = queue.entries(("started", "queued"))
-        if not entries:
-            return ""
-        waiting = sum(e.state == "queued" for e in entries)
-        head = (f"queue: {len(entries) - waiting} running, {waiting} waiting, "
-                f"{queue.max_parallel} at a time · scheduler "
-                + ("running" if scheduler.is_running(queue) else
-                   "not running: `tuitrain queue wait` starts it"))
-    finally:
-        queue.close()
-    now = time.time()
-    rows = [queue_db.entry_row(e, now) for e in sorted(entries, key=lambda e: e.state != "started")]
-    cells = [r[:4] + r[5:] for r in rows]  # id, state, run, devices, for
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cells[0]))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cell, widths, strict=True)).rstrip()
-             for cell in cells]
-    more = len(lines) - QUEUE_LINES
-    return "\n".join([head, *lines[:QUEUE_LINES]] + ([f"… {more} more"] if more > 0 else []))
-
-
-def unqueue(run: RunDir) -> None:
-    """Take a queued run off the run queue before its folder goes (UserError: it started)."""
-    from tuitrain.core.queue_db import Queue
-
-    queue = Queue()
-    try:
-        entry = queue.entry_for(run.path)
-        if entry is not None:
-            queue.remove(entry.id)
-    finally:
-        queue.close()
 
 
 # --- messages from the workers ------------------------------------------------------------
