@@ -9,12 +9,14 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from test_trainer import FakeEngine, make_spec, make_trainer, of, train
 
 from tuitrain.core import alerts, notify
 from tuitrain.core.alerts import AlertWatch
-from tuitrain.core.events import Alert
+from tuitrain.core.events import Alert, BatchMetrics
+from tuitrain.core.measures import GRAD_NORM
 from tuitrain.core.rundir import RunDir
 
 
@@ -35,6 +37,22 @@ def test_a_loss_spike_fires_once_and_re_arms_after_calm() -> None:
     raised = watch.interval(7.0, 100.0)
     assert kinds(raised) == ["loss_spike"] and "7.0x its running median 1" in raised[0].message
     assert AlertWatch("l", "min").interval(50.0, 1.0) == []  # no median yet: no judgement
+
+
+def test_a_gradient_norm_explosion_fires_once_and_ignores_skipped_steps() -> None:
+    watch = AlertWatch("val_loss", "min")
+    for _ in range(alerts.SPIKE_WARMUP + 5):
+        assert watch.interval(1.0, 100.0, 2.0) == []
+    assert watch.interval(1.0, 100.0, 15.0) == []  # 7.5x: large, not an explosion
+    assert watch.interval(1.0, 100.0, None) == []  # no norm sampled in the interval
+    assert watch.interval(1.0, 100.0, float("inf")) == []  # a step loss scaling skipped
+    raised = watch.interval(1.0, 100.0, 50.0)
+    assert kinds(raised) == ["grad_norm"]
+    assert raised[0].message == "gradient norm spiked to 50, 25.0x its running median 2"
+    assert watch.interval(1.0, 100.0, 80.0) == []  # the same episode
+    for _ in range(alerts.SPIKE_WARMUP):
+        assert watch.interval(1.0, 100.0, 2.0) == []
+    assert kinds(watch.interval(1.0, 100.0, 40.0)) == ["grad_norm"]
 
 
 def test_throughput_halved_fires_after_warmup_and_re_arms_on_recovery() -> None:
@@ -133,6 +151,24 @@ def test_the_driver_records_an_alert_and_notifies_it_and_the_end(tmp_path: Path)
     lines = out.read_text().splitlines()
     assert any(line.startswith(f"alert: {run.id}: loss spiked") for line in lines)
     assert lines[-1].startswith(f"completed: {run.id} completed after 40/40 epochs; best ")
+
+
+def test_the_driver_judges_the_largest_norm_an_engine_sampled(tmp_path: Path) -> None:
+    spec = make_spec(epochs=40, batch_size=2, log_every=4)
+    run = RunDir.create(tmp_path, spec)
+    engine = FakeEngine(spec)
+    read = engine.read_slots
+
+    def with_norms(n: int) -> dict[str, np.ndarray]:  # two samples an interval, one huge
+        norms = [1.0, 3.0] if engine.step != 120 else [2.0, 400.0]
+        return {**read(n), GRAD_NORM: np.array(norms)}
+    engine.read_slots = with_norms  # type: ignore[method-assign]
+    assert train(make_trainer(run, spec, 10), engine) == "completed"
+    (alert,) = [a for a in of(run, Alert) if a.alert == "grad_norm"]
+    assert alert.global_step == 120
+    assert alert.message == "gradient norm spiked to 400, 133.3x its running median 3"
+    # Judged, never reported as a metric.
+    assert all(GRAD_NORM not in b.metrics for b in of(run, BatchMetrics))
 
 
 def test_the_notify_command_defaults_to_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

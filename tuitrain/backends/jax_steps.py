@@ -9,8 +9,9 @@ driver's block boundaries: Keras' own `train_step` (the one `fit` and `train_on_
 the same loss, metrics, optimizer and RNG state, so the same values bit for bit), jitted
 once, with the state (trainable, non-trainable, optimizer and metric values) carried from
 step to step. Inside the compiled step the learning rate replaces the optimizer's and the
-metrics restart (its logs are that batch's own values, as `train_on_batch` gives them); the
-logs stay on the device until the driver reads a log interval. Under Keras' DataParallel
+metrics restart (its logs are that batch's own values, as `train_on_batch` gives them, with
+the gradient norm its optimizer was given); the logs stay on the device until the driver
+reads a log interval. Under Keras' DataParallel
 distribution each batch is laid out across the devices as `fit` lays it out."""
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ import jax.numpy as jnp
 import keras
 import numpy as np
 
+from tuitrain.backends.keras_grad_norm import GradNorm
+from tuitrain.core.measures import GRAD_NORM
+
 State = tuple[list[Any], list[Any], list[Any], list[Any]]
 
 
@@ -30,9 +34,10 @@ class JaxBlock:
     """Runs blocks of Keras `train_step` calls on a compiled, built model (its first step
     taken by `train_on_batch`, which builds what a step needs)."""
 
-    def __init__(self, model: keras.Model, names: list[str]) -> None:
+    def __init__(self, model: keras.Model, names: list[str], grad_norm: GradNorm) -> None:
         self.model = model
-        self.names = names
+        self.names = [*names, GRAD_NORM]
+        self.grad_norm = grad_norm
         optimizer = model.optimizer
         self._lr_index = next(i for i, v in enumerate(optimizer.variables)
                               if v is optimizer.learning_rate)
@@ -49,7 +54,9 @@ class JaxBlock:
         optimizer_values = list(optimizer_values)
         optimizer_values[self._lr_index] = lr
         metrics = [jnp.asarray(v) for v in self._restarted]
-        return self.model.train_step((trainable, non_trainable, optimizer_values, metrics), data)
+        logs, state = self.model.train_step(
+            (trainable, non_trainable, optimizer_values, metrics), data)
+        return {**logs, GRAD_NORM: self.grad_norm.take()}, state
 
     def _variables(self) -> tuple[list[Any], ...]:
         m = self.model

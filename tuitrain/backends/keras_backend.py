@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 
 from tuitrain.backends import keras_layers as kl  # loads Keras (and its backend) quietly
+from tuitrain.backends.keras_grad_norm import GradNorm
 from tuitrain.backends.keras_mirror import HostMirror
 from tuitrain.core import finetune
 from tuitrain.core.batches import BatchSource, InMemorySource, Pipeline, StreamedSource
 from tuitrain.core.data import Splits
 from tuitrain.core.errors import UserError
+from tuitrain.core.measures import GRAD_NORM
 from tuitrain.core.sources import Streams, collect
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -57,6 +59,7 @@ class TrainStepEngine:
         self.model.compile(optimizer=kl.build_optimizer(spec), loss=kl.build_loss(spec),
                            metrics=kl.build_metrics(spec))
         self._block: Any = None  # built on first use, for the model trained (after `load`)
+        self._grad_norm: GradNorm | None = None  # on its optimizer, from the first step on
         self._pending: list[list[float]] = []  # per-step values where steps run eagerly
         self._mirror: HostMirror | None = None  # checkpoints are written from it (snapshot)
         # The training split as host arrays: Keras moves each batch itself where steps run
@@ -84,10 +87,17 @@ class TrainStepEngine:
     # ----- Engine ------------------------------------------------------------------------
     def _train_one(self, xb: Any, yb: Any) -> Sequence[Any]:
         """One Keras `train_step` (TensorFlow); its logs are running means, so the metrics
-        restart first and the logs are this batch's own values."""
+        restart first and the logs are this batch's own values (and its gradient norm)."""
         self.model.reset_metrics()
         logs = self.model.train_step((xb, yb))
-        return [logs[name] for name in self.names]
+        return [*(logs[name] for name in self.names), self.grad_norm.take()]
+
+    @property
+    def grad_norm(self) -> GradNorm:
+        """The probe on the optimizer of the model trained (a loaded one has its own)."""
+        if self._grad_norm is None:
+            self._grad_norm = GradNorm(self.model.optimizer)
+        return self._grad_norm
 
     def _build_metrics(self) -> None:
         """Build the compiled metrics before the block is traced: a model loaded from a
@@ -102,6 +112,7 @@ class TrainStepEngine:
         self.source.start_epoch(epoch, rows)
 
     def train_steps(self, batches: np.ndarray, lrs: np.ndarray, slot: int) -> None:
+        grad_norm = self.grad_norm  # on the optimizer before its first step
         if keras.backend.backend() == "tensorflow":
             if self._block is None:  # in memory, the data goes to the device once, as tensors
                 from tuitrain.backends import tf_steps
@@ -118,7 +129,7 @@ class TrainStepEngine:
                                                   for a in (source.x, source.y)))
                 self._block = tf_steps.StepBlock(self._train_one, source,
                                                  self.model.optimizer.learning_rate,
-                                                 len(self.names), self.spec.train.log_every,
+                                                 len(self.names) + 1, self.spec.train.log_every,
                                                  staged, self.model.distribute_strategy)
             self._block(batches, lrs, slot)
             return
@@ -130,7 +141,7 @@ class TrainStepEngine:
                 self._build_metrics()
                 if not self.model.optimizer.built:
                     self.model.optimizer.build(self.model.trainable_variables)
-                self._block = jax_steps.JaxBlock(self.model, self.names)
+                self._block = jax_steps.JaxBlock(self.model, self.names, grad_norm)
             self._block.run((source.batch(rows) for rows in source.stage(batches)),
                             lrs.tolist())
             return
@@ -139,7 +150,8 @@ class TrainStepEngine:
             kl.set_lr(self.model.optimizer, lr)
             self.model.reset_metrics()
             logs = self.model.train_on_batch(*source.batch(rows), return_dict=True)
-            self._pending.append([float(logs[name]) for name in self.names])
+            self._pending.append([*(float(logs[name]) for name in self.names),
+                                  float(grad_norm.take())])
 
     def inject_fault(self, kind: str) -> None:
         kl.inject_fault(kind)
@@ -150,7 +162,7 @@ class TrainStepEngine:
         else:
             steps, self._pending = self._pending[:n], self._pending[n:]
             values = np.array(steps, dtype=np.float64).T
-        return dict(zip(self.names, values, strict=True))
+        return dict(zip([*self.names, GRAD_NORM], values, strict=True))
 
     def evaluate(self, split: Split) -> dict[str, float]:
         splits = self.splits
@@ -225,6 +237,7 @@ class TrainStepEngine:
         self.model = model
         self._block = None  # the compiled block trained the previous model
         self._mirror = None  # and the mirror copied it
+        self._grad_norm = None  # and the probe watched its optimizer
 
 
 def _torch_pipeline(streams: Streams) -> Pipeline:

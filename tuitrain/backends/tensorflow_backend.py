@@ -20,6 +20,7 @@ import numpy as np
 from tuitrain.core import finetune
 from tuitrain.core.batches import BatchSource
 from tuitrain.core.data import Splits
+from tuitrain.core.measures import GRAD_NORM
 from tuitrain.core.sources import collect
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.trainer import Split
@@ -32,6 +33,7 @@ os.environ["KERAS_BACKEND"] = "tensorflow"
 
 from tuitrain.backends import keras_layers as kl
 from tuitrain.backends import tf_data, tf_steps
+from tuitrain.backends.keras_grad_norm import GradNorm
 from tuitrain.backends.keras_mirror import HostMirror
 
 # isort: split
@@ -51,7 +53,8 @@ class TensorFlowEngine:
         self.metrics = kl.build_metrics(spec)
         self.opt = kl.build_optimizer(spec)
         self.opt.build(self.model.trainable_variables)  # slots exist before any restore
-        self.names = ["loss", *spec.train.metrics]
+        self.grad_norm = GradNorm(self.opt)
+        self.names = ["loss", *spec.train.metrics, GRAD_NORM]
         self.strategy = tf.distribute.get_strategy()  # the one it is built in
         self.replicas = self.strategy.num_replicas_in_sync
         self.splits = splits
@@ -93,7 +96,7 @@ class TensorFlowEngine:
             metric.reset_state()
             metric.update_state(yb, out)
             values.append(metric.result())
-        return values
+        return [*values, self.grad_norm.take()]
 
     def _predict(self, x: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.model(x, training=False), tf.float32)

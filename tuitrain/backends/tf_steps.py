@@ -97,9 +97,9 @@ def in_memory(x: tf.Tensor, y: tf.Tensor) -> InMemorySource[tf.Tensor, tf.Tensor
 
 
 class StepBlock:
-    """Runs `step(x_batch, y_batch) -> [loss, *metrics]` over blocks of steps, each batch
-    from `source` (its `batch` runs inside the graph on the step's part of the staged
-    block: `staged` is its TensorSpec), on the replicas of `strategy` (the one the model
+    """Runs `step(x_batch, y_batch) -> [loss, *metrics, gradient norm]` over blocks of
+    steps, each batch from `source` (its `batch` runs inside the graph on the step's part of
+    the staged block: `staged` is its TensorSpec), on the replicas of `strategy` (the one the model
     was built in). Blocks run outside that strategy's scope: there a slice of a variable
     cannot be assigned."""
 

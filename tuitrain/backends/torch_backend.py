@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import math
 import random
 import re
 from collections.abc import Callable, Iterator
@@ -30,7 +31,7 @@ from tuitrain.core.datasets import DatasetInfo
 from tuitrain.core.errors import UserError
 from tuitrain.core.generation import Forward
 from tuitrain.core.group import SOLO, Group
-from tuitrain.core.measures import METRICS, lookup
+from tuitrain.core.measures import GRAD_NORM, METRICS, lookup
 from tuitrain.core.preprocessing import Preprocessing
 from tuitrain.core.sources import collect
 from tuitrain.core.spec import OptimizerSpec, RunSpec
@@ -158,6 +159,13 @@ METRIC_SUMS: dict[str, Tensors] = {
 }
 
 
+# The gradient norm is taken on every NORM_EVERY-th step, unless clipping computes it anyway:
+# on the CPU a norm is a kernel per gradient, and every step's cost 5-7% of a small MLP's
+# step (0.66 -> 0.69-0.70 ms on mlp-digits); every 4th costs under 2%, and catches every
+# burst of 4 steps and more.
+NORM_EVERY = 4
+
+
 class TorchEngine:
     """The model, optimizer and device-resident data of one run: the training split as an
     in-memory batch source, validation and test whole for evaluation."""
@@ -191,6 +199,7 @@ class TorchEngine:
         # tensor was an indexing kernel per value per step.
         self.pending: list[list[torch.Tensor]] = []
         self.sizes: list[int] = []
+        self._steps = 0  # steps trained by this engine: every NORM_EVERY-th has its norm
         self._lr = -1.0
         self.splits = splits
         self.source: BatchSource[Any, torch.Tensor]
@@ -276,6 +285,8 @@ class TorchEngine:
             self.model.train()
             for norm in self.frozen_norms:
                 norm.eval()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        every = 1 if clip else NORM_EVERY
         for idx, lr in zip(rows, lrs.tolist(), strict=True):
             if lr != self._lr:
                 self.set_lr(lr)
@@ -288,28 +299,39 @@ class TorchEngine:
             if scaler.is_enabled():
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
-                if clip:
-                    self._clip()
+                norm = self._grad_norm(params, clip, every)
                 scaler.step(opt)
                 scaler.update()
             else:
                 loss.backward()
-                if clip:
-                    self._clip()
+                norm = self._grad_norm(params, clip, every)
                 opt.step()
             with torch.no_grad():  # `out` needs no detach here; `loss` would keep its graph
-                self.pending.append([loss.detach(), *(fn(out, yb) for fn in metric_fns)])
+                self.pending.append([loss.detach(), *(fn(out, yb) for fn in metric_fns), *norm])
         self.sizes.extend([batches.shape[1]] * len(batches))
 
-    def _clip(self) -> None:
-        nn.utils.clip_grad_norm_(self.model.parameters(), self.spec.train.grad_clip)
+    def _grad_norm(self, params: list[nn.Parameter], clip: bool,
+                   every: int) -> list[torch.Tensor]:
+        """The step's global gradient norm (unscaled, before clipping by it when `clip`) in
+        parts whose squares sum to its square (read_slots adds them up): the total that
+        clipping computes anyway, or each gradient's norm in one call on every `every`-th
+        step (none on the others)."""
+        self._steps += 1
+        if clip:
+            return [nn.utils.clip_grad_norm_(params, self.spec.train.grad_clip)]
+        if self._steps % every:
+            return []
+        return list(torch._foreach_norm([p.grad for p in params if p.grad is not None]))
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         steps, self.pending = self.pending[:n], self.pending[n:]
         sizes, self.sizes = np.asarray(self.sizes[:n], dtype=np.float64), self.sizes[n:]
         flat = torch.stack([value for step in steps for value in step])  # one device op
-        values = flat.double().cpu().numpy().reshape(n, len(self.names)).T
-        out = {"loss": values[0]}
+        rows = np.split(flat.double().cpu().numpy(), np.cumsum([len(step) for step in steps])[:-1])
+        width = len(self.names)  # loss and metrics; the gradient norm's parts after them
+        values = np.array([row[:width] for row in rows]).T
+        norms = [math.hypot(*row[width:]) if len(row) > width else math.nan for row in rows]
+        out = {"loss": values[0], GRAD_NORM: np.array(norms)}
         for i, name in enumerate(self.spec.train.metrics, 1):
             out[name] = METRICS[name].finish(values[i], sizes)
         return out

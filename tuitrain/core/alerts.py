@@ -1,7 +1,14 @@
-"""Health alerts, computed in the runner from what it logs: a loss spike, a validation value
-that stopped improving, throughput halved (someone else took the GPU, a data loader
-stalled), and the run folder's disk nearly full. A NaN or infinite loss is not an alert: it
-fails the run at once (core/trainer.py).
+"""Health alerts, computed in the runner from what it logs: a loss spike, a gradient-norm
+explosion, a validation value that stopped improving, throughput halved (someone else took
+the GPU, a data loader stalled), and the run folder's disk nearly full. A NaN or infinite
+loss is not an alert: it fails the run at once (core/trainer.py).
+
+The gradient norm is the global L2 norm of all trainable parameters' gradients (before
+clipping, loss scaling undone), taken by the engines on every step (PyTorch: every 4th, see
+backends/torch_backend.py) and judged by the largest of a log interval: an explosion is a
+burst of a few steps (a learning rate 100x too high on the digits MLP: 8x the usual norm for
+2-4 steps, then back under 2x while the loss stays high), which a norm sampled once a block
+or an interval mostly misses.
 
 Each alert fires once, then re-arms when its condition has cleared, so a run that keeps
 spiking raises one alert per episode, not one per log line. Pure: fed numbers, returns
@@ -17,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-AlertKind = Literal["loss_spike", "stalled", "throughput", "disk"]
+AlertKind = Literal["loss_spike", "grad_norm", "stalled", "throughput", "disk"]
 
 SPIKE_FACTOR = 5.0  # an interval's loss over this many times the running median is a spike
-SPIKE_WINDOW = 50  # log intervals in that running median
+GRAD_FACTOR = 10.0  # a gradient norm over this many times its running median explodes
+SPIKE_WINDOW = 50  # log intervals in those running medians
 SPIKE_WARMUP = 10  # intervals before spikes are judged (the first losses fall fast)
 STALL_EPOCHS = 10  # epochs without a better monitored value
 SLOW_FACTOR = 0.5  # throughput below this share of its usual is halved
@@ -37,42 +45,62 @@ class Raised:
 
 
 @dataclass
+class Spike:
+    """A value judged against the running median of its last SPIKE_WINDOW calm values: over
+    `factor` times it is a spike (which does not move the median), and SPIKE_WARMUP calm
+    values in a row end the episode."""
+
+    kind: AlertKind
+    factor: float
+    what: str  # how the message names the value
+    _values: deque[float] = field(default_factory=lambda: deque(maxlen=SPIKE_WINDOW))
+    _calm: int = 0
+
+    def judge(self, value: float, armed: set[str]) -> list[Raised]:
+        if len(self._values) < SPIKE_WARMUP:
+            self._values.append(value)
+            return []
+        median = statistics.median(self._values)
+        if median > 0 and value > self.factor * median:
+            self._calm = 0
+            if self.kind not in armed:
+                return []
+            armed.discard(self.kind)
+            return [Raised(self.kind, f"{self.what} spiked to {value:.4g}, "
+                           f"{value / median:.1f}x its running median {median:.4g}")]
+        self._calm += 1
+        if self._calm >= SPIKE_WARMUP:
+            armed.add(self.kind)
+        self._values.append(value)
+        return []
+
+
+@dataclass
 class AlertWatch:
     """One run's alerts; `armed` holds the kinds that may fire now."""
 
     monitor: str
     mode: str  # "max" or "min": which way the monitored value improves
-    armed: set[str] = field(default_factory=lambda: {"loss_spike", "stalled", "throughput",
-                                                     "disk"})
-    _losses: deque[float] = field(default_factory=lambda: deque(maxlen=SPIKE_WINDOW))
-    _calm: int = 0
+    armed: set[str] = field(default_factory=lambda: {"loss_spike", "grad_norm", "stalled",
+                                                     "throughput", "disk"})
+    _loss: Spike = field(default_factory=lambda: Spike("loss_spike", SPIKE_FACTOR, "loss"))
+    _grad: Spike = field(default_factory=lambda: Spike("grad_norm", GRAD_FACTOR,
+                                                       "gradient norm"))
     _speeds: deque[float] = field(default_factory=lambda: deque(maxlen=200))
     _usual: float = 0.0
 
-    def interval(self, loss: float | None, samples_per_sec: float) -> list[Raised]:
-        """After each log interval: its mean loss and its throughput."""
+    def interval(self, loss: float | None, samples_per_sec: float,
+                 grad_norm: float | None = None) -> list[Raised]:
+        """After each log interval: its mean loss, its throughput, and the largest gradient
+        norm the engine sampled in it (None: none sampled)."""
         out = []
         if loss is not None and math.isfinite(loss):
-            out += self._spike(loss)
+            out += self._loss.judge(loss, self.armed)
+        # A non-finite norm is a step that loss scaling skips (float16), not an explosion.
+        if grad_norm is not None and math.isfinite(grad_norm):
+            out += self._grad.judge(grad_norm, self.armed)
         if math.isfinite(samples_per_sec) and samples_per_sec > 0:
             out += self._throughput(samples_per_sec)
-        return out
-
-    def _spike(self, loss: float) -> list[Raised]:
-        out = []
-        if len(self._losses) >= SPIKE_WARMUP:
-            median = statistics.median(self._losses)
-            if median > 0 and loss > SPIKE_FACTOR * median:
-                self._calm = 0
-                if "loss_spike" in self.armed:
-                    self.armed.discard("loss_spike")
-                    out.append(Raised("loss_spike", f"loss spiked to {loss:.4g}, "
-                                      f"{loss / median:.1f}x its running median {median:.4g}"))
-                return out  # a spike does not move the median it is judged against
-            self._calm += 1
-            if self._calm >= SPIKE_WARMUP:
-                self.armed.add("loss_spike")
-        self._losses.append(loss)
         return out
 
     def _throughput(self, rate: float) -> list[Raised]:

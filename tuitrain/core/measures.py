@@ -24,6 +24,7 @@ Direction = Literal["higher", "lower"]
 Reduce = Literal["mean", "root_mean", "exp_mean"]
 
 LOSS = "loss"  # the name every run reports its loss under, whichever loss it trains with
+GRAD_NORM = "grad_norm"  # an engine's sampled gradient norms, beside its per-step values
 
 PerSample = Callable[["np.ndarray", "np.ndarray"], "np.ndarray"]
 

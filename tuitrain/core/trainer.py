@@ -41,7 +41,7 @@ from tuitrain.core.checkpoints import Checkpoint, CheckpointStore
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import RunStarted
 from tuitrain.core.group import SOLO, Decision, Group
-from tuitrain.core.measures import LOSS, LOSSES, METRICS
+from tuitrain.core.measures import GRAD_NORM, LOSS, LOSSES, METRICS
 from tuitrain.core.recorder import Recorder
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.sampler import Sampler
@@ -71,7 +71,9 @@ class Engine(Protocol):
         `slot + i`."""
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
-        """Per-step values of the first n slots (one host sync): {"loss": [...], ...}."""
+        """Per-step values of the first n slots (one host sync): {"loss": [...], ...}, and
+        under GRAD_NORM each step's gradient norm (NaN where the engine took none;
+        core/alerts.py)."""
 
     def evaluate(self, split: Split) -> dict[str, float]:
         """Loss and metrics over a whole split."""
@@ -391,6 +393,7 @@ class Trainer:
         assert self.engine is not None
         n = self._interval
         values = self.engine.read_slots(n)
+        norms = values.pop(GRAD_NORM, None)  # not a measure: judged by the alerts alone
         sizes = np.asarray(self._interval_sizes[:n], dtype=np.float64)
         first_step = self.pos.global_step - n + 1
         bad = np.flatnonzero(~np.isfinite(values["loss"])) if "loss" in values else []
@@ -417,7 +420,9 @@ class Trainer:
         self.recorder.batch(self.pos.epoch, self.pos.step, self.pos.global_step, means,
                             self._lr, rate)
         if self.leader:
-            self._raise(self.alerts.interval(means.get(LOSS), rate))
+            finite = norms[np.isfinite(norms)] if norms is not None else np.empty(0)
+            grad = float(finite.max()) if len(finite) else None  # a skipped step's is inf
+            self._raise(self.alerts.interval(means.get(LOSS), rate, grad))
         self._interval = 0
         self._interval_sizes.clear()
 
