@@ -11,8 +11,8 @@ once, with the state (trainable, non-trainable, optimizer and metric values) car
 step to step. Inside the compiled step the learning rate replaces the optimizer's and the
 metrics restart (its logs are that batch's own values, as `train_on_batch` gives them, with
 the gradient norm its optimizer was given); the logs stay on the device until the driver
-reads a log interval. Under Keras' DataParallel
-distribution each batch is laid out across the devices as `fit` lays it out."""
+reads a log interval. Under Keras' DataParallel distribution each batch is laid out across
+the devices as `fit` lays it out."""
 
 from __future__ import annotations
 
