@@ -14,7 +14,7 @@ from test_trainer import FakeEngine, make_spec, make_trainer, of, train
 from tuitrain.core import control
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import EpochEnd, LogMessage, SettingChanged
-from tuitrain.core.live import LIVE, Setting, parse_setting
+from tuitrain.core.live import LIVE, Setting, parse_setting, parse_settings
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 
@@ -45,6 +45,14 @@ def test_bad_settings_are_one_line(text: str, needle: str) -> None:
     with pytest.raises(UserError) as caught:
         parse_setting(text)
     assert needle in str(caught.value)
+
+
+def test_a_key_given_twice_is_refused_in_one_line() -> None:
+    ok = parse_settings(["optimizer.lr=1e-4", "lr_scale=0.5"])
+    assert [s.key for s in ok] == ["optimizer.lr", "lr_scale"]
+    with pytest.raises(UserError) as caught:
+        parse_settings(["optimizer.lr=1e-4", "lr_scale=0.5", "optimizer.lr=3e-4"])
+    assert str(caught.value) == "optimizer.lr is given 2 times; give each setting once"
 
 
 def cosine(**train: object) -> RunSpec:

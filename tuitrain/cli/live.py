@@ -11,13 +11,13 @@ from tuitrain.cli.options import runs_dir
 from tuitrain.core import control
 from tuitrain.core.errors import UserError
 from tuitrain.core.events import CheckpointSaved, RunEnded, SettingChanged
-from tuitrain.core.live import format_value, parse_setting
+from tuitrain.core.live import format_value, parse_settings
 from tuitrain.core.rundir import EventTail, find_run, queued_note
 
 
 def cmd_set(args: argparse.Namespace) -> int:
     run = find_run(args.run, runs_dir(args))
-    settings = [parse_setting(text) for text in args.settings]
+    settings = parse_settings(args.settings)
     if not run.is_alive():
         status = run.status_or("crashed")
         raise UserError(queued_note(run.id) if status == "queued" else

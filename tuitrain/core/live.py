@@ -46,6 +46,17 @@ def format_value(value: object) -> str:
     return str(value)
 
 
+def parse_settings(texts: list[str]) -> list[Setting]:
+    """Several `KEY=VALUE`s, each checked, each key once (two values for one key would be
+    applied one after the other, and only the first reported)."""
+    settings = [parse_setting(text) for text in texts]
+    keys = [s.key for s in settings]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise UserError(f"{key} is given {keys.count(key)} times; give each setting once")
+    return settings
+
+
 def parse_setting(text: str) -> Setting:
     """`optimizer.lr=1e-4` and the like, checked; a one-line error naming what can change
     live for anything else."""
