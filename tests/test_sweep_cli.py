@@ -65,6 +65,8 @@ def test_a_grid_trains_each_trial_once_and_show_ranks_them(tmp_path: Path) -> No
         assert (meta.sweep, meta.trial) == (sid, row["trial"]) and starts(run) == 1
     text = cli(tmp_path, "sweep", "show", sid[-12:]).stdout
     assert "4 completed" in text and "optimizer.lr=0.03 train.batch_size=16" in text
+    listed = cli(tmp_path, "runs", "--filter", f"sweep={sid} settings~batch_size=64").stdout
+    assert listed.count("train.batch_size=64") == 2 and "batch_size=16" not in listed
 
 
 def test_the_median_pruner_stops_a_bad_trial(tmp_path: Path) -> None:

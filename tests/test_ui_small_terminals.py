@@ -22,7 +22,7 @@ from tuitrain.ui.state import RunState
 from tuitrain.ui.widgets.epoch_table import fit_columns as fit_epoch_columns
 from tuitrain.ui.widgets.metric_plot import MetricPlot
 from tuitrain.ui.widgets.overlay_plot import MIN_HEIGHT, OverlayPlot, epoch_ticks
-from tuitrain.ui.widgets.runs_table import RunsTable, plan_columns
+from tuitrain.ui.widgets.runs_table import RunsTable, plan_columns, renderings
 from tuitrain.ui.widgets.status_bar import StatusBar, status_text
 
 SIZES = [(80, 24), (100, 30), (120, 36), (160, 48)]
@@ -112,6 +112,22 @@ def test_runs_table_keeps_the_columns_that_matter_most(tmp_path: Path) -> None:
     assert at_80["best"] == 1 and at_80["id"] == 0, "`val_acc 0.9200`, the whole run id"
     narrow = plan_columns(rows, 50)
     assert list(narrow) == ["mark", "status", "id"] and narrow["id"] == 1
+
+
+def test_sweep_trials_show_their_settings_until_the_best_value_needs_the_room() -> None:
+    rows = [{"id": f"20260101-00000{n}-mlp-moons-torch", "status": "completed",
+             "epochs": "5/5", "best": "val_accuracy 0.9100", "preset": "mlp-moons",
+             "framework": "torch", "started": "2026-01-01 00:00", "sweep": "20260101-000000-s",
+             "settings": f"optimizer.lr=0.00{n} train.batch_size=64"} for n in (1, 3)]
+    wide = plan_columns(rows, 200)
+    assert "settings" in wide and wide["settings"] == 0
+    assert renderings("settings", rows[0]["settings"])[1] == "lr=0.001 batch_size=64"
+    at_120 = plan_columns(rows, 118)
+    assert list(at_120) == ["mark", "status", "id", "epochs", "best", "settings"]
+    assert at_120["settings"] == 0
+    at_100 = plan_columns(rows, 98)
+    assert "settings" not in at_100 and at_100["best"] == 0
+    assert "settings" not in plan_columns([{**r, "settings": ""} for r in rows], 200)
 
 
 def test_epoch_table_keeps_the_validation_columns() -> None:

@@ -67,7 +67,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {runs_dir(args)}" + (f" match {args.filter!r}" if args.filter else ""))
         return 0
     keys = ["id", "preset", "framework", "status", "epochs", "best", "started"]
-    keys += [k for k in ("tags", "sweep", "note") if any(r.get(k) for r in rows)]
+    keys += [k for k in ("tags", "sweep", "settings", "note") if any(r.get(k) for r in rows)]
     print(table(keys, [[cell(r, k) for k in keys] for r in rows]))
     for r in rows:
         if r["status"] == "damaged":

@@ -26,7 +26,7 @@ from tuitrain.core.errors import UserError
 from tuitrain.core.presets import apply_overrides, load_spec, spec_from_document
 from tuitrain.core.queue_db import Entry, Queue
 from tuitrain.core.recorder import monitor_of
-from tuitrain.core.run_meta import RunMeta, read_meta
+from tuitrain.core.run_meta import RunMeta, read_meta, settings_text
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.sweep_upkeep import resumable
@@ -149,7 +149,7 @@ def trial_rows(runs: Path, record: sweep.Sweep) -> list[dict[str, Any]]:
     rows = []
     for trial in record.trials:
         run = RunDir(runs / trial.run) if trial.run else None
-        row: dict[str, Any] = {"trial": trial.n, "settings": sweep.settings_text(trial.params),
+        row: dict[str, Any] = {"trial": trial.n, "settings": settings_text(trial.params),
                                "params": trial.params, "run": trial.run, "status": "not made",
                                "best": None, "epochs": ""}
         if run is not None and run.config.is_file():

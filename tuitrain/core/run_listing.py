@@ -36,13 +36,13 @@ from tuitrain.core.rundir import CONFIG, LOCKFILE, RunDir, status_of
 from tuitrain.core.runs_index import run_row
 
 COLUMNS = ("id", "preset", "framework", "status", "epochs", "best", "device", "started", "tag",
-           "note", "sweep", "alerts", "error")
+           "note", "sweep", "settings", "alerts", "error")
 NUMERIC = {"best": "best_value", "alerts": "alerts", "epochs": "epochs"}
 _TERM = re.compile(r"^([a-z_]+)(!=|>=|<=|=|~|>|<)(.*)$")
 
 
 INDEX_FILE = ".tuitrain-index.json"
-INDEX_VERSION = 2  # of the rows kept in it: a new version reads every run again
+INDEX_VERSION = 3  # of the rows kept in it: a new version reads every run again
 WRITE_EVERY = 30.0  # seconds between writes of the index while runs change
 
 

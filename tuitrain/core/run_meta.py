@@ -28,6 +28,12 @@ class RunMeta:
         return replace(self, **changes)
 
 
+def settings_text(params: dict[str, Any]) -> str:
+    """'optimizer.lr=0.00123 train.batch_size=64': a trial's settings on one line."""
+    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in params.items())
+
+
 def read_meta(run_path: Path) -> RunMeta:
     """The run's meta, empty when it has none (or it cannot be read: it is never vital)."""
     try:

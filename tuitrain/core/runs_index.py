@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from tuitrain.core.errors import UserError
-from tuitrain.core.run_meta import RunMeta, read_meta
+from tuitrain.core.run_meta import RunMeta, read_meta, settings_text
 from tuitrain.core.rundir import RunDir
 from tuitrain.core.spec import RunSpec
 from tuitrain.core.validate import check_devices
@@ -32,7 +32,8 @@ def run_row(run: RunDir, summary: dict[str, Any] | None = None,
     """One run for listings (`summary` and `meta`: those just read, if the caller has them);
     a damaged folder is reported in its own row. `alerts`: how many health alerts it raised
     (core/alerts.py), `last_alert` the latest's text; `best_value` the number `best` shows;
-    `tags`, `note`, `sweep` from its meta.json (core/run_meta.py)."""
+    `tags`, `note`, `sweep` and the trial's `settings` from its meta.json
+    (core/run_meta.py)."""
     try:
         s = run.summary() if summary is None else summary
         status = run.status(s)
@@ -56,6 +57,7 @@ def run_row(run: RunDir, summary: dict[str, Any] | None = None,
         "alerts": s.get("alert_count", 0),
         "last_alert": (s.get("alerts") or [{}])[-1].get("message", ""),
         "tags": list(meta.tags), "note": meta.note, "sweep": meta.sweep,
+        "settings": settings_text(meta.params),
     }
 
 

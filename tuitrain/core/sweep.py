@@ -118,12 +118,6 @@ def random_trials(params: Sequence[Param], count: int, seed: int) -> list[dict[s
     return [{p.key: p.draw(rng) for p in params} for _ in range(count)]
 
 
-def settings_text(params: dict[str, Any]) -> str:
-    """'optimizer.lr=0.00123 train.batch_size=64': a trial's settings on one line."""
-    return " ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in params.items())
-
-
 # --- the record ---------------------------------------------------------------------------
 
 

@@ -1,11 +1,12 @@
 """Runs as table rows, in the order given (the runs screen sorts and filters): status
 (coloured, with alerts), run id, epochs, best value, preset, framework, device, start time,
-and sweep and tags where runs have them; in a narrow terminal the
+and sweep, a sweep trial's settings and tags where runs have them; in a narrow terminal the
 least important columns are abbreviated, then dropped (`plan_columns`). Space marks rows
 for an overlay; the cursor stays on its run while runs change."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.text import Text
@@ -19,12 +20,13 @@ from tuitrain.ui.table_widths import fit_columns
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("mark", " "), ("status", "status"), ("id", "run"), ("epochs", "epochs"), ("best", "best"),
     ("preset", "preset"), ("framework", "framework"), ("device", "device"),
-    ("started", "started"), ("sweep", "sweep"), ("tags", "tags · note"),
+    ("started", "started"), ("sweep", "sweep"), ("settings", "settings"), ("tags", "tags · note"),
 )
-OPTIONAL = ("sweep", "tags")  # shown only when some run has one
+OPTIONAL = ("sweep", "settings", "tags")  # shown only when some run has one
 # Columns that give way when the table is narrower than its rows, least important first
 # (preset and framework are in a default run id too); the mark, status and run id stay.
-GIVE_WAY = ("device", "sweep", "preset", "framework", "tags", "started", "best", "epochs", "id")
+GIVE_WAY = ("device", "sweep", "preset", "framework", "tags", "started", "settings", "best",
+            "epochs", "id")
 KEPT = ("mark", "status", "id")
 ID_SHORT = 20  # a cut run id keeps its time stamp: `20260101-000000-mlp-…`
 PADDING = 2  # a DataTable cell's padding, one each side
@@ -67,6 +69,8 @@ def renderings(key: str, value: str) -> tuple[str, ...]:
         return value, value[5:]
     if key in ("id", "sweep", "tags") and len(value) > ID_SHORT:
         return value, shorten(value, ID_SHORT)
+    if key == "settings":  # `optimizer.lr=0.003 train.batch_size=64` -> `lr=0.003 batch_size=64`
+        return tuple(dict.fromkeys((value, re.sub(r"[\w.]*\.(\w+=)", r"\1", value))))
     return (value,)
 
 
