@@ -9,11 +9,14 @@ as they are) and keeps the global L2 norm of the gradients they are given, as a 
 step being run or traced: the compiled step takes it in the same trace and returns it beside
 its loss. Loss scaling (float16) is undone, so the norm is the true gradient's; a step that
 loss scaling skips has an infinite one, which the alert ignores. Each replica of a
-TensorFlow MirroredStrategy sees its own gradients, of its share of the global mean loss:
-scaled back by the replica count, the norm reported is the mean of the replicas' own."""
+TensorFlow MirroredStrategy steps in a thread of its own, so the value is kept per thread;
+a replica sees its own gradients, of its share of the global mean loss: scaled back by the
+replica count, the norm reported is the mean of the replicas' own (at least the global
+gradient's, which their mean is)."""
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import keras
@@ -24,7 +27,7 @@ class GradNorm:
     """The norm of the gradients the optimizer's latest step was given."""
 
     def __init__(self, optimizer: keras.optimizers.Optimizer) -> None:
-        self._value: Any = None
+        self._step = threading.local()  # `value`: the norm of this thread's (replica's) step
         apply, stateless_apply = optimizer.apply, optimizer.stateless_apply
         # A LossScaleOptimizer is given scaled gradients: divided by its scale of the step.
         scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
@@ -33,7 +36,7 @@ class GradNorm:
             scale = None  # (`apply` builds it on its first step: the initial scale then)
             if scaled:
                 scale = optimizer.dynamic_scale if optimizer.built else optimizer.initial_scale
-            self._value = _norm(grads, scale)
+            self._step.value = _norm(grads, scale)
             return apply(grads, trainable_variables)
 
         def probed_stateless_apply(optimizer_variables: list[Any], grads: list[Any],
@@ -43,7 +46,7 @@ class GradNorm:
                 at = next(i for i, v in enumerate(optimizer.variables)
                           if v is optimizer.dynamic_scale)
                 scale = optimizer_variables[at]
-            self._value = _norm(grads, scale)
+            self._step.value = _norm(grads, scale)
             return stateless_apply(optimizer_variables, grads, trainable_variables)
 
         optimizer.apply = probed_apply
@@ -53,7 +56,7 @@ class GradNorm:
         """The latest step's norm, once (a traced value must not outlive its trace); NaN
         where no step went through the optimizer (a model's own `train_step` that steps
         some other way): nothing to judge."""
-        value, self._value = self._value, None
+        value, self._step.value = getattr(self._step, "value", None), None
         return value if value is not None else ops.convert_to_tensor(float("nan"), "float32")
 
 

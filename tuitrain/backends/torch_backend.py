@@ -200,6 +200,7 @@ class TorchEngine:
         self.pending: list[list[torch.Tensor]] = []
         self.sizes: list[int] = []
         self._steps = 0  # steps trained by this engine: every NORM_EVERY-th has its norm
+        self.sparse_grads = any(getattr(m, "sparse", False) is True for m in self.model.modules())
         self._lr = -1.0
         self.splits = splits
         self.source: BatchSource[Any, torch.Tensor]
@@ -315,13 +316,16 @@ class TorchEngine:
         """The step's global gradient norm (unscaled, before clipping by it when `clip`) in
         parts whose squares sum to its square (read_slots adds them up): the total that
         clipping computes anyway, or each gradient's norm in one call on every `every`-th
-        step (none on the others)."""
+        step (none on the others, or when no parameter got a gradient)."""
         self._steps += 1
         if clip:
             return [nn.utils.clip_grad_norm_(params, self.spec.train.grad_clip)]
         if self._steps % every:
             return []
-        return list(torch._foreach_norm([p.grad for p in params if p.grad is not None]))
+        grads = [p.grad for p in params if p.grad is not None]
+        if self.sparse_grads:  # an embedding's `sparse=True`: its values' norm (once each)
+            grads = [g.coalesce().values() if g.is_sparse else g for g in grads]
+        return list(torch._foreach_norm(grads)) if grads else []
 
     def read_slots(self, n: int) -> dict[str, np.ndarray]:
         steps, self.pending = self.pending[:n], self.pending[n:]
