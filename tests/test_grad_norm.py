@@ -141,9 +141,9 @@ assert not engine.sparse_grads  # dense models keep the one-call path
 embedding = nn.Embedding(10, 3, sparse=True)
 embedding(torch.tensor([1, 2, 2])).pow(2).sum().backward()
 engine.sparse_grads, engine._steps = True, 3  # the next step is a 4th: it has its norm
-parts = engine._grad_norm([embedding.weight], False, 4)
+parts = engine._grad_norm([embedding.weight], False)
 engine._steps = 3
-unused = engine._grad_norm([nn.Parameter(torch.ones(2))], False, 4)  # no gradient this step
+unused = engine._grad_norm([nn.Parameter(torch.ones(2))], False)  # no gradient this step
 print(json.dumps({"got": math.hypot(*(float(p) for p in parts)),
                   "dense": float(embedding.weight.grad.to_dense().norm()),
                   "unused": len(unused)}))

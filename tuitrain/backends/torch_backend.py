@@ -287,7 +287,6 @@ class TorchEngine:
             for norm in self.frozen_norms:
                 norm.eval()
         params = [p for p in self.model.parameters() if p.requires_grad]
-        every = 1 if clip else NORM_EVERY
         for idx, lr in zip(rows, lrs.tolist(), strict=True):
             if lr != self._lr:
                 self.set_lr(lr)
@@ -300,27 +299,26 @@ class TorchEngine:
             if scaler.is_enabled():
                 scaler.scale(loss).backward()
                 scaler.unscale_(opt)
-                norm = self._grad_norm(params, clip, every)
+                norm = self._grad_norm(params, clip)
                 scaler.step(opt)
                 scaler.update()
             else:
                 loss.backward()
-                norm = self._grad_norm(params, clip, every)
+                norm = self._grad_norm(params, clip)
                 opt.step()
             with torch.no_grad():  # `out` needs no detach here; `loss` would keep its graph
                 self.pending.append([loss.detach(), *(fn(out, yb) for fn in metric_fns), *norm])
         self.sizes.extend([batches.shape[1]] * len(batches))
 
-    def _grad_norm(self, params: list[nn.Parameter], clip: bool,
-                   every: int) -> list[torch.Tensor]:
+    def _grad_norm(self, params: list[nn.Parameter], clip: bool) -> list[torch.Tensor]:
         """The step's global gradient norm (unscaled, before clipping by it when `clip`) in
         parts whose squares sum to its square (read_slots adds them up): the total that
-        clipping computes anyway, or each gradient's norm in one call on every `every`-th
-        step (none on the others, or when no parameter got a gradient)."""
+        clipping computes anyway, or each gradient's norm in one call on every
+        NORM_EVERY-th step (none on the others, or when no parameter got a gradient)."""
         self._steps += 1
         if clip:
             return [nn.utils.clip_grad_norm_(params, self.spec.train.grad_clip)]
-        if self._steps % every:
+        if self._steps % NORM_EVERY:
             return []
         grads = [p.grad for p in params if p.grad is not None]
         if self.sparse_grads:  # an embedding's `sparse=True`: its values' norm (once each)
